@@ -1,0 +1,68 @@
+using System.Text.Json;
+
+namespace Dt;
+
+/// <summary>
+/// One node of a Dt network: its identity, its links and its tables. Keyed by node id
+/// ("local" addresses the node the caller is attached to).
+/// </summary>
+public interface INodeGrain
+{
+    Task<NodeInfo> GetInfo();
+
+    Task<IReadOnlyList<PeerInfo>> GetPeers();
+
+    Task<IReadOnlyList<TableSummary>> GetTables();
+
+    /// <summary>
+    /// Every event of this node (started, object_added, object_removed, message_received, error), optionally
+    /// for one table. Events with an id greater than <paramref name="afterEventId"/> still held by the node
+    /// are replayed first, so a subscriber that reconnects with the last id it saw misses nothing still held.
+    /// </summary>
+    IAsyncEnumerable<DtEvent> SubscribeEvents(EventSubscription subscription, CancellationToken cancellationToken = default);
+}
+
+/// <summary>A replicated table of JSON objects, keyed by table name. Only master nodes may change it.</summary>
+public interface ITableGrain
+{
+    /// <summary>Adds an object (any JSON value) and returns its hash. Fails with <see cref="DtException"/> on a non-master.</summary>
+    Task<string> AddObject(JsonElement value);
+
+    /// <summary>Adds many objects in one change; returns their hashes in order.</summary>
+    Task<IReadOnlyList<string>> AddObjects(IReadOnlyList<JsonElement> values);
+
+    /// <summary>Removes the object with this hash; false if the table does not hold it. Master only.</summary>
+    Task<bool> RemoveObject(string hash);
+
+    /// <summary>Removes the object equal to this value; false if the table does not hold it. Master only.</summary>
+    Task<bool> RemoveObjectByValue(JsonElement value);
+
+    Task<ObjectRecord?> GetObject(string hash);
+
+    IAsyncEnumerable<ObjectRecord> ListObjects(CancellationToken cancellationToken = default);
+
+    Task<TableSummary> GetSummary();
+
+    /// <summary>This table's events; see <see cref="INodeGrain.SubscribeEvents"/>.</summary>
+    IAsyncEnumerable<DtEvent> Subscribe(EventSubscription subscription, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Broadcast messages: sent from any node to every node online at the time, once each.</summary>
+public interface IMessageStream
+{
+    /// <summary>Sends any JSON value to every online node; returns the message id.</summary>
+    Task<string> Send(JsonElement message);
+
+    /// <summary>Messages received by this node from now on (also those it sent itself).</summary>
+    IAsyncEnumerable<DtMessage> Subscribe(CancellationToken cancellationToken = default);
+}
+
+/// <summary>Resolves grains by key; the in-process node and the remote client both implement it.</summary>
+public interface IDtGrainFactory
+{
+    INodeGrain GetNode(string key = "local");
+
+    ITableGrain GetTable(string table = "default");
+
+    IMessageStream GetMessageStream(string key = "default");
+}

@@ -1,0 +1,81 @@
+using System.Text.Json;
+
+namespace Dt;
+
+public sealed record NodeInfo(
+    string NodeId,
+    bool IsMaster,
+    string Network,
+    IReadOnlyList<string> ListenEndpoints,
+    IReadOnlyList<PeerInfo> Peers,
+    IReadOnlyList<TableSummary> Tables,
+    DateTimeOffset StartedAt);
+
+public enum LinkDirection { Outbound, Inbound }
+
+public sealed record PeerInfo(
+    string NodeId,
+    string RemoteEndpoint,
+    LinkDirection Direction,
+    bool IsPrimary,
+    bool IsMaster,
+    double? RttMs,
+    int RttSamples,
+    DateTimeOffset ConnectedAt);
+
+/// <summary>Count and digest of a table. Converged nodes report equal digests.</summary>
+public sealed record TableSummary(string Table, long Count, string Digest);
+
+public sealed record ObjectRecord(string Hash, JsonElement Value);
+
+public sealed record DtMessage(string Id, string Origin, DateTimeOffset SentAt, JsonElement Payload);
+
+/// <summary>What a subscriber wants: a table (null for all), where to resume, and whether to first get an
+/// <c>object_added</c> for every object already held.</summary>
+public sealed record EventSubscription(string? Table = null, long AfterEventId = 0, bool IncludeExisting = false);
+
+/// <summary>
+/// An event of a node. <see cref="Id"/> grows by one per event on a node; 0 marks the synthetic
+/// <c>object_added</c> events of <see cref="EventSubscription.IncludeExisting"/>. <see cref="Origin"/> is the node
+/// (or address) a change, message or error came from; <see cref="MessageId"/> is set on <c>message_received</c>.
+/// </summary>
+public sealed record DtEvent(
+    long Id,
+    string Type,
+    DateTimeOffset Time,
+    string? Table = null,
+    string? Hash = null,
+    JsonElement? Value = null,
+    string? Origin = null,
+    string? Error = null,
+    string? MessageId = null);
+
+public static class DtEventTypes
+{
+    public const string Started = "started";
+    public const string ObjectAdded = "object_added";
+    public const string ObjectRemoved = "object_removed";
+    public const string MessageReceived = "message_received";
+    public const string Error = "error";
+}
+
+/// <summary>Error codes carried in <see cref="Exception.Data"/>["code"] of a <see cref="DtException"/>.</summary>
+public static class DtErrorCodes
+{
+    public const string NotMaster = "not_master";
+    public const string InvalidArgument = "invalid_argument";
+    public const string TooLarge = "too_large";
+    public const string LimitReached = "limit_reached";
+    public const string SubscriberTooSlow = "subscriber_too_slow";
+    public const string Unavailable = "unavailable";
+}
+
+/// <summary>A refused operation. What matters is in <see cref="Exception.Message"/> and <c>Data["code"]</c>.</summary>
+public class DtException : Exception
+{
+    public DtException(string code, string message) : base(message) => Data["code"] = code;
+
+    public DtException(string code, string message, Exception inner) : base(message, inner) => Data["code"] = code;
+
+    public string Code => Data["code"] as string ?? "error";
+}

@@ -1,0 +1,255 @@
+using System.Net;
+using System.Text.Json;
+using Dt.Events;
+using Dt.Grains;
+using Dt.Messaging;
+using Dt.Overlay;
+using Dt.Protocol;
+using Dt.Replication;
+using Dt.Security;
+using Dt.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Dt.Hosting;
+
+/// <summary>
+/// One running Dt node: the composition of overlay (links), replication (tables), broadcast messages and events,
+/// and the grain factory through which callers reach it. Start with <see cref="StartAsync"/>, stop by disposing.
+/// </summary>
+public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
+{
+    private readonly ILogger _log;
+    private readonly MessageIdWindow _messageIds;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly PeerOverlay _overlay;
+    private Task _loop = Task.CompletedTask;
+    private int _disposed;
+
+    private DtNode(DtOptions options, NodeStore store, TimeProvider time, ILoggerFactory loggers)
+    {
+        Options = options;
+        Store = store;
+        Time = time;
+        NodeId = Guid.NewGuid();
+        _log = loggers.CreateLogger("Dt.Node");
+        NetworkKey.TryParse(options.Key, out var primary);
+        var others = options.AcceptKeys.Select(k => { NetworkKey.TryParse(k, out var x); return x!; });
+        Keys = new KeyRing(primary!, others);
+        Events = new EventHub(options.EventBufferSize, options.SubscriberQueueSize, time);
+        Clock = new HybridLogicalClock(time);
+        _messageIds = new MessageIdWindow(options.MessageIdWindow, options.MaxRememberedMessageIds, time);
+        var allow = options.IpAllowList.Select(a => { IpAccessControl.TryParseRange(a, out var r); return r; }).ToList();
+        Access = new IpAccessControl(options.IpFailureLimit, options.IpFailureWindow, options.IpBlockDuration, options.NeverBlockLoopback, allow, time);
+        Access.Blocked += (ip, n) => DtLog.IpBlocked(_log, ip.ToString(), n);
+        Socket = options.Listen ? PeerOverlay.Bind(options) : null;
+        var ctx = new LinkContext(Keys, options.Network, NodeId, options.Master, (ushort)(Socket is null ? 0 : ((IPEndPoint)Socket.LocalEndPoint!).Port),
+            options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time);
+        _overlay = new PeerOverlay(options, ctx, this, Access, time, loggers.CreateLogger("Dt.Overlay"));
+        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links);
+    }
+
+    public Guid NodeId { get; }
+
+    public DtOptions Options { get; }
+
+    public NodeStore Store { get; }
+
+    public TimeProvider Time { get; }
+
+    public KeyRing Keys { get; }
+
+    public EventHub Events { get; }
+
+    public HybridLogicalClock Clock { get; }
+
+    public IpAccessControl Access { get; }
+
+    public Replicator Replicator { get; }
+
+    public PeerOverlay Overlay => _overlay;
+
+    public DateTimeOffset StartedAt { get; private set; }
+
+    private System.Net.Sockets.Socket? Socket { get; }
+
+    /// <summary>The port peers dial, or null without a listener.</summary>
+    public int? Port => _overlay.ListenEndPoint?.Port;
+
+    /// <summary>
+    /// Validates the options (throwing <see cref="DtConfigurationException"/> that names every bad setting), binds the
+    /// listener, and starts linking. <paramref name="store"/> carries a node's state across restarts (default: new).
+    /// </summary>
+    public static Task<DtNode> StartAsync(DtOptions options, ILoggerFactory? loggers = null, NodeStore? store = null, TimeProvider? time = null)
+    {
+        var errors = options.Validate();
+        if (errors.Count > 0) throw new DtConfigurationException(errors);
+        var node = new DtNode(options, store ?? new NodeStore(), time ?? TimeProvider.System, loggers ?? NullLoggerFactory.Instance);
+        node.Start();
+        return Task.FromResult(node);
+    }
+
+    private void Start()
+    {
+        StartedAt = Time.GetUtcNow();
+        int forgotten = Replicator.ForgetUnknownAuthors();
+        if (forgotten > 0) DtLog.ForgotUnknownAuthors(_log, forgotten);
+        _overlay.Start(Socket);
+        DtLog.NodeStarted(_log, NodeId, Options.Master, Options.Network, _overlay.ListenEndPoint?.ToString() ?? "nothing (outbound only)");
+        Events.Publish(DtEventTypes.Started, origin: NodeId.ToString());
+        foreach (var t in Replicator.Tables)
+        {
+            List<(ObjectHash Hash, byte[] Json)> live;
+            lock (t.Sync) live = t.SnapshotLive();
+            foreach (var (h, json) in live) Events.Publish(DtEventTypes.ObjectAdded, t.Name, h, json, "store");
+        }
+        _loop = Task.Run(PeriodicAsync);
+    }
+
+    private async Task PeriodicAsync()
+    {
+        using var timer = new PeriodicTimer(Options.SyncInterval, Time);
+        var lastPurge = Time.GetUtcNow();
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token))
+            {
+                foreach (var link in _overlay.Links)
+                    if (link.IsDialer) Replicator.StartSync(link);
+                if (Time.GetUtcNow() - lastPurge > TimeSpan.FromMinutes(10))
+                {
+                    lastPurge = Time.GetUtcNow();
+                    Replicator.PurgeTombstones();
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    // ---- grains ----------------------------------------------------------------------------------------------
+
+    public INodeGrain GetNode(string key = "local") => new NodeGrain(key, this);
+
+    public ITableGrain GetTable(string table = "default") => new TableGrain(table, this);
+
+    public IMessageStream GetMessageStream(string key = "default") => new MessageStream(key, this);
+
+    // ---- messages --------------------------------------------------------------------------------------------
+
+    /// <summary>Floods a message to every online node; it is delivered here too. Returns its id.</summary>
+    public Guid SendMessage(JsonElement message)
+    {
+        byte[] payload = JsonSerializer.SerializeToUtf8Bytes(message);
+        if (payload.Length > Options.MaxMessageBytes)
+            throw new DtException(DtErrorCodes.TooLarge, $"message of {payload.Length} bytes is over the limit of {Options.MaxMessageBytes} bytes (Dt:MaxMessageBytes)");
+        var m = new BroadcastMessage(Guid.NewGuid(), NodeId, Time.GetUtcNow().ToUnixTimeMilliseconds(), payload);
+        _messageIds.TryRemember(m.Id);
+        Deliver(m, null);
+        return m.Id;
+    }
+
+    private void OnBroadcast(PeerLink from, BroadcastMessage m)
+    {
+        if (!_messageIds.TryRemember(m.Id)) return;
+        try { using var _ = JsonDocument.Parse(m.Payload); }
+        catch (JsonException) { throw new ProtocolException("broadcast payload is not JSON"); }
+        Deliver(m, from);
+    }
+
+    private void Deliver(BroadcastMessage m, PeerLink? from)
+    {
+        Events.Publish(DtEventTypes.MessageReceived, json: m.Payload, origin: m.Origin.ToString(), messageId: m.Id);
+        using var w = new WireWriter(m.Payload.Length + 64);
+        m.Encode(w);
+        foreach (var link in _overlay.Links)
+            if (link != from) link.TrySend(w.WrittenSpan);
+    }
+
+    // ---- overlay callbacks -----------------------------------------------------------------------------------
+
+    void IOverlayHost.OnLinkUp(PeerLink link)
+    {
+        // Masters first: the peer must know every author before it is sent their changes.
+        Replicator.SendMasters(link);
+        if (link.RemoteIsMaster) Replicator.LearnMasters([link.RemoteNodeId], link);
+        if (link.IsDialer) Replicator.StartSync(link);
+    }
+
+    void IOverlayHost.OnLinkDown(PeerLink link, string reason) { }
+
+    void IOverlayHost.OnHandshakeRefused(IPAddress remote, string reason, bool blocked) =>
+        Events.Publish(DtEventTypes.Error, origin: remote.ToString(), error: blocked ? $"peer refused and now blocked: {reason}" : $"peer refused: {reason}");
+
+    ValueTask IOverlayHost.OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body)
+    {
+        var r = new WireReader(body.Span);
+        try
+        {
+            switch (type)
+            {
+                case MessageType.Changes:
+                {
+                    var (table, changes) = ChangeCodec.Decode(ref r, Options.MaxObjectBytes);
+                    Replicator.OnChanges(link, table, changes);
+                    break;
+                }
+                case MessageType.Masters:
+                    Replicator.LearnMasters(MastersMessage.Decode(ref r).Masters, link);
+                    break;
+                case MessageType.SyncSummary:
+                    Replicator.OnSyncSummary(link, SyncSummaryMessage.Decode(ref r));
+                    break;
+                case MessageType.SyncNodesRequest:
+                    Replicator.OnSyncNodesRequest(link, RangesMessage.Decode(ref r, type));
+                    break;
+                case MessageType.SyncNodes:
+                    Replicator.OnSyncNodes(link, SyncNodesMessage.Decode(ref r));
+                    break;
+                case MessageType.RangeRequest:
+                    Replicator.OnRangeRequest(link, RangesMessage.Decode(ref r, type));
+                    break;
+                case MessageType.RangeVersions:
+                {
+                    var (table, depth, prefixes, entries) = RangeVersionsCodec.Decode(ref r);
+                    Replicator.OnRangeVersions(link, table, depth, prefixes, entries);
+                    break;
+                }
+                case MessageType.EntryRequest:
+                {
+                    var (table, hashes) = EntryRequestCodec.Decode(ref r);
+                    Replicator.OnEntryRequest(link, table, hashes);
+                    break;
+                }
+                case MessageType.Broadcast:
+                    OnBroadcast(link, BroadcastMessage.Decode(ref r, Options.MaxMessageBytes));
+                    break;
+                default:
+                    // A newer peer may send types this node does not know: drop them, keep the link.
+                    DtLog.UnknownMessage(_log, (byte)type, link.ToString());
+                    break;
+            }
+        }
+        catch (DtException e)
+        {
+            DtLog.BadMessage(_log, link.ToString(), e.Message);
+            Events.Publish(DtEventTypes.Error, origin: link.RemoteNodeId.ToString(), error: e.Message);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _stop.Cancel();
+        await _overlay.DisposeAsync();
+        try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
+        DtLog.NodeStopped(_log, NodeId);
+    }
+}
+
+/// <summary>Invalid options; the message lists every problem, each naming its setting.</summary>
+public sealed class DtConfigurationException(IReadOnlyList<string> errors)
+    : Exception("Invalid Dt configuration: " + string.Join(" ", errors))
+{
+    public IReadOnlyList<string> Errors { get; } = errors;
+}

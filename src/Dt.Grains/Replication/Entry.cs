@@ -1,0 +1,42 @@
+namespace Dt.Replication;
+
+/// <summary>
+/// The version of an object's latest change: when (hybrid logical clock), by which master, and whether it removed
+/// the object. Versions are totally ordered (time, then author, then remove over add), so every node picks the
+/// same winner for concurrent changes: last writer wins.
+/// </summary>
+public readonly record struct EntryVersion(ulong Hlc, Guid Author, bool Removed) : IComparable<EntryVersion>
+{
+    public int CompareTo(EntryVersion other)
+    {
+        int c = Hlc.CompareTo(other.Hlc);
+        if (c != 0) return c;
+        c = Author.CompareTo(other.Author);
+        if (c != 0) return c;
+        return Removed.CompareTo(other.Removed);
+    }
+
+    public static bool operator >(EntryVersion a, EntryVersion b) => a.CompareTo(b) > 0;
+
+    public static bool operator <(EntryVersion a, EntryVersion b) => a.CompareTo(b) < 0;
+
+    /// <summary>A 64-bit fingerprint of (hash, version) summed into the reconciliation tree.</summary>
+    public ulong Fingerprint(in ObjectHash hash)
+    {
+        Span<byte> g = stackalloc byte[16];
+        Author.TryWriteBytes(g);
+        ulong a = BitConverter.ToUInt64(g), b = BitConverter.ToUInt64(g[8..]);
+        return Mix(hash.A ^ Mix(Hlc + 0x9E3779B97F4A7C15UL) ^ Mix(a + 0x632BE59BD9B4E019UL) ^ Mix(b ^ (Removed ? 0xD6E8FEB86659FD93UL : 0x8CB92BA72F3D8DD7UL)));
+    }
+
+    /// <summary>SplitMix64 finalizer: a cheap, well-mixed bijection.</summary>
+    internal static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}
+
+/// <summary>One change to a table as it travels: the object's hash, the version, and the canonical JSON for adds.</summary>
+public readonly record struct Change(ObjectHash Hash, EntryVersion Version, byte[]? Json);

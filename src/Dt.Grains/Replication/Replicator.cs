@@ -1,0 +1,496 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+using Dt.Events;
+using Dt.Hosting;
+using Dt.Protocol;
+using Dt.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace Dt.Replication;
+
+/// <summary>
+/// Keeps a node's tables and makes them converge with its peers.
+/// <list type="bullet">
+/// <item>Masters stamp each change with a hybrid logical clock and their id; every node keeps, per object hash, the
+/// newest change (last writer wins, removals kept as tombstones for <see cref="DtOptions.TombstoneRetention"/>).</item>
+/// <item>Live changes are flooded to every link; a node relays a change only if it was new to it, which ends loops.</item>
+/// <item>Reconciliation (started by the dialing side of each link, on connect and every <see cref="DtOptions.SyncInterval"/>)
+/// compares counts and fingerprint sums over a 16-ary tree of hash prefixes, descending only into ranges that differ,
+/// so its traffic grows with the difference, not the table.</item>
+/// <item>Only changes written by a master are kept: a change whose author is not a known master is dropped.</item>
+/// </list>
+/// </summary>
+public sealed partial class Replicator
+{
+    private const int RangesPerFrame = 256;
+    private const int ChangesFrameBytes = 256 * 1024;
+    private const int MaxChangesPerFrame = 8192;
+    private const int LeafThreshold = 32;
+    private const int MaxDepth = 16;
+
+    private readonly DtOptions _options;
+    private readonly Guid _nodeId;
+    private readonly EventHub _events;
+    private readonly HybridLogicalClock _clock;
+    private readonly ILogger _log;
+    private readonly Func<IReadOnlyList<PeerLink>> _links;
+    private readonly NodeStore _store;
+    private readonly ConditionalWeakTable<PeerLink, SemaphoreSlim> _bulkGates = new();
+    private readonly TimeProvider _time;
+    private long _droppedUnknownAuthor;
+
+    public Replicator(DtOptions options, Guid nodeId, NodeStore store, EventHub events, HybridLogicalClock clock, TimeProvider time, ILogger log, Func<IReadOnlyList<PeerLink>> links)
+    {
+        _options = options;
+        _nodeId = nodeId;
+        _store = store;
+        _events = events;
+        _clock = clock;
+        _time = time;
+        _log = log;
+        _links = links;
+        if (options.Master) _store.Masters.TryAdd(nodeId, true);
+    }
+
+    public bool IsMaster => _options.Master;
+
+    public IEnumerable<TableState> Tables => _store.Tables.Values;
+
+    public IReadOnlyCollection<Guid> KnownMasters => (IReadOnlyCollection<Guid>)_store.Masters.Keys;
+
+    public long DroppedUnknownAuthor => Interlocked.Read(ref _droppedUnknownAuthor);
+
+    /// <summary>Table names: 1 to 128 characters of letters, digits, '.', '_', '-', ':' and '/'.</summary>
+    public static bool IsValidTableName(string? name) => name is { Length: > 0 and <= WireLimits.MaxTableName } && TableName().IsMatch(name);
+
+    [GeneratedRegex("^[A-Za-z0-9._:/-]+$")]
+    private static partial Regex TableName();
+
+    public TableState GetOrCreate(string name)
+    {
+        if (!IsValidTableName(name))
+            throw new DtException(DtErrorCodes.InvalidArgument, $"table name '{Truncate(name)}' is invalid: use 1 to 128 letters, digits, '.', '_', '-', ':' or '/'");
+        if (_store.Tables.TryGetValue(name, out var t)) return t;
+        if (_store.Tables.Count >= WireLimits.MaxTables)
+            throw new DtException(DtErrorCodes.LimitReached, $"this node already holds {WireLimits.MaxTables} tables");
+        return _store.Tables.GetOrAdd(name, n => new TableState(n));
+    }
+
+    public TableState? Find(string name) => _store.Tables.GetValueOrDefault(name);
+
+    /// <summary>Drops everything no known master wrote (called at start, before the node links).</summary>
+    public int ForgetUnknownAuthors()
+    {
+        int n = 0;
+        foreach (var t in _store.Tables.Values)
+        {
+            lock (t.Sync)
+            {
+                var junk = t.All().Where(kv => !_store.Masters.ContainsKey(kv.Value.Version.Author)).Select(kv => kv.Key).ToList();
+                foreach (var h in junk)
+                {
+                    if (t.Forget(h, out var old) && old is not null)
+                        _events.Publish(DtEventTypes.ObjectRemoved, t.Name, h, old, origin: "no master wrote it");
+                    n++;
+                }
+            }
+        }
+        return n;
+    }
+
+    // ---- masters ----------------------------------------------------------------------------------------------
+
+    public void LearnMasters(IEnumerable<Guid> ids, PeerLink? from)
+    {
+        List<Guid>? learned = null;
+        foreach (var id in ids)
+            if (id != Guid.Empty && _store.Masters.TryAdd(id, true)) (learned ??= []).Add(id);
+        if (learned is null) return;
+        foreach (var id in learned) DtLog.MasterLearned(_log, id);
+        using var w = new WireWriter();
+        new MastersMessage(learned).Encode(w);
+        foreach (var link in _links())
+            if (link != from) link.TrySend(w.WrittenSpan);
+    }
+
+    public void SendMasters(PeerLink link)
+    {
+        using var w = new WireWriter();
+        new MastersMessage(_store.Masters.Keys.ToList()).Encode(w);
+        link.TrySend(w.WrittenSpan);
+    }
+
+    // ---- local changes (masters only) ------------------------------------------------------------------------
+
+    public IReadOnlyList<ObjectHash> Add(string table, IReadOnlyList<byte[]> canonicalObjects)
+    {
+        RequireMaster("add objects");
+        foreach (var json in canonicalObjects)
+            if (json.Length > _options.MaxObjectBytes)
+                throw new DtException(DtErrorCodes.TooLarge, $"object of {json.Length} bytes is over the limit of {_options.MaxObjectBytes} bytes (Dt:MaxObjectBytes)");
+        var t = GetOrCreate(table);
+        var hashes = new ObjectHash[canonicalObjects.Count];
+        var changed = new List<Change>(canonicalObjects.Count);
+        lock (t.Sync)
+        {
+            long newOnes = 0;
+            for (int i = 0; i < canonicalObjects.Count; i++)
+            {
+                hashes[i] = ObjectHash.Of(canonicalObjects[i]);
+                if (!t.TryGetLive(hashes[i], out _)) newOnes++;
+            }
+            if (t.LiveCount + newOnes > _options.MaxObjectsPerTable)
+                throw new DtException(DtErrorCodes.LimitReached, $"table '{table}' would exceed {_options.MaxObjectsPerTable} objects (Dt:MaxObjectsPerTable)");
+            ulong hlc = _clock.Now();
+            for (int i = 0; i < canonicalObjects.Count; i++)
+            {
+                if (t.TryGetLive(hashes[i], out _)) continue;
+                var c = new Change(hashes[i], new EntryVersion(hlc, _nodeId, false), canonicalObjects[i]);
+                if (Apply(t, c, origin: "local")) changed.Add(c);
+            }
+        }
+        Flood(table, changed, except: null);
+        return hashes;
+    }
+
+    public bool Remove(string table, ObjectHash hash)
+    {
+        RequireMaster("remove objects");
+        var t = Find(table);
+        if (t is null) return false;
+        Change c;
+        lock (t.Sync)
+        {
+            if (!t.TryGetLive(hash, out _)) return false;
+            c = new Change(hash, new EntryVersion(_clock.Now(), _nodeId, true), null);
+            Apply(t, c, origin: "local");
+        }
+        Flood(table, [c], except: null);
+        return true;
+    }
+
+    private void RequireMaster(string what)
+    {
+        if (!_options.Master)
+            throw new DtException(DtErrorCodes.NotMaster, $"this node is not a master and may not {what} (set Dt:Master=true on master nodes)");
+    }
+
+    /// <summary>Applies one change under the table lock and publishes its event; true if it changed the state.</summary>
+    private bool Apply(TableState t, in Change c, string origin)
+    {
+        var outcome = t.Apply(c, out var previous);
+        switch (outcome)
+        {
+            case ApplyOutcome.Added: _events.Publish(DtEventTypes.ObjectAdded, t.Name, c.Hash, c.Json, origin); break;
+            case ApplyOutcome.Removed: _events.Publish(DtEventTypes.ObjectRemoved, t.Name, c.Hash, previous, origin); break;
+        }
+        return outcome != ApplyOutcome.Stale;
+    }
+
+    // ---- changes from peers ----------------------------------------------------------------------------------
+
+    public void OnChanges(PeerLink from, string table, List<Change> changes)
+    {
+        if (!IsValidTableName(table)) throw new ProtocolException($"invalid table name '{Truncate(table)}'");
+        ulong tombstoneFloor = HybridLogicalClock.FromTime(_time.GetUtcNow() - _options.TombstoneRetention);
+        var t = GetOrCreate(table);
+        var changed = new List<Change>(changes.Count);
+        ulong maxHlc = 0;
+        string origin = from.RemoteNodeId.ToString();
+        lock (t.Sync)
+        {
+            foreach (var c in changes)
+            {
+                if (!_store.Masters.ContainsKey(c.Version.Author))
+                {
+                    if (Interlocked.Increment(ref _droppedUnknownAuthor) % 1000 == 1)
+                        DtLog.UnknownAuthor(_log, from.ToString(), c.Version.Author, table);
+                    _events.Publish(DtEventTypes.Error, table, c.Hash, null, origin, $"change by {c.Version.Author}, which is not a known master, dropped");
+                    continue;
+                }
+                if (c.Version.Removed && c.Version.Hlc < tombstoneFloor) continue;
+                if (!c.Version.Removed && t.LiveCount >= _options.MaxObjectsPerTable && !t.TryGetLive(c.Hash, out _))
+                {
+                    _events.Publish(DtEventTypes.Error, table, c.Hash, null, origin, $"table '{table}' is full ({_options.MaxObjectsPerTable} objects); change dropped");
+                    continue;
+                }
+                if (Apply(t, c, origin)) changed.Add(c);
+                if (c.Version.Hlc > maxHlc) maxHlc = c.Version.Hlc;
+            }
+        }
+        _clock.Observe(maxHlc);
+        Flood(table, changed, except: from);
+    }
+
+    /// <summary>Sends changes to every link but one, each frame encoded once. A link whose queue is full is cut.</summary>
+    private void Flood(string table, List<Change> changes, PeerLink? except)
+    {
+        if (changes.Count == 0) return;
+        var links = _links();
+        if (links.Count == 0 || (links.Count == 1 && links[0] == except)) return;
+        using var w = new WireWriter(Math.Min(ChangesFrameBytes, 64 + changes.Count * 160));
+        for (int start = 0; start < changes.Count;)
+        {
+            int end = BatchEnd(changes, start);
+            w.Reset();
+            ChangeCodec.EncodeHeader(w, table, end - start);
+            for (int i = start; i < end; i++) ChangeCodec.EncodeOne(w, changes[i]);
+            foreach (var link in links)
+                if (link != except) link.TrySend(w.WrittenSpan);
+            start = end;
+        }
+    }
+
+    private static int BatchEnd(List<Change> changes, int start)
+    {
+        int bytes = 0, i = start;
+        while (i < changes.Count && i - start < MaxChangesPerFrame)
+        {
+            bytes += 64 + (changes[i].Json?.Length ?? 0);
+            if (bytes > ChangesFrameBytes && i > start) break;
+            i++;
+        }
+        return i;
+    }
+
+    /// <summary>Streams changes to one link in the background, waiting for queue space; one stream per link at a time.</summary>
+    private void SendBulk(PeerLink link, string table, List<Change> changes)
+    {
+        if (changes.Count == 0) return;
+        var gate = _bulkGates.GetValue(link, _ => new SemaphoreSlim(1, 1));
+        _ = Task.Run(async () =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                using var w = new WireWriter(ChangesFrameBytes + 1024);
+                for (int start = 0; start < changes.Count && !link.IsClosed;)
+                {
+                    int end = BatchEnd(changes, start);
+                    w.Reset();
+                    ChangeCodec.EncodeHeader(w, table, end - start);
+                    for (int i = start; i < end; i++) ChangeCodec.EncodeOne(w, changes[i]);
+                    if (!await link.SendAsync(w.WrittenMemory)) break;
+                    start = end;
+                }
+            }
+            catch (Exception e)
+            {
+                DtLog.BulkSendFailed(_log, link.ToString(), e.Message);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        });
+    }
+
+    // ---- reconciliation --------------------------------------------------------------------------------------
+
+    /// <summary>Starts a round toward a peer (the dialing side does this).</summary>
+    public void StartSync(PeerLink link)
+    {
+        using var w = new WireWriter();
+        new SyncSummaryMessage(false, Summaries()).Encode(w);
+        link.TrySend(w.WrittenSpan);
+    }
+
+    private List<TableDigest> Summaries()
+    {
+        var list = new List<TableDigest>();
+        foreach (var t in _store.Tables.Values)
+            lock (t.Sync)
+                list.Add(new TableDigest(t.Name, t.EntryCount, t.SyncDigest));
+        return list;
+    }
+
+    public void OnSyncSummary(PeerLink link, SyncSummaryMessage m)
+    {
+        foreach (var d in m.Tables)
+            if (!IsValidTableName(d.Table)) throw new ProtocolException($"invalid table name '{Truncate(d.Table)}'");
+        var mine = Summaries().ToDictionary(d => d.Table);
+        if (!m.IsReply)
+        {
+            var theirs = m.Tables.ToDictionary(d => d.Table);
+            var differing = new List<TableDigest>();
+            foreach (var name in mine.Keys.Union(theirs.Keys))
+            {
+                var a = mine.GetValueOrDefault(name) ?? new TableDigest(name, 0, 0);
+                var b = theirs.GetValueOrDefault(name) ?? new TableDigest(name, 0, 0);
+                if (a.Count != b.Count || a.Sum != b.Sum) differing.Add(a);
+            }
+            using var w = new WireWriter();
+            new SyncSummaryMessage(true, differing).Encode(w);
+            link.TrySend(w.WrittenSpan);
+            return;
+        }
+
+        foreach (var theirs in m.Tables)
+        {
+            var my = mine.GetValueOrDefault(theirs.Table) ?? new TableDigest(theirs.Table, 0, 0);
+            if (my.Count == theirs.Count && my.Sum == theirs.Sum) continue;
+            if (theirs.Count == 0)
+            {
+                var t = Find(theirs.Table);
+                if (t is null) continue;
+                List<Change> all;
+                lock (t.Sync) all = t.InRanges(0, [0UL], withJson: true);
+                SendBulk(link, t.Name, all);
+            }
+            else if (my.Count == 0)
+                SendRanges(link, MessageType.RangeRequest, theirs.Table, 0, RangeMode.Entries, [0UL]);
+            else
+                SendRanges(link, MessageType.SyncNodesRequest, theirs.Table, 0, RangeMode.Versions, [0UL]);
+        }
+    }
+
+    private static void SendRanges(PeerLink link, MessageType type, string table, int depth, RangeMode mode, List<ulong> prefixes)
+    {
+        using var w = new WireWriter();
+        for (int i = 0; i < prefixes.Count; i += RangesPerFrame)
+        {
+            w.Reset();
+            new RangesMessage(type, table, depth, mode, prefixes.GetRange(i, Math.Min(RangesPerFrame, prefixes.Count - i))).Encode(w);
+            link.TrySend(w.WrittenSpan);
+        }
+    }
+
+    public void OnSyncNodesRequest(PeerLink link, RangesMessage m)
+    {
+        var t = Find(m.Table);
+        RangeSummary[] children;
+        if (t is null) children = m.Prefixes.Select(p => new RangeSummary(p)).ToArray();
+        else lock (t.Sync) children = t.Children(m.Depth, m.Prefixes);
+        using var w = new WireWriter(64 + children.Length * 160);
+        new SyncNodesMessage(m.Table, m.Depth, children).Encode(w);
+        link.TrySend(w.WrittenSpan);
+    }
+
+    public void OnSyncNodes(PeerLink link, SyncNodesMessage m)
+    {
+        var t = Find(m.Table);
+        var parents = m.Ranges.Select(r => r.Prefix).ToList();
+        RangeSummary[] mine;
+        if (t is null) mine = parents.Select(p => new RangeSummary(p)).ToArray();
+        else lock (t.Sync) mine = t.Children(m.Depth, parents);
+
+        List<ulong> push = [], pull = [], versions = [], descend = [];
+        int childDepth = m.Depth + 1;
+        for (int i = 0; i < m.Ranges.Count; i++)
+        {
+            var theirs = m.Ranges[i];
+            for (int c = 0; c < 16; c++)
+            {
+                long tc = theirs.Counts[c], mc = mine[i].Counts[c];
+                if (tc == mc && theirs.Sums[c] == mine[i].Sums[c]) continue;
+                ulong child = (theirs.Prefix << 4) | (uint)c;
+                if (tc == 0) push.Add(child);
+                else if (mc == 0) pull.Add(child);
+                else if (tc + mc <= LeafThreshold || childDepth >= MaxDepth) versions.Add(child);
+                else descend.Add(child);
+            }
+        }
+        if (push.Count > 0 && t is not null)
+        {
+            List<Change> entries;
+            lock (t.Sync) entries = t.InRanges(childDepth, push, withJson: true);
+            SendBulk(link, m.Table, entries);
+        }
+        if (pull.Count > 0) SendRanges(link, MessageType.RangeRequest, m.Table, childDepth, RangeMode.Entries, pull);
+        if (versions.Count > 0) SendRanges(link, MessageType.RangeRequest, m.Table, childDepth, RangeMode.Versions, versions);
+        if (descend.Count > 0) SendRanges(link, MessageType.SyncNodesRequest, m.Table, childDepth, RangeMode.Versions, descend);
+    }
+
+    public void OnRangeRequest(PeerLink link, RangesMessage m)
+    {
+        var t = Find(m.Table);
+        List<Change> entries;
+        if (t is null) entries = [];
+        else lock (t.Sync) entries = t.InRanges(m.Depth, m.Prefixes, withJson: m.Mode == RangeMode.Entries);
+        if (m.Mode == RangeMode.Entries)
+        {
+            SendBulk(link, m.Table, entries);
+            return;
+        }
+        // Versions: frames cover whole ranges, so the receiver can tell "absent here" from "in another frame".
+        int bits = 4 * m.Depth;
+        var byPrefix = entries.GroupBy(e => e.Hash.Prefix(bits)).ToDictionary(g => g.Key, g => g.ToList());
+        using var w = new WireWriter();
+        var framePrefixes = new List<ulong>();
+        var frameEntries = new List<Change>();
+        foreach (var p in m.Prefixes)
+        {
+            framePrefixes.Add(p);
+            if (byPrefix.TryGetValue(p, out var list)) frameEntries.AddRange(list);
+            if (frameEntries.Count >= 2048 || framePrefixes.Count >= RangesPerFrame)
+            {
+                Flush();
+            }
+        }
+        if (framePrefixes.Count > 0) Flush();
+
+        void Flush()
+        {
+            w.Reset();
+            RangeVersionsCodec.Encode(w, m.Table, m.Depth, framePrefixes, frameEntries);
+            link.TrySend(w.WrittenSpan);
+            framePrefixes.Clear();
+            frameEntries.Clear();
+        }
+    }
+
+    public void OnRangeVersions(PeerLink link, string table, int depth, List<ulong> prefixes, List<(ObjectHash Hash, EntryVersion Version)> theirs)
+    {
+        var t = Find(table);
+        List<Change> mine;
+        if (t is null) mine = [];
+        else lock (t.Sync) mine = t.InRanges(depth, prefixes, withJson: true);
+        var theirMap = new Dictionary<ObjectHash, EntryVersion>(theirs.Count);
+        foreach (var (h, v) in theirs) theirMap[h] = v;
+        var myMap = new Dictionary<ObjectHash, EntryVersion>(mine.Count);
+        var push = new List<Change>();
+        foreach (var c in mine)
+        {
+            myMap[c.Hash] = c.Version;
+            if (!theirMap.TryGetValue(c.Hash, out var tv) || c.Version > tv) push.Add(c);
+        }
+        var want = new List<ObjectHash>();
+        foreach (var (h, v) in theirs)
+            if (!myMap.TryGetValue(h, out var mv) || v > mv) want.Add(h);
+        SendBulk(link, table, push);
+        if (want.Count > 0)
+        {
+            using var w = new WireWriter();
+            for (int i = 0; i < want.Count; i += 4096)
+            {
+                w.Reset();
+                EntryRequestCodec.Encode(w, table, want.GetRange(i, Math.Min(4096, want.Count - i)));
+                link.TrySend(w.WrittenSpan);
+            }
+        }
+    }
+
+    public void OnEntryRequest(PeerLink link, string table, List<ObjectHash> hashes)
+    {
+        var t = Find(table);
+        if (t is null) return;
+        var list = new List<Change>(hashes.Count);
+        lock (t.Sync)
+            foreach (var h in hashes)
+                if (t.TryGet(h, out var s)) list.Add(new Change(h, s.Version, s.Json));
+        SendBulk(link, table, list);
+    }
+
+    /// <summary>Forgets removals older than the retention; nodes ignore such old removals from peers too.</summary>
+    public int PurgeTombstones()
+    {
+        ulong floor = HybridLogicalClock.FromTime(_time.GetUtcNow() - _options.TombstoneRetention);
+        int n = 0;
+        foreach (var t in _store.Tables.Values)
+            lock (t.Sync) n += t.PurgeTombstones(floor);
+        return n;
+    }
+
+    private static string Truncate(string? s) => s is null ? "" : s.Length <= 40 ? s : s[..40] + "…";
+}
