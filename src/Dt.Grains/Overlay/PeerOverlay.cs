@@ -46,6 +46,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask, _maintenanceLoop = Task.CompletedTask;
     private Guid? _primaryNode;
+    private HashSet<Guid> _partitionedFrom = [];
     private ulong _announceSeq;
     private DateTimeOffset _lastAnnounce, _lastPeerList, _lastTest;
 
@@ -295,6 +296,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         lock (_lock)
         {
             if (_stop.IsCancellationRequested) duplicate = "node stopping";
+            else if (_partitionedFrom.Contains(link.RemoteNodeId)) duplicate = "partitioned (fault injection)";
             else if (state.Role != LinkRole.Test)
             {
                 // One full link per node pair: of two, keep the one dialed by the smaller node id (both sides agree).
@@ -328,6 +330,21 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         DtLog.LinkUp(_log, link.ToString(), state.Role.ToString(), link.RemoteIsMaster);
         _host.OnLinkUp(link);
         SendPeerList(link);
+    }
+
+    /// <summary>
+    /// Fault injection for tests: refuses and cuts links to these nodes, as a network partition would.
+    /// An empty set heals the partition.
+    /// </summary>
+    internal void Partition(IEnumerable<Guid> nodes)
+    {
+        List<PeerLink> cut;
+        lock (_lock)
+        {
+            _partitionedFrom = [.. nodes];
+            cut = _links.Values.Where(l => _partitionedFrom.Contains(l.RemoteNodeId)).ToList();
+        }
+        foreach (var l in cut) l.Close("partitioned (fault injection)");
     }
 
     private void RebuildFullLinks() =>

@@ -32,10 +32,10 @@ public sealed class IpAccessControl(int failureLimit, TimeSpan window, TimeSpan 
             return _records.TryGetValue(key, out var r) && r.BlockedUntil > time.GetUtcNow();
     }
 
-    /// <summary>Counts a failed handshake; returns true if this failure blocked the address.</summary>
+    /// <summary>Counts a failed handshake; returns true if this failure blocked the address (exempt addresses are counted, never blocked).</summary>
     public bool RecordFailure(IPAddress address)
     {
-        if (IsExempt(address)) return false;
+        bool exempt = IsExempt(address);
         var key = Group(address);
         var now = time.GetUtcNow();
         int count;
@@ -49,7 +49,7 @@ public sealed class IpAccessControl(int failureLimit, TimeSpan window, TimeSpan 
             while (r.Failures.Count > 0 && r.Failures.Peek() < now - window) r.Failures.Dequeue();
             r.Failures.Enqueue(now);
             count = r.Failures.Count;
-            if (count < failureLimit || r.BlockedUntil > now) return false;
+            if (exempt || count < failureLimit || r.BlockedUntil > now) return false;
             r.BlockedUntil = now + blockFor;
             r.Failures.Clear();
             BlockCount++;

@@ -1,0 +1,139 @@
+using System.Text.Json;
+using Dt.Hosting;
+using Dt.Replication;
+using Dt.Security;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace Dt.Tests.Engine;
+
+/// <summary>
+/// Starts Dt nodes in this process on loopback (random ports, the fast test profile) and waits for conditions with
+/// deadlines. Disposing stops every node it started.
+/// </summary>
+public sealed class TestCluster : IAsyncDisposable
+{
+    private readonly List<DtNode> _nodes = [];
+    private readonly ILoggerFactory _loggers;
+
+    public TestCluster(string? key = null)
+    {
+        Key = key ?? NetworkKey.Generate().ToBase64();
+        _loggers = LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider()).SetMinimumLevel(LogLevel.Information));
+    }
+
+    public string Key { get; }
+
+    public IReadOnlyList<DtNode> Nodes => _nodes;
+
+    public static TimeSpan Deadline { get; } = TimeSpan.FromSeconds(30);
+
+    public async Task<DtNode> Start(bool master = false, DtNode[]? peers = null, Action<DtOptions>? configure = null, NodeStore? store = null)
+    {
+        var options = DtOptions.ForTests(Key, master);
+        foreach (var p in peers ?? []) options.Peers.Add(Address(p));
+        configure?.Invoke(options);
+        var node = await DtNode.StartAsync(options, _loggers, store);
+        lock (_nodes) _nodes.Add(node);
+        return node;
+    }
+
+    /// <summary>A chain: the first node is the master; each next node links to the one before.</summary>
+    public async Task<DtNode[]> StartChain(int n)
+    {
+        var nodes = new DtNode[n];
+        nodes[0] = await Start(master: true);
+        for (int i = 1; i < n; i++) nodes[i] = await Start(peers: [nodes[i - 1]]);
+        return nodes;
+    }
+
+    /// <summary>A star: the first node is the master; every other node links to it.</summary>
+    public async Task<DtNode[]> StartStar(int n)
+    {
+        var nodes = new DtNode[n];
+        nodes[0] = await Start(master: true);
+        for (int i = 1; i < n; i++) nodes[i] = await Start(peers: [nodes[0]]);
+        return nodes;
+    }
+
+    public async Task Stop(DtNode node)
+    {
+        lock (_nodes) _nodes.Remove(node);
+        await node.DisposeAsync();
+    }
+
+    public static string Address(DtNode node) => $"127.0.0.1:{node.Port ?? throw new InvalidOperationException("node has no listener")}";
+
+    public static async Task WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? Deadline);
+        var ct = TestContext.Current.CancellationToken;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting until {what}");
+            await Task.Delay(20, ct);
+        }
+    }
+
+    public static (long Count, string Digest) Summary(DtNode node, string table = "default")
+    {
+        var t = node.Replicator.Find(table);
+        if (t is null) return (0, new TableState(table).LiveDigest);
+        lock (t.Sync) return (t.LiveCount, t.LiveDigest);
+    }
+
+    /// <summary>Waits until every node's table has the same count and digest as the first node's.</summary>
+    public static Task WaitConverged(IReadOnlyList<DtNode> nodes, string table = "default", TimeSpan? timeout = null) =>
+        WaitUntil(() =>
+        {
+            var first = Summary(nodes[0], table);
+            return nodes.All(n => Summary(n, table) == first);
+        }, $"all {nodes.Count} nodes hold the same '{table}' table", timeout);
+
+    public static bool Holds(DtNode node, string hash, string table = "default")
+    {
+        var t = node.Replicator.Find(table);
+        if (t is null || !ObjectHash.TryParse(hash, out var h)) return false;
+        lock (t.Sync) return t.TryGetLive(h, out _);
+    }
+
+    public static JsonElement Json(string json) => JsonDocument.Parse(json).RootElement.Clone();
+
+    public static Task WaitLinked(DtNode a, DtNode b) =>
+        WaitUntil(() => a.Overlay.Links.Any(l => l.RemoteNodeId == b.NodeId && !l.IsClosed), $"{a.NodeId} links to {b.NodeId}");
+
+    public async ValueTask DisposeAsync()
+    {
+        List<DtNode> nodes;
+        lock (_nodes) nodes = [.. _nodes];
+        await Task.WhenAll(nodes.Select(n => n.DisposeAsync().AsTask()));
+        _loggers.Dispose();
+    }
+}
+
+/// <summary>Sends engine logs to the running test's output, so a failed test shows what the nodes did.</summary>
+internal sealed class TestOutputLoggerProvider : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName);
+
+    public void Dispose() { }
+
+    private sealed class Logger(string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            try
+            {
+                TestContext.Current.TestOutputHelper?.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel} {category}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
+            }
+            catch (InvalidOperationException)
+            {
+                // No test is running (e.g. a node stopping after its test ended).
+            }
+        }
+    }
+}
