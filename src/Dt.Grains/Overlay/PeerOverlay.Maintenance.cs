@@ -85,6 +85,8 @@ public sealed partial class PeerOverlay
         Candidate? pick;
         lock (_lock)
         {
+            // A node configured with no peers is a root of the overlay: others link to it; it dials only to join fragments.
+            if (_options.Peers.Count == 0) return;
             if (IsLinked(_primaryNode)) return;
             if (_candidates.Values.Any(c => c.Dialing)) return;
             // A candidate already linked (e.g. it dialed us) serves as the primary without a second link.

@@ -332,6 +332,19 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         SendPeerList(link);
     }
 
+    /// <summary>Test hook: dials an address now as an extra (bridge) link, to build topologies such as cycles.</summary>
+    internal async Task AddCandidateForTests(string address)
+    {
+        if (!PeerAddress.TryParse(address, out var a)) throw new ArgumentException(address);
+        Candidate c;
+        lock (_lock)
+        {
+            if (!_candidates.TryGetValue(a.ToString(), out c!)) _candidates[a.ToString()] = c = new Candidate(a, configured: true, _options.RttSamples);
+            c.Dialing = true;
+        }
+        await DialAsync(c, LinkRole.Bridge);
+    }
+
     /// <summary>
     /// Fault injection for tests: refuses and cuts links to these nodes, as a network partition would.
     /// An empty set heals the partition.

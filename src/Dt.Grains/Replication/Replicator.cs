@@ -39,6 +39,7 @@ public sealed partial class Replicator
     private readonly ConditionalWeakTable<PeerLink, SemaphoreSlim> _bulkGates = new();
     private readonly TimeProvider _time;
     private long _droppedUnknownAuthor;
+    private long _roundsInSync;
 
     public Replicator(DtOptions options, Guid nodeId, NodeStore store, EventHub events, HybridLogicalClock clock, TimeProvider time, ILogger log, Func<IReadOnlyList<PeerLink>> links)
     {
@@ -60,6 +61,9 @@ public sealed partial class Replicator
     public IReadOnlyCollection<Guid> KnownMasters => (IReadOnlyCollection<Guid>)_store.Masters.Keys;
 
     public long DroppedUnknownAuthor => Interlocked.Read(ref _droppedUnknownAuthor);
+
+    /// <summary>Reconciliation rounds this node started that found every table equal to the peer's.</summary>
+    public long RoundsInSync => Interlocked.Read(ref _roundsInSync);
 
     /// <summary>Table names: 1 to 128 characters of letters, digits, '.', '_', '-', ':' and '/'.</summary>
     public static bool IsValidTableName(string? name) => name is { Length: > 0 and <= WireLimits.MaxTableName } && TableName().IsMatch(name);
@@ -326,6 +330,7 @@ public sealed partial class Replicator
             return;
         }
 
+        if (m.Tables.Count == 0) Interlocked.Increment(ref _roundsInSync);
         foreach (var theirs in m.Tables)
         {
             var my = mine.GetValueOrDefault(theirs.Table) ?? new TableDigest(theirs.Table, 0, 0);

@@ -141,7 +141,9 @@ public sealed class PeerLink : IAsyncDisposable
             }
             if (!secrets.VerifyPeerConfirm(proof))
                 throw new HandshakeException(HandshakeFailure.BadProof, "the peer could not prove it holds the network key");
-            return new PeerLink(socket, stream, reader, ctx, log, remote, secrets, isDialer);
+            // Each side sent and received one hello and one confirm frame (header and type byte included).
+            long handshakeBytes = 2 * FrameCodec.HeaderSize + 2 + Hello.Size + proof.Length;
+            return new PeerLink(socket, stream, reader, ctx, log, remote, secrets, isDialer) { BytesSent = handshakeBytes, BytesReceived = handshakeBytes };
         }
         catch (Exception e) when (e is not HandshakeException)
         {

@@ -1,0 +1,32 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Dt.Client;
+
+/// <summary>
+/// The source-generated JSON contract of the silo's HTTP API, shared by the silo (writing) and the client (reading)
+/// so both sides agree by construction: camelCase names, enums as strings, nulls left out. JSON payloads are
+/// <see cref="JsonElement"/>s and pass through unchanged.
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    UseStringEnumConverter = true)]
+[JsonSerializable(typeof(NodeInfo))]
+[JsonSerializable(typeof(PeerInfo))]
+[JsonSerializable(typeof(IReadOnlyList<PeerInfo>))]
+[JsonSerializable(typeof(TableSummary))]
+[JsonSerializable(typeof(IReadOnlyList<TableSummary>))]
+[JsonSerializable(typeof(ObjectRecord))]
+[JsonSerializable(typeof(DtMessage))]
+[JsonSerializable(typeof(DtEvent))]
+[JsonSerializable(typeof(EventSubscription))]
+[JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(IReadOnlyList<JsonElement>))]
+[JsonSerializable(typeof(HashResult))]
+[JsonSerializable(typeof(HashesResult))]
+[JsonSerializable(typeof(MessageIdResult))]
+[JsonSerializable(typeof(DtProblem))]
+[JsonSerializable(typeof(EventStreamReady))]
+[JsonSerializable(typeof(HealthReport))]
+public sealed partial class DtJsonContext : JsonSerializerContext;
