@@ -30,9 +30,12 @@ public sealed record ObjectRecord(string Hash, JsonElement Value);
 
 public sealed record DtMessage(string Id, string Origin, DateTimeOffset SentAt, JsonElement Payload);
 
-/// <summary>What a subscriber wants: a table (null for all), where to resume, and whether to first get an
-/// <c>object_added</c> for every object already held.</summary>
-public sealed record EventSubscription(string? Table = null, long AfterEventId = 0, bool IncludeExisting = false);
+/// <summary>
+/// What a subscriber wants: a table (null for all events of the node), where to resume, and whether to first get an
+/// <c>object_added</c> for every object already held. <see cref="AfterEventId"/>: null for live events only; an event
+/// id to replay every later event the node still holds (0 replays all it holds, from <c>started</c> on).
+/// </summary>
+public sealed record EventSubscription(string? Table = null, long? AfterEventId = null, bool IncludeExisting = false);
 
 /// <summary>
 /// An event of a node. <see cref="Id"/> grows by one per event on a node; 0 marks the synthetic

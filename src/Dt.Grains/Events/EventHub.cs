@@ -52,7 +52,7 @@ public sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProvid
     }
 
     /// <summary>Events after <paramref name="afterId"/> still held (oldest first), then live events until cancelled.</summary>
-    public async IAsyncEnumerable<DtEvent> Subscribe(string? table, long afterId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<DtEvent> Subscribe(string? table, long? afterId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         var channel = Channel.CreateBounded<EventRecord>(new BoundedChannelOptions(subscriberQueueSize) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         var sub = new Subscriber(table, channel);
@@ -60,11 +60,11 @@ public sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProvid
         long gapFrom = 0, gapTo = 0;
         lock (_lock)
         {
-            if (afterId > 0 && afterId < _lastId)
+            if (afterId is { } after && after < _lastId)
             {
                 long oldest = Math.Max(1, _lastId - _ring.Length + 1);
-                if (afterId + 1 < oldest) { gapFrom = afterId + 1; gapTo = oldest - 1; }
-                for (long id = Math.Max(afterId + 1, oldest); id <= _lastId; id++)
+                if (after + 1 < oldest) { gapFrom = after + 1; gapTo = oldest - 1; }
+                for (long id = Math.Max(after + 1, oldest); id <= _lastId; id++)
                 {
                     var e = _ring[id % _ring.Length];
                     if (table is null || e.Table == table) replay.Add(e);

@@ -13,7 +13,7 @@ public class MessageStream(string key, DtNode node) : IMessageStream
 
     public async IAsyncEnumerable<DtMessage> Subscribe([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await foreach (var e in node.Events.Subscribe(null, 0, cancellationToken))
+        await foreach (var e in node.Events.Subscribe(null, null, cancellationToken))
             if (e.Type == DtEventTypes.MessageReceived)
                 yield return new DtMessage(e.MessageId!, e.Origin!, e.Time, e.Value ?? default);
     }

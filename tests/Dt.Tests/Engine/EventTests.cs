@@ -1,0 +1,92 @@
+using Dt.Replication;
+using Xunit;
+using static Dt.Tests.Engine.TestCluster;
+
+namespace Dt.Tests.Engine;
+
+public sealed class EventTests
+{
+    private static async Task<List<DtEvent>> Take(IAsyncEnumerable<DtEvent> events, int count)
+    {
+        var list = new List<DtEvent>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(Deadline);
+        await foreach (var e in events.WithCancellation(cts.Token))
+        {
+            list.Add(e);
+            if (list.Count == count) break;
+        }
+        return list;
+    }
+
+    [Fact]
+    public async Task A_restarted_node_reports_started_then_an_object_added_for_each_object_it_holds()
+    {
+        await using var cluster = new TestCluster();
+        var store = new NodeStore();
+        var master = await cluster.Start(master: true, store: store);
+        var hashes = await master.GetTable("a").AddObjects([Json("1"), Json("\"two\""), Json("[3]")]);
+        await cluster.Stop(master);
+
+        var again = await cluster.Start(master: true, store: store);
+        var events = await Take(again.GetNode().SubscribeEvents(new EventSubscription(AfterEventId: 0)), 4);
+        Assert.Equal(DtEventTypes.Started, events[0].Type);
+        Assert.All(events.Skip(1), e => Assert.Equal(DtEventTypes.ObjectAdded, e.Type));
+        Assert.Equal(hashes.Order(), events.Skip(1).Select(e => e.Hash!).Order());
+        Assert.Equal(events.Select(e => e.Id), events.Select(e => e.Id).Order());
+    }
+
+    [Fact]
+    public async Task A_subscriber_resumes_after_the_last_id_it_saw_and_can_filter_by_table()
+    {
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true);
+        var a = master.GetTable("a");
+        var b = master.GetTable("b");
+        string a1 = await a.AddObject(Json("""{"n":1}"""));
+        await b.AddObject(Json("""{"n":1}"""));
+        var seen = await Take(master.GetNode().SubscribeEvents(new EventSubscription(Table: "a", AfterEventId: 0)), 1);
+        Assert.Equal(a1, seen[0].Hash);
+        long last = seen[0].Id;
+
+        // While "disconnected": more changes in both tables.
+        await b.AddObject(Json("""{"n":2}"""));
+        string a2 = await a.AddObject(Json("""{"n":2}"""));
+        Assert.True(await a.RemoveObject(a1));
+        var resumed = await Take(a.Subscribe(new EventSubscription(AfterEventId: last)), 2);
+        Assert.Equal((DtEventTypes.ObjectAdded, a2), (resumed[0].Type, resumed[0].Hash));
+        Assert.Equal((DtEventTypes.ObjectRemoved, a1), (resumed[1].Type, resumed[1].Hash));
+        Assert.Equal(1, resumed[1].Value!.Value.GetProperty("n").GetInt32());
+        Assert.All(resumed, e => Assert.Equal("a", e.Table));
+    }
+
+    [Fact]
+    public async Task Include_existing_lists_held_objects_before_live_events()
+    {
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true);
+        var t = master.GetTable("x");
+        var held = await t.AddObjects([Json("""{"k":1}"""), Json("""{"k":2}""")]);
+        var stream = t.Subscribe(new EventSubscription(IncludeExisting: true));
+        var reading = Take(stream, 3);
+        await WaitUntil(() => master.Events.SubscriberCount > 0, "the subscription registers");
+        string later = await t.AddObject(Json("""{"k":3}"""));
+        var events = await reading;
+        Assert.Equal(held.Order(), events.Take(2).Select(e => e.Hash!).Order());
+        Assert.All(events.Take(2), e => Assert.Equal(0, e.Id));
+        Assert.Equal(later, events[2].Hash);
+    }
+
+    [Fact]
+    public async Task A_subscriber_asking_for_events_no_longer_held_is_told_of_the_gap()
+    {
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true, configure: o => o.EventBufferSize = 4);
+        var t = master.GetTable();
+        for (int i = 0; i < 10; i++) await t.AddObject(Json($$"""{"i":{{i}}}"""));
+        var events = await Take(master.GetNode().SubscribeEvents(new EventSubscription(AfterEventId: 1)), 2);
+        Assert.Equal(DtEventTypes.Error, events[0].Type);
+        Assert.Contains("no longer held", events[0].Error);
+        Assert.Equal(DtEventTypes.ObjectAdded, events[1].Type);
+    }
+}
