@@ -17,7 +17,7 @@ namespace Dt.Hosting;
 /// One running Dt node: the composition of overlay (links), replication (tables), broadcast messages and events,
 /// and the grain factory through which callers reach it. Start with <see cref="StartAsync"/>, stop by disposing.
 /// </summary>
-public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
+public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
 {
     private readonly ILogger _log;
     private readonly MessageIdWindow _messageIds;
@@ -25,6 +25,8 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
     private readonly PeerOverlay _overlay;
     private Task _loop = Task.CompletedTask;
     private int _disposed;
+    private readonly List<INodeModule> _modules = [];
+    private readonly Dictionary<MessageType, INodeModule> _moduleByType = [];
 
     private DtNode(DtOptions options, NodeStore store, TimeProvider time, ILoggerFactory loggers)
     {
@@ -47,7 +49,17 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
             options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time);
         _overlay = new PeerOverlay(options, ctx, this, Access, time, loggers.CreateLogger("Dt.Overlay"));
         Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links);
+        CreateModules(_modules, loggers);
+        foreach (var m in _modules)
+            foreach (var t in m.MessageTypes)
+                if (!_moduleByType.TryAdd(t, m)) throw new InvalidOperationException($"two node modules claim message type {(byte)t}");
     }
+
+    /// <summary>Adds the node's modules (implemented in the modules' own partial files).</summary>
+    partial void CreateModules(List<INodeModule> modules, ILoggerFactory loggers);
+
+    /// <summary>The node's modules, for grains that front them.</summary>
+    public T Module<T>() where T : INodeModule => _modules.OfType<T>().Single();
 
     public Guid NodeId { get; }
 
@@ -103,6 +115,7 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
             lock (t.Sync) live = t.SnapshotLive();
             foreach (var (h, json) in live) Events.Publish(DtEventTypes.ObjectAdded, t.Name, h, json, "store");
         }
+        foreach (var m in _modules) m.Start();
         _loop = Task.Run(PeriodicAsync);
     }
 
@@ -173,9 +186,13 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         Replicator.SendMasters(link);
         if (link.RemoteIsMaster) Replicator.LearnMasters([link.RemoteNodeId], link);
         if (link.IsDialer) Replicator.StartSync(link);
+        foreach (var m in _modules) m.OnLinkUp(link);
     }
 
-    void IOverlayHost.OnLinkDown(PeerLink link, string reason) { }
+    void IOverlayHost.OnLinkDown(PeerLink link, string reason)
+    {
+        foreach (var m in _modules) m.OnLinkDown(link);
+    }
 
     void IOverlayHost.OnHandshakeRefused(IPAddress remote, string reason, bool blocked) =>
         Events.Publish(DtEventTypes.Error, origin: remote.ToString(), error: blocked ? $"peer refused and now blocked: {reason}" : $"peer refused: {reason}");
@@ -224,8 +241,9 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
                     OnBroadcast(link, BroadcastMessage.Decode(ref r, Options.MaxMessageBytes));
                     break;
                 default:
+                    if (_moduleByType.TryGetValue(type, out var module)) module.OnMessage(link, type, body.Span);
                     // A newer peer may send types this node does not know: drop them, keep the link.
-                    DtLog.UnknownMessage(_log, (byte)type, link.ToString());
+                    else DtLog.UnknownMessage(_log, (byte)type, link.ToString());
                     break;
             }
         }
@@ -242,6 +260,7 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _stop.Cancel();
         await _overlay.DisposeAsync();
+        foreach (var m in _modules) await m.DisposeAsync();
         try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
         DtLog.NodeStopped(_log, NodeId);
     }
