@@ -53,17 +53,14 @@ internal static partial class DtLog
     [LoggerMessage(24, LogLevel.Error, "Overlay maintenance failed")]
     public static partial void MaintenanceFailed(ILogger log, Exception e);
 
-    [LoggerMessage(30, LogLevel.Information, "Learned master {MasterId}")]
-    public static partial void MasterLearned(ILogger log, Guid masterId);
-
-    [LoggerMessage(31, LogLevel.Warning, "Dropped change from {Link} to table '{Table}': author {Author} is not a known master")]
-    public static partial void UnknownAuthor(ILogger log, string link, Guid author, string table);
+    [LoggerMessage(31, LogLevel.Warning, "Change from {Origin} to table '{Table}' refused: {Reason}")]
+    public static partial void UntrustedChange(ILogger log, string origin, string table, string reason);
 
     [LoggerMessage(32, LogLevel.Warning, "Streaming changes to {Link} failed: {Reason}")]
     public static partial void BulkSendFailed(ILogger log, string link, string reason);
 
-    [LoggerMessage(33, LogLevel.Information, "Dropped {Count} objects that no known master wrote")]
-    public static partial void ForgotUnknownAuthors(ILogger log, int count);
+    [LoggerMessage(33, LogLevel.Information, "Dropped {Count} entries that no trusted master signed")]
+    public static partial void ForgotUnsigned(ILogger log, int count);
 
     [LoggerMessage(40, LogLevel.Debug, "Ignored message of unknown type {Type} from {Link}")]
     public static partial void UnknownMessage(ILogger log, byte type, string link);

@@ -48,7 +48,16 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         var ctx = new LinkContext(Keys, options.Network, NodeId, options.Master, (ushort)(Socket is null ? 0 : ((IPEndPoint)Socket.LocalEndPoint!).Port),
             options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time);
         _overlay = new PeerOverlay(options, ctx, this, Access, time, loggers.CreateLogger("Dt.Overlay"));
-        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links);
+        var trusted = new TrustedMasters();
+        foreach (var k in options.TrustedMasterKeys)
+            if (TrustedMasters.TryParsePublic(k, out var spki)) trusted.Add(spki);
+        if (options.Master && MasterSigningKey.TryParse(options.MasterKey, out var signer))
+        {
+            Signer = signer;
+            trusted.Add(signer!.PublicKey);
+        }
+        Trusted = trusted;
+        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links, Signer, trusted);
         CreateModules(_modules, loggers);
         foreach (var m in _modules)
             foreach (var t in m.MessageTypes)
@@ -79,6 +88,11 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
 
     public Replicator Replicator { get; }
 
+    /// <summary>This master's signing key; null on other nodes.</summary>
+    public MasterSigningKey? Signer { get; }
+
+    public TrustedMasters Trusted { get; }
+
     public PeerOverlay Overlay => _overlay;
 
     public DateTimeOffset StartedAt { get; private set; }
@@ -104,8 +118,8 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     private void Start()
     {
         StartedAt = Time.GetUtcNow();
-        int forgotten = Replicator.ForgetUnknownAuthors();
-        if (forgotten > 0) DtLog.ForgotUnknownAuthors(_log, forgotten);
+        int forgotten = Replicator.ForgetUnsigned();
+        if (forgotten > 0) DtLog.ForgotUnsigned(_log, forgotten);
         _overlay.Start(Socket);
         DtLog.NodeStarted(_log, NodeId, Options.Master, Options.Network, _overlay.ListenEndPoint?.ToString() ?? "nothing (outbound only)");
         Events.Publish(DtEventTypes.Started, origin: NodeId.ToString());
@@ -182,9 +196,6 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
 
     void IOverlayHost.OnLinkUp(PeerLink link)
     {
-        // Masters first: the peer must know every author before it is sent their changes.
-        Replicator.SendMasters(link);
-        if (link.RemoteIsMaster) Replicator.LearnMasters([link.RemoteNodeId], link);
         if (link.IsDialer) Replicator.StartSync(link);
         foreach (var m in _modules) m.OnLinkUp(link);
     }
@@ -206,13 +217,10 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
             {
                 case MessageType.Changes:
                 {
-                    var (table, changes) = ChangeCodec.Decode(ref r, Options.MaxObjectBytes);
-                    Replicator.OnChanges(link, table, changes);
+                    var (table, groups) = BatchCodec.Decode(ref r, Options.MaxObjectBytes, Replicator.ReceivedBatches(link));
+                    Replicator.OnChanges(link, table, groups);
                     break;
                 }
-                case MessageType.Masters:
-                    Replicator.LearnMasters(MastersMessage.Decode(ref r).Masters, link);
-                    break;
                 case MessageType.SyncSummary:
                     Replicator.OnSyncSummary(link, SyncSummaryMessage.Decode(ref r));
                     break;
@@ -261,6 +269,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         _stop.Cancel();
         await _overlay.DisposeAsync();
         foreach (var m in _modules) await m.DisposeAsync();
+        Signer?.Dispose();
         try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
         DtLog.NodeStopped(_log, NodeId);
     }

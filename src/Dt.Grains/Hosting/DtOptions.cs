@@ -24,6 +24,14 @@ public sealed partial class DtOptions
     /// <summary>Whether this node may add and remove objects. Default false.</summary>
     public bool Master { get; set; }
 
+    /// <summary>This master's private signing key (ECDSA P-256, PKCS#8, base64). Required when <see cref="Master"/> is
+    /// true; every change the master makes is signed with it. The silo generates one in <see cref="DataDir"/>.</summary>
+    public string? MasterKey { get; set; }
+
+    /// <summary>Public keys (SubjectPublicKeyInfo, base64) of the masters whose changes this node accepts. A master
+    /// always trusts its own key. A change no trusted master signed is dropped and reported as an error event.</summary>
+    public List<string> TrustedMasterKeys { get; set; } = [];
+
     /// <summary>Whether to accept inbound peers. A master behind NAT runs with false and takes part through its outbound link. Default true.</summary>
     public bool Listen { get; set; } = true;
 
@@ -124,10 +132,11 @@ public sealed partial class DtOptions
     public string DataDir { get; set; } = "dt-data";
 
     /// <summary>A fast profile for tests: loopback, any port, short timers.</summary>
-    public static DtOptions ForTests(string key, bool master = false) => new()
+    public static DtOptions ForTests(string key, bool master = false, string? masterKey = null) => new()
     {
         Key = key,
         Master = master,
+        MasterKey = masterKey,
         ListenAddress = "127.0.0.1",
         Port = 0,
         PingInterval = TimeSpan.FromMilliseconds(200),
@@ -152,6 +161,13 @@ public sealed partial class DtOptions
             errors.Add("Dt:Key is required: a 32-byte network key as base64 or hex (e.g. from `openssl rand -base64 32`).");
         else if (!Security.NetworkKey.TryParse(Key, out _))
             errors.Add("Dt:Key is not a 32-byte key written as base64 (44 characters) or hex (64 characters).");
+        if (Master && !Security.MasterSigningKey.TryParse(MasterKey, out _))
+            errors.Add(string.IsNullOrWhiteSpace(MasterKey)
+                ? "Dt:MasterKey is required on a master: its ECDSA P-256 signing key (PKCS#8, base64)."
+                : "Dt:MasterKey is not an ECDSA P-256 private key in PKCS#8, base64.");
+        for (int i = 0; i < TrustedMasterKeys.Count; i++)
+            if (!Security.TrustedMasters.TryParsePublic(TrustedMasterKeys[i], out _))
+                errors.Add($"Dt:TrustedMasterKeys:{i} is not an ECDSA P-256 public key (SubjectPublicKeyInfo, base64).");
         for (int i = 0; i < AcceptKeys.Count; i++)
             if (!Security.NetworkKey.TryParse(AcceptKeys[i], out _))
                 errors.Add($"Dt:AcceptKeys:{i} is not a 32-byte key written as base64 or hex.");
@@ -178,8 +194,8 @@ public sealed partial class DtOptions
         if (MaxOutboundLinks is < 1 or > 64) errors.Add($"Dt:MaxOutboundLinks {MaxOutboundLinks} must be between 1 and 64.");
         if (MaxInboundLinks < 1) errors.Add("Dt:MaxInboundLinks must be at least 1.");
         if (MaxInboundLinksPerIp < 1) errors.Add("Dt:MaxInboundLinksPerIp must be at least 1.");
-        if (MaxFrameBytes < 64 << 10 || MaxFrameBytes > 256 << 20)
-            errors.Add($"Dt:MaxFrameBytes {MaxFrameBytes} must be between 64 KiB and 256 MiB.");
+        if (MaxFrameBytes < 1 << 20 || MaxFrameBytes > 256 << 20)
+            errors.Add($"Dt:MaxFrameBytes {MaxFrameBytes} must be between 1 MiB and 256 MiB.");
         if (MaxObjectBytes < 16 || MaxObjectBytes > MaxFrameBytes - 1024)
             errors.Add($"Dt:MaxObjectBytes {MaxObjectBytes} must be at least 16 and at most Dt:MaxFrameBytes - 1024.");
         if (MaxMessageBytes < 16 || MaxMessageBytes > MaxFrameBytes - 1024)

@@ -1,4 +1,5 @@
 using Dt.Replication;
+using Dt.Security;
 
 namespace Dt.Protocol;
 
@@ -20,7 +21,6 @@ public enum MessageType : byte
     RangeVersions = 25,
     EntryRequest = 26,
     Broadcast = 30,
-    Masters = 31,
 }
 
 /// <summary>Limits every decoder enforces, whatever the frame size allows.</summary>
@@ -86,65 +86,119 @@ public sealed record GoodbyeMessage(string Reason)
     public static GoodbyeMessage Decode(ref WireReader r) { var m = new GoodbyeMessage(r.String(WireLimits.MaxReason)); r.ExpectEnd(); return m; }
 }
 
-/// <summary>Codec of <see cref="Change"/> lists: op, clock, author, then the JSON for adds or the hash for removes.</summary>
-public static class ChangeCodec
+/// <summary>
+/// Codec of changes, grouped by the signed batch they belong to: each group carries the batch (author, clock,
+/// signature, every member's op and hash) and the included changes as member indexes, with the JSON of adds.
+/// The hash of an add is checked against its JSON here; the signature is checked by the replicator.
+/// </summary>
+public static class BatchCodec
 {
-    public static void EncodeHeader(WireWriter w, string table, int count)
+    /// <summary>Bytes a group takes on the wire, near enough for packing frames.</summary>
+    public static int Estimate(ChangeBatch batch, int includedCount, long includedJsonBytes) =>
+        (int)Math.Min(int.MaxValue, 16 + 8 + TrustedMasters.SignatureSize + 10 + batch.Members.Length * 33L + includedCount * 6L + includedJsonBytes);
+
+    public static void EncodeHeader(WireWriter w, string table, int groups)
     {
         w.U8((byte)MessageType.Changes);
         w.String(table);
+        w.VarUInt((ulong)groups);
+    }
+
+    /// <summary>How a group names its batch.</summary>
+    public enum GroupForm : byte
+    {
+        /// <summary>Author, clock, signature and every member.</summary>
+        Full = 0,
+        /// <summary>As <see cref="Full"/>, and the receiver keeps it in the link's <see cref="BatchMemory"/>.</summary>
+        FullRemember = 1,
+        /// <summary>Author and clock only: the batch is in the link's <see cref="BatchMemory"/>.</summary>
+        Reference = 2,
+    }
+
+    public static void EncodeGroup(WireWriter w, ChangeBatch batch, IReadOnlyList<Change> included, int start, int count, GroupForm form = GroupForm.Full)
+    {
+        w.U8((byte)form);
+        w.Guid(batch.Author);
+        w.U64(batch.Hlc);
+        if (form != GroupForm.Reference)
+        {
+            w.Bytes(batch.Signature);
+            w.VarUInt((ulong)batch.Members.Length);
+            var span = w.GetSpan(batch.Members.Length * 33);
+            for (int i = 0; i < batch.Members.Length; i++)
+            {
+                span[i * 33] = batch.Members[i].Removed ? (byte)1 : (byte)0;
+                batch.Members[i].Hash.Write(span.Slice(i * 33 + 1, 32));
+            }
+            w.Advance(batch.Members.Length * 33);
+        }
         w.VarUInt((ulong)count);
-    }
-
-    public static void EncodeOne(WireWriter w, in Change c)
-    {
-        w.U8(c.Version.Removed ? (byte)1 : (byte)0);
-        w.U64(c.Version.Hlc);
-        w.Guid(c.Version.Author);
-        if (c.Version.Removed)
+        for (int i = start; i < start + count; i++)
         {
-            c.Hash.Write(w.GetSpan(ObjectHash.Size));
-            w.Advance(ObjectHash.Size);
-        }
-        else
-        {
-            w.Blob(c.Json);
+            var c = included[i];
+            w.VarUInt((ulong)c.Member);
+            if (!c.Version.Removed) w.Blob(c.Json);
         }
     }
 
-    public static byte[] Encode(string table, IReadOnlyList<Change> changes)
-    {
-        using var w = new WireWriter(64 + changes.Count * 128);
-        EncodeHeader(w, table, changes.Count);
-        foreach (var c in changes) EncodeOne(w, c);
-        return w.ToArray();
-    }
-
-    /// <summary>Decodes a Changes body. The hash of an add is computed from its JSON, never taken from the wire.</summary>
-    public static (string Table, List<Change> Changes) Decode(ref WireReader r, int maxObjectBytes)
+    public static (string Table, List<(ChangeBatch Batch, List<Change> Included)> Groups) Decode(ref WireReader r, int maxObjectBytes, BatchMemory? memory = null)
     {
         string table = r.String(WireLimits.MaxTableName);
-        int n = r.Count(WireLimits.MaxChangesPerFrame, 1 + 8 + 16 + 1);
-        var list = new List<Change>(n);
-        for (int i = 0; i < n; i++)
+        int groups = r.Count(WireLimits.MaxChangesPerFrame, 1 + 16 + 8 + 1);
+        var result = new List<(ChangeBatch, List<Change>)>(groups);
+        for (int g = 0; g < groups; g++)
         {
-            byte op = r.U8();
-            if (op > 1) throw new ProtocolException($"unknown change op {op}");
-            ulong hlc = r.U64();
+            var form = (GroupForm)r.U8();
+            if (form > GroupForm.Reference) throw new ProtocolException($"unknown batch form {(byte)form}");
             Guid author = r.Guid();
-            if (op == 1)
+            ulong hlc = r.U64();
+            ChangeBatch batch;
+            if (form == GroupForm.Reference)
             {
-                var hash = ObjectHash.Read(r.Bytes(ObjectHash.Size));
-                list.Add(new Change(hash, new EntryVersion(hlc, author, true), null));
+                if (memory is null || !memory.TryGet(author, hlc, out batch))
+                    throw new ProtocolException($"reference to batch {author}/{hlc}, which this link did not carry");
             }
             else
             {
-                var json = r.Blob(maxObjectBytes);
-                list.Add(new Change(ObjectHash.Of(json), new EntryVersion(hlc, author, false), json.ToArray()));
+                byte[] signature = r.Bytes(TrustedMasters.SignatureSize).ToArray();
+                int n = r.Count(ChangeBatch.MaxMembers, 33);
+                if (n == 0) throw new ProtocolException("empty change batch");
+                var members = new BatchMember[n];
+                for (int i = 0; i < n; i++)
+                {
+                    byte op = r.U8();
+                    if (op > 1) throw new ProtocolException($"unknown change op {op}");
+                    members[i] = new BatchMember(ObjectHash.Read(r.Bytes(ObjectHash.Size)), op == 1);
+                }
+                batch = new ChangeBatch(author, hlc, members, signature);
+                if (form == GroupForm.FullRemember)
+                {
+                    if (memory is null) throw new ProtocolException("a batch to remember outside a link");
+                    memory.Remember(batch);
+                }
             }
+            var members2 = batch.Members;
+            int n2 = members2.Length;
+            int k = r.Count(n2, 1);
+            var included = new List<Change>(k);
+            for (int i = 0; i < k; i++)
+            {
+                ulong index = r.VarUInt();
+                if (index >= (ulong)n2) throw new ProtocolException($"change refers to member {index} of a batch of {n2}");
+                var m = members2[index];
+                byte[]? json = null;
+                if (!m.Removed)
+                {
+                    var bytes = r.Blob(maxObjectBytes);
+                    if (ObjectHash.Of(bytes) != m.Hash) throw new ProtocolException("an object does not match its hash");
+                    json = bytes.ToArray();
+                }
+                included.Add(new Change(m.Hash, batch.VersionOf(m), json, batch, (int)index));
+            }
+            result.Add((batch, included));
         }
         r.ExpectEnd();
-        return (table, list);
+        return (table, result);
     }
 }
 
@@ -249,7 +303,10 @@ public sealed record SyncNodesMessage(string Table, int Depth, IReadOnlyList<Ran
     }
 }
 
-/// <summary>(hash, version) pairs of the entries in some ranges, which are named again so the reply stands alone.</summary>
+/// <summary>
+/// (hash, version) pairs of the entries in some ranges, which are named again so the reply stands alone. Authors are
+/// listed once per frame and referred to by index.
+/// </summary>
 public static class RangeVersionsCodec
 {
     public static void Encode(WireWriter w, string table, int depth, IReadOnlyCollection<ulong> prefixes, IReadOnlyList<Change> entries)
@@ -259,13 +316,16 @@ public static class RangeVersionsCodec
         w.U8((byte)depth);
         w.VarUInt((ulong)prefixes.Count);
         foreach (var p in prefixes) w.VarUInt(p);
+        var authors = new Dictionary<Guid, int>();
+        foreach (var e in entries) authors.TryAdd(e.Version.Author, authors.Count);
+        w.VarUInt((ulong)authors.Count);
+        foreach (var a in authors.Keys) w.Guid(a);
         w.VarUInt((ulong)entries.Count);
         foreach (var e in entries)
         {
             e.Hash.Write(w.GetSpan(32)); w.Advance(32);
             w.U64(e.Version.Hlc);
-            w.Guid(e.Version.Author);
-            w.U8(e.Version.Removed ? (byte)1 : (byte)0);
+            w.VarUInt(((ulong)authors[e.Version.Author] << 1) | (e.Version.Removed ? 1UL : 0UL));
         }
     }
 
@@ -277,12 +337,18 @@ public static class RangeVersionsCodec
         int np = r.Count(WireLimits.MaxRanges, 1);
         var prefixes = new List<ulong>(np);
         for (int i = 0; i < np; i++) prefixes.Add(r.VarUInt());
-        int n = r.Count(WireLimits.MaxChangesPerFrame, 57);
+        int na = r.Count(65536, 16);
+        var authors = new Guid[na];
+        for (int i = 0; i < na; i++) authors[i] = r.Guid();
+        int n = r.Count(WireLimits.MaxChangesPerFrame, 41);
         var list = new List<(ObjectHash, EntryVersion)>(n);
         for (int i = 0; i < n; i++)
         {
             var h = ObjectHash.Read(r.Bytes(32));
-            list.Add((h, new EntryVersion(r.U64(), r.Guid(), (r.U8() & 1) != 0)));
+            ulong hlc = r.U64();
+            ulong a = r.VarUInt();
+            if ((a >> 1) >= (ulong)na) throw new ProtocolException("version refers to an unknown author");
+            list.Add((h, new EntryVersion(hlc, authors[a >> 1], (a & 1) != 0)));
         }
         r.ExpectEnd();
         return (table, depth, prefixes, list);
@@ -331,23 +397,3 @@ public sealed record BroadcastMessage(Guid Id, Guid Origin, long SentAtUnixMs, b
     }
 }
 
-/// <summary>Master node ids the sender knows. Sent first on every link and flooded when a new master is learned, so
-/// a node always hears of a master before it is relayed that master's changes (links are FIFO).</summary>
-public sealed record MastersMessage(IReadOnlyList<Guid> Masters)
-{
-    public void Encode(WireWriter w)
-    {
-        w.U8((byte)MessageType.Masters);
-        w.VarUInt((ulong)Masters.Count);
-        foreach (var m in Masters) w.Guid(m);
-    }
-
-    public static MastersMessage Decode(ref WireReader r)
-    {
-        int n = r.Count(65536, 16);
-        var list = new Guid[n];
-        for (int i = 0; i < n; i++) list[i] = r.Guid();
-        r.ExpectEnd();
-        return new MastersMessage(list);
-    }
-}

@@ -38,5 +38,8 @@ public readonly record struct EntryVersion(ulong Hlc, Guid Author, bool Removed)
     }
 }
 
-/// <summary>One change to a table as it travels: the object's hash, the version, and the canonical JSON for adds.</summary>
-public readonly record struct Change(ObjectHash Hash, EntryVersion Version, byte[]? Json);
+/// <summary>
+/// One change to a table: the object's hash, the version, the canonical JSON for adds, and the signed batch it
+/// belongs to with its index there (null only in (hash, version) summaries).
+/// </summary>
+public readonly record struct Change(ObjectHash Hash, EntryVersion Version, byte[]? Json, ChangeBatch? Batch = null, int Member = -1);

@@ -3,12 +3,10 @@ using System.Collections.Concurrent;
 namespace Dt.Replication;
 
 /// <summary>
-/// What a node holds: its tables and the master ids it trusts. In memory; a node restarted with the same store
-/// (tests, or a host that keeps it) comes back with what it had.
+/// What a node holds: its tables. In memory; a node restarted with the same store (tests, or a host that keeps it)
+/// comes back with what it had.
 /// </summary>
 public sealed class NodeStore
 {
     public ConcurrentDictionary<string, TableState> Tables { get; } = new();
-
-    public ConcurrentDictionary<Guid, bool> Masters { get; } = new();
 }

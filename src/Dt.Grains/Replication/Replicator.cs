@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Dt.Events;
 using Dt.Hosting;
 using Dt.Protocol;
+using Dt.Security;
 using Dt.Transport;
 using Microsoft.Extensions.Logging;
 
@@ -23,10 +24,12 @@ namespace Dt.Replication;
 /// </summary>
 public sealed partial class Replicator
 {
-    private const int RangesPerFrame = 256;
-    private const int ChangesFrameBytes = 256 * 1024;
-    private const int MaxChangesPerFrame = 8192;
-    private const int LeafThreshold = 32;
+    /// <summary>Ranges per summary request: the reply (16 child summaries each) stays around 40 KB.</summary>
+    private const int SummaryRangesPerFrame = 256;
+    /// <summary>Ranges per entry or version request: fewer, larger replies repeat a batch's member list less often.</summary>
+    private const int RangesPerFrame = 8192;
+    private const int VersionsPerFrame = 16384;
+    private const int LeafThreshold = 12;
     private const int MaxDepth = 16;
 
     private readonly DtOptions _options;
@@ -37,12 +40,19 @@ public sealed partial class Replicator
     private readonly Func<IReadOnlyList<PeerLink>> _links;
     private readonly NodeStore _store;
     private readonly ConditionalWeakTable<PeerLink, SemaphoreSlim> _bulkGates = new();
+    private readonly ConditionalWeakTable<PeerLink, BatchMemory> _sentBatches = new();
+    private readonly ConditionalWeakTable<PeerLink, BatchMemory> _receivedBatches = new();
     private readonly TimeProvider _time;
+    private readonly MasterSigningKey? _signer;
+    private readonly TrustedMasters _trusted;
     private long _droppedUnknownAuthor;
     private long _roundsInSync;
 
-    public Replicator(DtOptions options, Guid nodeId, NodeStore store, EventHub events, HybridLogicalClock clock, TimeProvider time, ILogger log, Func<IReadOnlyList<PeerLink>> links)
+    public Replicator(DtOptions options, Guid nodeId, NodeStore store, EventHub events, HybridLogicalClock clock, TimeProvider time, ILogger log,
+        Func<IReadOnlyList<PeerLink>> links, MasterSigningKey? signer, TrustedMasters trusted)
     {
+        _signer = signer;
+        _trusted = trusted;
         _options = options;
         _nodeId = nodeId;
         _store = store;
@@ -51,15 +61,16 @@ public sealed partial class Replicator
         _time = time;
         _log = log;
         _links = links;
-        if (options.Master) _store.Masters.TryAdd(nodeId, true);
     }
 
     public bool IsMaster => _options.Master;
 
     public IEnumerable<TableState> Tables => _store.Tables.Values;
 
-    public IReadOnlyCollection<Guid> KnownMasters => (IReadOnlyCollection<Guid>)_store.Masters.Keys;
+    /// <summary>This master's author id, or null on a non-master.</summary>
+    public Guid? AuthorId => _signer?.Id;
 
+    /// <summary>Changes dropped because no trusted master signed them.</summary>
     public long DroppedUnknownAuthor => Interlocked.Read(ref _droppedUnknownAuthor);
 
     /// <summary>Reconciliation rounds this node started that found every table equal to the peer's.</summary>
@@ -83,19 +94,23 @@ public sealed partial class Replicator
 
     public TableState? Find(string name) => _store.Tables.GetValueOrDefault(name);
 
-    /// <summary>Drops everything no known master wrote (called at start, before the node links).</summary>
-    public int ForgetUnknownAuthors()
+    /// <summary>
+    /// Drops everything no trusted master signed (called at start, before the node links): entries of untrusted
+    /// authors, and entries whose batch signature does not verify. This is how a node loses what only it had.
+    /// </summary>
+    public int ForgetUnsigned()
     {
         int n = 0;
         foreach (var t in _store.Tables.Values)
         {
             lock (t.Sync)
             {
-                var junk = t.All().Where(kv => !_store.Masters.ContainsKey(kv.Value.Version.Author)).Select(kv => kv.Key).ToList();
+                var bad = t.Batches.Where(b => !Verify(t.Name, b)).Select(b => b.Key).ToHashSet();
+                var junk = t.All().Where(kv => bad.Contains(kv.Value.Batch.Key)).Select(kv => kv.Key).ToList();
                 foreach (var h in junk)
                 {
                     if (t.Forget(h, out var old) && old is not null)
-                        _events.Publish(DtEventTypes.ObjectRemoved, t.Name, h, old, origin: "no master wrote it");
+                        _events.Publish(DtEventTypes.ObjectRemoved, t.Name, h, old, origin: "not signed by a trusted master");
                     n++;
                 }
             }
@@ -103,27 +118,8 @@ public sealed partial class Replicator
         return n;
     }
 
-    // ---- masters ----------------------------------------------------------------------------------------------
-
-    public void LearnMasters(IEnumerable<Guid> ids, PeerLink? from)
-    {
-        List<Guid>? learned = null;
-        foreach (var id in ids)
-            if (id != Guid.Empty && _store.Masters.TryAdd(id, true)) (learned ??= []).Add(id);
-        if (learned is null) return;
-        foreach (var id in learned) DtLog.MasterLearned(_log, id);
-        using var w = new WireWriter();
-        new MastersMessage(learned).Encode(w);
-        foreach (var link in _links())
-            if (link != from) link.TrySend(w.WrittenSpan);
-    }
-
-    public void SendMasters(PeerLink link)
-    {
-        using var w = new WireWriter();
-        new MastersMessage(_store.Masters.Keys.ToList()).Encode(w);
-        link.TrySend(w.WrittenSpan);
-    }
+    private bool Verify(string table, ChangeBatch b) =>
+        _trusted.Verify(b.Author, ChangeBatch.Digest(_options.Network, table, b.Author, b.Hlc, b.Members), b.Signature);
 
     // ---- local changes (masters only) ------------------------------------------------------------------------
 
@@ -135,23 +131,27 @@ public sealed partial class Replicator
                 throw new DtException(DtErrorCodes.TooLarge, $"object of {json.Length} bytes is over the limit of {_options.MaxObjectBytes} bytes (Dt:MaxObjectBytes)");
         var t = GetOrCreate(table);
         var hashes = new ObjectHash[canonicalObjects.Count];
+        for (int i = 0; i < canonicalObjects.Count; i++) hashes[i] = ObjectHash.Of(canonicalObjects[i]);
         var changed = new List<Change>(canonicalObjects.Count);
         lock (t.Sync)
         {
-            long newOnes = 0;
-            for (int i = 0; i < canonicalObjects.Count; i++)
-            {
-                hashes[i] = ObjectHash.Of(canonicalObjects[i]);
-                if (!t.TryGetLive(hashes[i], out _)) newOnes++;
-            }
-            if (t.LiveCount + newOnes > _options.MaxObjectsPerTable)
+            var fresh = new List<int>();
+            var seen = new HashSet<ObjectHash>();
+            for (int i = 0; i < hashes.Length; i++)
+                if (!t.TryGetLive(hashes[i], out _) && seen.Add(hashes[i])) fresh.Add(i);
+            if (t.LiveCount + fresh.Count > _options.MaxObjectsPerTable)
                 throw new DtException(DtErrorCodes.LimitReached, $"table '{table}' would exceed {_options.MaxObjectsPerTable} objects (Dt:MaxObjectsPerTable)");
-            ulong hlc = _clock.Now();
-            for (int i = 0; i < canonicalObjects.Count; i++)
+            for (int start = 0; start < fresh.Count; start += ChangeBatch.MaxMembers)
             {
-                if (t.TryGetLive(hashes[i], out _)) continue;
-                var c = new Change(hashes[i], new EntryVersion(hlc, _nodeId, false), canonicalObjects[i]);
-                if (Apply(t, c, origin: "local")) changed.Add(c);
+                int count = Math.Min(ChangeBatch.MaxMembers, fresh.Count - start);
+                var members = new BatchMember[count];
+                for (int k = 0; k < count; k++) members[k] = new BatchMember(hashes[fresh[start + k]], false);
+                var batch = Sign(table, members);
+                for (int k = 0; k < count; k++)
+                {
+                    var c = new Change(members[k].Hash, batch.VersionOf(members[k]), canonicalObjects[fresh[start + k]], batch, k);
+                    if (Apply(t, c, origin: "local")) changed.Add(c);
+                }
             }
         }
         Flood(table, changed, except: null);
@@ -167,16 +167,24 @@ public sealed partial class Replicator
         lock (t.Sync)
         {
             if (!t.TryGetLive(hash, out _)) return false;
-            c = new Change(hash, new EntryVersion(_clock.Now(), _nodeId, true), null);
+            var batch = Sign(table, [new BatchMember(hash, true)]);
+            c = new Change(hash, batch.VersionOf(batch.Members[0]), null, batch, 0);
             Apply(t, c, origin: "local");
         }
         Flood(table, [c], except: null);
         return true;
     }
 
+    private ChangeBatch Sign(string table, BatchMember[] members)
+    {
+        ulong hlc = _clock.Now();
+        var signature = _signer!.SignDigest(ChangeBatch.Digest(_options.Network, table, _signer.Id, hlc, members));
+        return new ChangeBatch(_signer.Id, hlc, members, signature);
+    }
+
     private void RequireMaster(string what)
     {
-        if (!_options.Master)
+        if (!_options.Master || _signer is null)
             throw new DtException(DtErrorCodes.NotMaster, $"this node is not a master and may not {what} (set Dt:Master=true on master nodes)");
     }
 
@@ -194,37 +202,52 @@ public sealed partial class Replicator
 
     // ---- changes from peers ----------------------------------------------------------------------------------
 
-    public void OnChanges(PeerLink from, string table, List<Change> changes)
+    /// <summary>The batches this link's bulk stream asked to remember (see <see cref="BatchMemory"/>).</summary>
+    public BatchMemory ReceivedBatches(PeerLink link) => _receivedBatches.GetValue(link, _ => new BatchMemory());
+
+    public void OnChanges(PeerLink from, string table, List<(ChangeBatch Batch, List<Change> Included)> groups)
     {
         if (!IsValidTableName(table)) throw new ProtocolException($"invalid table name '{Truncate(table)}'");
         ulong tombstoneFloor = HybridLogicalClock.FromTime(_time.GetUtcNow() - _options.TombstoneRetention);
         var t = GetOrCreate(table);
-        var changed = new List<Change>(changes.Count);
+        var changed = new List<Change>();
         ulong maxHlc = 0;
         string origin = from.RemoteNodeId.ToString();
-        lock (t.Sync)
+        foreach (var (batch, included) in groups)
         {
-            foreach (var c in changes)
+            if (!Trusted(t, batch, origin)) continue;
+            lock (t.Sync)
             {
-                if (!_store.Masters.ContainsKey(c.Version.Author))
+                foreach (var c in included)
                 {
-                    if (Interlocked.Increment(ref _droppedUnknownAuthor) % 1000 == 1)
-                        DtLog.UnknownAuthor(_log, from.ToString(), c.Version.Author, table);
-                    _events.Publish(DtEventTypes.Error, table, c.Hash, null, origin, $"change by {c.Version.Author}, which is not a known master, dropped");
-                    continue;
+                    if (c.Version.Removed && c.Version.Hlc < tombstoneFloor) continue;
+                    if (!c.Version.Removed && t.LiveCount >= _options.MaxObjectsPerTable && !t.TryGetLive(c.Hash, out _))
+                    {
+                        _events.Publish(DtEventTypes.Error, table, c.Hash, null, origin, $"table '{table}' is full ({_options.MaxObjectsPerTable} objects); change dropped");
+                        continue;
+                    }
+                    if (Apply(t, c, origin)) changed.Add(c);
                 }
-                if (c.Version.Removed && c.Version.Hlc < tombstoneFloor) continue;
-                if (!c.Version.Removed && t.LiveCount >= _options.MaxObjectsPerTable && !t.TryGetLive(c.Hash, out _))
-                {
-                    _events.Publish(DtEventTypes.Error, table, c.Hash, null, origin, $"table '{table}' is full ({_options.MaxObjectsPerTable} objects); change dropped");
-                    continue;
-                }
-                if (Apply(t, c, origin)) changed.Add(c);
-                if (c.Version.Hlc > maxHlc) maxHlc = c.Version.Hlc;
             }
+            if (batch.Hlc > maxHlc) maxHlc = batch.Hlc;
         }
         _clock.Observe(maxHlc);
         Flood(table, changed, except: from);
+    }
+
+    /// <summary>Checks a received batch's signature once (a batch already held with the same signature needs no check).</summary>
+    private bool Trusted(TableState t, ChangeBatch batch, string origin)
+    {
+        lock (t.Sync)
+            if (t.TryGetBatch(batch.Author, batch.Hlc, out var held) && held.SameAs(batch)) return true;
+        if (_trusted.Contains(batch.Author) && Verify(t.Name, batch)) return true;
+        string why = _trusted.Contains(batch.Author)
+            ? $"a change signed as master {batch.Author} failed verification (forged or altered); dropped"
+            : $"a change by {batch.Author}, which is not a trusted master, dropped";
+        if (Interlocked.Increment(ref _droppedUnknownAuthor) % 1000 == 1)
+            DtLog.UntrustedChange(_log, origin, t.Name, why);
+        _events.Publish(DtEventTypes.Error, t.Name, batch.Members[0].Hash, null, origin, why);
+        return false;
     }
 
     /// <summary>Sends changes to every link but one, each frame encoded once. A link whose queue is full is cut.</summary>
@@ -233,30 +256,83 @@ public sealed partial class Replicator
         if (changes.Count == 0) return;
         var links = _links();
         if (links.Count == 0 || (links.Count == 1 && links[0] == except)) return;
-        using var w = new WireWriter(Math.Min(ChangesFrameBytes, 64 + changes.Count * 160));
-        for (int start = 0; start < changes.Count;)
-        {
-            int end = BatchEnd(changes, start);
-            w.Reset();
-            ChangeCodec.EncodeHeader(w, table, end - start);
-            for (int i = start; i < end; i++) ChangeCodec.EncodeOne(w, changes[i]);
+        foreach (var frame in Frames(table, changes))
             foreach (var link in links)
-                if (link != except) link.TrySend(w.WrittenSpan);
-            start = end;
+                if (link != except) link.TrySend(frame.Span);
+    }
+
+    /// <summary>
+    /// Packs changes into Changes frames of about <see cref="FrameTarget"/> bytes, grouped by batch; a batch whose
+    /// included objects do not fit in one frame is split, its member list repeated in each part.
+    /// The yielded memory is valid until the next item is taken.
+    /// </summary>
+    private IEnumerable<ReadOnlyMemory<byte>> Frames(string table, List<Change> changes, BatchMemory? sent = null)
+    {
+        var groups = new Dictionary<ChangeBatch, List<Change>>(ReferenceEqualityComparer.Instance);
+        var order = new List<ChangeBatch>();
+        foreach (var c in changes)
+        {
+            if (!groups.TryGetValue(c.Batch!, out var list))
+            {
+                groups[c.Batch!] = list = [];
+                order.Add(c.Batch!);
+            }
+            list.Add(c);
+        }
+        int target = FrameTarget;
+        var body = new WireWriter(Math.Min(target, 1 << 16));
+        var frame = new WireWriter(Math.Min(target, 1 << 16));
+        try
+        {
+            int groupsInBody = 0;
+            foreach (var batch in order)
+            {
+                var included = groups[batch];
+                int start = 0;
+                while (start < included.Count)
+                {
+                    // Take as many included changes as fit with this batch's member list (or reference).
+                    var form = sent is null ? BatchCodec.GroupForm.Full
+                        : sent.Contains(batch) ? BatchCodec.GroupForm.Reference : BatchCodec.GroupForm.FullRemember;
+                    long bytes = form == BatchCodec.GroupForm.Reference ? 32 : BatchCodec.Estimate(batch, 0, 0);
+                    int end = start;
+                    while (end < included.Count)
+                    {
+                        long next = 8 + (included[end].Json?.Length ?? 0);
+                        if (end > start && bytes + next > target) break;
+                        bytes += next;
+                        end++;
+                    }
+                    if (groupsInBody > 0 && body.Length + bytes > target)
+                    {
+                        yield return Emit(frame, body, table, groupsInBody);
+                        groupsInBody = 0;
+                    }
+                    BatchCodec.EncodeGroup(body, batch, included, start, end - start, form);
+                    if (form == BatchCodec.GroupForm.FullRemember) sent!.Remember(batch);
+                    groupsInBody++;
+                    start = end;
+                }
+            }
+            if (groupsInBody > 0) yield return Emit(frame, body, table, groupsInBody);
+        }
+        finally
+        {
+            body.Dispose();
+            frame.Dispose();
+        }
+
+        static ReadOnlyMemory<byte> Emit(WireWriter frame, WireWriter body, string table, int groups)
+        {
+            frame.Reset();
+            BatchCodec.EncodeHeader(frame, table, groups);
+            frame.Bytes(body.WrittenSpan);
+            body.Reset();
+            return frame.WrittenMemory;
         }
     }
 
-    private static int BatchEnd(List<Change> changes, int start)
-    {
-        int bytes = 0, i = start;
-        while (i < changes.Count && i - start < MaxChangesPerFrame)
-        {
-            bytes += 64 + (changes[i].Json?.Length ?? 0);
-            if (bytes > ChangesFrameBytes && i > start) break;
-            i++;
-        }
-        return i;
-    }
+    private int FrameTarget => Math.Min(_options.MaxFrameBytes / 2, 1 << 20);
 
     /// <summary>Streams changes to one link in the background, waiting for queue space; one stream per link at a time.</summary>
     private void SendBulk(PeerLink link, string table, List<Change> changes)
@@ -268,16 +344,8 @@ public sealed partial class Replicator
             await gate.WaitAsync();
             try
             {
-                using var w = new WireWriter(ChangesFrameBytes + 1024);
-                for (int start = 0; start < changes.Count && !link.IsClosed;)
-                {
-                    int end = BatchEnd(changes, start);
-                    w.Reset();
-                    ChangeCodec.EncodeHeader(w, table, end - start);
-                    for (int i = start; i < end; i++) ChangeCodec.EncodeOne(w, changes[i]);
-                    if (!await link.SendAsync(w.WrittenMemory)) break;
-                    start = end;
-                }
+                foreach (var frame in Frames(table, changes, _sentBatches.GetValue(link, _ => new BatchMemory())))
+                    if (link.IsClosed || !await link.SendAsync(frame)) break;
             }
             catch (Exception e)
             {
@@ -353,10 +421,11 @@ public sealed partial class Replicator
     private static void SendRanges(PeerLink link, MessageType type, string table, int depth, RangeMode mode, List<ulong> prefixes)
     {
         using var w = new WireWriter();
-        for (int i = 0; i < prefixes.Count; i += RangesPerFrame)
+        int perFrame = type == MessageType.SyncNodesRequest ? SummaryRangesPerFrame : RangesPerFrame;
+        for (int i = 0; i < prefixes.Count; i += perFrame)
         {
             w.Reset();
-            new RangesMessage(type, table, depth, mode, prefixes.GetRange(i, Math.Min(RangesPerFrame, prefixes.Count - i))).Encode(w);
+            new RangesMessage(type, table, depth, mode, prefixes.GetRange(i, Math.Min(perFrame, prefixes.Count - i))).Encode(w);
             link.TrySend(w.WrittenSpan);
         }
     }
@@ -428,7 +497,7 @@ public sealed partial class Replicator
         {
             framePrefixes.Add(p);
             if (byPrefix.TryGetValue(p, out var list)) frameEntries.AddRange(list);
-            if (frameEntries.Count >= 2048 || framePrefixes.Count >= RangesPerFrame)
+            if (frameEntries.Count >= VersionsPerFrame || framePrefixes.Count >= RangesPerFrame)
             {
                 Flush();
             }
@@ -483,7 +552,7 @@ public sealed partial class Replicator
         var list = new List<Change>(hashes.Count);
         lock (t.Sync)
             foreach (var h in hashes)
-                if (t.TryGet(h, out var s)) list.Add(new Change(h, s.Version, s.Json));
+                if (t.TryGet(h, out var s)) list.Add(new Change(h, s.Version, s.Json, s.Batch, s.Member));
         SendBulk(link, table, list);
     }
 

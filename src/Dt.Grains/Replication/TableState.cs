@@ -13,6 +13,7 @@ public sealed class TableState(string name)
     private const int Leaves = 1 << LeafBits;
 
     private readonly Dictionary<ObjectHash, Stored> _entries = new();
+    private readonly Dictionary<(Guid, ulong), ChangeBatch> _batches = new();
     private ulong[]? _leafSum;
     private int[]? _leafCount;
     private ulong _l0, _l1, _l2, _l3, _syncSum;
@@ -25,6 +26,13 @@ public sealed class TableState(string name)
     public long LiveCount => _liveCount;
 
     public int EntryCount => _entries.Count;
+
+    /// <summary>Signed batches still backing at least one held entry.</summary>
+    public int BatchCount => _batches.Count;
+
+    public IEnumerable<ChangeBatch> Batches => _batches.Values;
+
+    public bool TryGetBatch(Guid author, ulong hlc, out ChangeBatch batch) => _batches.TryGetValue((author, hlc), out batch!);
 
     public ulong SyncDigest => _syncSum;
 
@@ -41,7 +49,7 @@ public sealed class TableState(string name)
         }
     }
 
-    public readonly record struct Stored(EntryVersion Version, byte[]? Json);
+    public readonly record struct Stored(EntryVersion Version, byte[]? Json, ChangeBatch Batch, int Member);
 
     /// <summary>Applies a change if it is newer than what is held. Returns what it did to the live set.</summary>
     public ApplyOutcome Apply(in Change change, out byte[]? previousJson)
@@ -50,6 +58,10 @@ public sealed class TableState(string name)
         bool had = _entries.TryGetValue(change.Hash, out var old);
         if (had && old.Version.CompareTo(change.Version) >= 0) return ApplyOutcome.Stale;
         if (!change.Version.Removed && change.Json is null) throw new ArgumentException("an add carries its JSON");
+        if (change.Batch is null || change.Member < 0) throw new ArgumentException("a change carries its batch");
+        // One instance per batch, so its reference count covers every entry it backs.
+        if (!_batches.TryGetValue(change.Batch.Key, out var batch)) _batches[change.Batch.Key] = batch = change.Batch;
+        batch.LiveRefs++;
 
         int leaf = (int)change.Hash.Prefix(LeafBits);
         _leafSum ??= new ulong[Leaves];
@@ -61,12 +73,13 @@ public sealed class TableState(string name)
             _syncSum -= oldFp;
             _leafCount[leaf]--;
             if (!old.Version.Removed) RemoveLive(change.Hash, old.Json!);
+            Release(old.Batch);
         }
         ulong fp = change.Version.Fingerprint(change.Hash);
         _leafSum[leaf] += fp;
         _syncSum += fp;
         _leafCount[leaf]++;
-        _entries[change.Hash] = new Stored(change.Version, change.Version.Removed ? null : change.Json);
+        _entries[change.Hash] = new Stored(change.Version, change.Version.Removed ? null : change.Json, batch, change.Member);
         if (!change.Version.Removed) AddLive(change.Hash, change.Json!);
 
         bool wasLive = had && !old.Version.Removed;
@@ -95,7 +108,13 @@ public sealed class TableState(string name)
             RemoveLive(hash, old.Json!);
             previousJson = old.Json;
         }
+        Release(old.Batch);
         return true;
+    }
+
+    private void Release(ChangeBatch batch)
+    {
+        if (--batch.LiveRefs <= 0) _batches.Remove(batch.Key);
     }
 
     public bool TryGet(in ObjectHash hash, out Stored stored) => _entries.TryGetValue(hash, out stored);
@@ -179,7 +198,7 @@ public sealed class TableState(string name)
         int bits = 4 * depth;
         foreach (var (h, s) in _entries)
             if (set.Contains(h.Prefix(bits)))
-                list.Add(new Change(h, s.Version, withJson ? s.Json : null));
+                list.Add(new Change(h, s.Version, withJson ? s.Json : null, s.Batch, s.Member));
         return list;
     }
 

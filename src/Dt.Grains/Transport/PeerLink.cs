@@ -96,6 +96,11 @@ public sealed class PeerLink : IAsyncDisposable
 
     public long BytesSent, BytesReceived;
 
+    /// <summary>Plaintext bytes sent and received per message type (index = type byte).</summary>
+    public long[] SentByType { get; } = new long[256];
+
+    public long[] ReceivedByType { get; } = new long[256];
+
     public bool IsClosed => _closing != 0;
 
     public Task Closed => _closed.Task;
@@ -215,6 +220,7 @@ public sealed class PeerLink : IAsyncDisposable
         }
         var buffer = ArrayPool<byte>.Shared.Rent(message.Length);
         message.CopyTo(buffer);
+        Interlocked.Add(ref SentByType[message[0]], message.Length);
         Interlocked.Add(ref _queuedBytes, message.Length);
         if (!_queue.Writer.TryWrite(new Outbound(buffer, message.Length)))
         {
@@ -321,6 +327,7 @@ public sealed class PeerLink : IAsyncDisposable
                     Interlocked.Add(ref BytesReceived, FrameCodec.HeaderSize + n);
                     LastReceived = _ctx.Time.GetUtcNow();
                     int plainLength = n - FrameCipher.TagSize;
+                    Interlocked.Add(ref ReceivedByType[plain[0]], plainLength);
                     await _handler!.OnMessageAsync(this, (MessageType)plain[0], plain.AsMemory(1, plainLength - 1));
                 }
                 _reader.AdvanceTo(buffer.Start, buffer.End);

@@ -82,28 +82,43 @@ public sealed class ProtocolTests
     [Fact]
     public void Truncated_and_malformed_messages_raise_protocol_errors_not_crashes()
     {
-        var changes = ChangeCodec.Encode("t", [new Change(ObjectHash.Of("{}"u8), new EntryVersion(5, Guid.NewGuid(), false), "{}"u8.ToArray())]);
+        var changes = Encode("t", """{"a":1}"""u8.ToArray());
         for (int cut = 1; cut < changes.Length; cut++)
         {
             var body = changes.AsSpan(1, cut - 1).ToArray();
-            Assert.Throws<ProtocolException>(() => { var r = new WireReader(body); ChangeCodec.Decode(ref r, 1024); });
+            Assert.Throws<ProtocolException>(() => { var r = new WireReader(body); BatchCodec.Decode(ref r, 1024); });
         }
         // A count that claims more items than the frame can hold is refused before allocating for them.
         using var w = new WireWriter();
         w.String("t");
         w.VarUInt(1_000_000);
         var huge = w.ToArray();
-        Assert.Throws<ProtocolException>(() => { var r = new WireReader(huge); ChangeCodec.Decode(ref r, 1024); });
+        Assert.Throws<ProtocolException>(() => { var r = new WireReader(huge); BatchCodec.Decode(ref r, 1024); });
     }
 
     [Fact]
-    public void The_hash_of_a_received_add_is_computed_from_its_json()
+    public void An_object_that_does_not_match_its_hash_is_refused()
     {
-        var json = """{"a":1}"""u8.ToArray();
-        var bytes = ChangeCodec.Encode("t", [new Change(ObjectHash.Of(json), new EntryVersion(1, Guid.NewGuid(), false), json)]);
-        var r = new WireReader(bytes.AsSpan(1));
-        var (_, list) = ChangeCodec.Decode(ref r, 1024);
-        Assert.Equal(ObjectHash.Of(json), list[0].Hash);
+        var good = Encode("t", """{"a":1}"""u8.ToArray());
+        var r = new WireReader(good.AsSpan(1));
+        var (_, groups) = BatchCodec.Decode(ref r, 1024);
+        Assert.Equal(ObjectHash.Of("""{"a":1}"""u8), groups[0].Included[0].Hash);
+        // Swap the object for another of the same length: the member hash no longer matches.
+        var bad = (byte[])good.Clone();
+        int at = bad.AsSpan().LastIndexOf("""{"a":1}"""u8);
+        bad[at + 5] = (byte)'2';
+        Assert.Throws<ProtocolException>(() => { var rr = new WireReader(bad.AsSpan(1)); BatchCodec.Decode(ref rr, 1024); });
+    }
+
+    private static byte[] Encode(string table, byte[] json)
+    {
+        using var key = MasterSigningKey.Generate();
+        var member = new BatchMember(ObjectHash.Of(json), false);
+        var batch = new ChangeBatch(key.Id, 5, [member], key.SignDigest(ChangeBatch.Digest("dt", table, key.Id, 5, [member])));
+        using var w = new WireWriter();
+        BatchCodec.EncodeHeader(w, table, 1);
+        BatchCodec.EncodeGroup(w, batch, [new Change(member.Hash, batch.VersionOf(member), json, batch, 0)], 0, 1);
+        return w.ToArray();
     }
 
     [Fact]

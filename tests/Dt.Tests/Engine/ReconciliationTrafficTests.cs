@@ -59,6 +59,9 @@ public sealed class ReconciliationTrafficTests
         await WaitConverged([master, node], timeout: TimeSpan.FromSeconds(60));
         await WaitUntil(() => node.Replicator.RoundsInSync > roundsBefore, "a reconciliation round finds the tables equal");
         PeerLink link = node.Overlay.Links.Single(l => l.RemoteNodeId == master.NodeId);
+        for (int t = 0; t < 256; t++)
+            if (link.SentByType[t] + link.ReceivedByType[t] > 0)
+                TestContext.Current.TestOutputHelper?.WriteLine($"  {(Dt.Protocol.MessageType)t}: sent {link.SentByType[t]}, received {link.ReceivedByType[t]}");
         return Interlocked.Read(ref link.BytesSent) + Interlocked.Read(ref link.BytesReceived);
     }
 }

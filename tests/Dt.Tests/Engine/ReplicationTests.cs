@@ -1,4 +1,5 @@
 using Dt.Replication;
+using Dt.Security;
 using Xunit;
 using static Dt.Tests.Engine.TestCluster;
 
@@ -80,9 +81,12 @@ public sealed class ReplicationTests
         await cluster.Stop(offline);
         Assert.True(await table.RemoveObject(gone));
         string added = await table.AddObject(Json("""{"added":"while offline"}"""));
-        // Something only the offline node has: written by no master of this network.
+        // Something only the offline node has: signed by a key no node trusts.
         var junkJson = "{\"junk\":1}"u8.ToArray();
-        var junk = new Change(ObjectHash.Of(junkJson), new EntryVersion(1, Guid.NewGuid(), false), junkJson);
+        using var rogue = MasterSigningKey.Generate();
+        var member = new BatchMember(ObjectHash.Of(junkJson), false);
+        var batch = new ChangeBatch(rogue.Id, 1, [member], rogue.SignDigest(ChangeBatch.Digest("dt", "default", rogue.Id, 1, [member])));
+        var junk = new Change(member.Hash, batch.VersionOf(member), junkJson, batch, 0);
         var t = store.Tables["default"];
         lock (t.Sync) t.Apply(junk, out _);
 

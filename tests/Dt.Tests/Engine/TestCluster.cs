@@ -28,9 +28,16 @@ public sealed class TestCluster : IAsyncDisposable
 
     public static TimeSpan Deadline { get; } = TimeSpan.FromSeconds(30);
 
-    public async Task<DtNode> Start(bool master = false, DtNode[]? peers = null, Action<DtOptions>? configure = null, NodeStore? store = null)
+    /// <summary>Signing keys for the masters of test clusters; every test node trusts all of them.</summary>
+    public static IReadOnlyList<MasterSigningKey> MasterKeys { get; } = [MasterSigningKey.Generate(), MasterSigningKey.Generate(), MasterSigningKey.Generate()];
+
+    private int _masters;
+
+    /// <summary>Starts a node. Masters sign with <see cref="MasterKeys"/>[<paramref name="masterKey"/>] (by default the next one).</summary>
+    public async Task<DtNode> Start(bool master = false, DtNode[]? peers = null, Action<DtOptions>? configure = null, NodeStore? store = null, int? masterKey = null)
     {
-        var options = DtOptions.ForTests(Key, master);
+        var options = DtOptions.ForTests(Key, master, master ? MasterKeys[masterKey ?? _masters++ % MasterKeys.Count].ExportPrivateBase64() : null);
+        options.TrustedMasterKeys.AddRange(MasterKeys.Select(k => k.PublicKeyBase64));
         foreach (var p in peers ?? []) options.Peers.Add(Address(p));
         configure?.Invoke(options);
         var node = await DtNode.StartAsync(options, _loggers, store);

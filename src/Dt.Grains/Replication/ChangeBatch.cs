@@ -1,0 +1,61 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Dt.Replication;
+
+/// <summary>One object a batch changes: its hash and whether the batch removes it.</summary>
+public readonly record struct BatchMember(ObjectHash Hash, bool Removed);
+
+/// <summary>
+/// A signed unit of change: everything one master changed in a table at one clock tick. All its changes share the
+/// version's clock and author, so a change's version names its batch. One ECDSA signature covers the whole member
+/// list, which keeps signing and verifying cheap when millions of objects move; a change travels with its batch's
+/// member list and signature, and a node keeps a batch while any of its changes is still the newest for its object.
+/// </summary>
+public sealed class ChangeBatch(Guid author, ulong hlc, BatchMember[] members, byte[] signature)
+{
+    /// <summary>Most members per batch; bigger changes are split into several batches.</summary>
+    public const int MaxMembers = 4096;
+
+    public Guid Author { get; } = author;
+
+    public ulong Hlc { get; } = hlc;
+
+    public BatchMember[] Members { get; } = members;
+
+    public byte[] Signature { get; } = signature;
+
+    /// <summary>How many of this batch's changes are the newest held for their object (maintained by <see cref="TableState"/>).</summary>
+    public int LiveRefs { get; set; }
+
+    public (Guid, ulong) Key => (Author, Hlc);
+
+    public EntryVersion VersionOf(in BatchMember m) => new(Hlc, Author, m.Removed);
+
+    /// <summary>SHA-256 of what the master signs: network, table, author, clock and every member in order.</summary>
+    public static byte[] Digest(string network, string table, Guid author, ulong hlc, ReadOnlySpan<BatchMember> members)
+    {
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        h.AppendData("dt batch v1\0"u8);
+        h.AppendData(Encoding.UTF8.GetBytes(network));
+        h.AppendData([0]);
+        h.AppendData(Encoding.UTF8.GetBytes(table));
+        h.AppendData([0]);
+        Span<byte> head = stackalloc byte[16 + 8 + 4];
+        author.TryWriteBytes(head, bigEndian: true, out _);
+        BinaryPrimitives.WriteUInt64BigEndian(head[16..], hlc);
+        BinaryPrimitives.WriteInt32BigEndian(head[24..], members.Length);
+        h.AppendData(head);
+        Span<byte> m = stackalloc byte[1 + ObjectHash.Size];
+        foreach (var member in members)
+        {
+            m[0] = member.Removed ? (byte)1 : (byte)0;
+            member.Hash.Write(m[1..]);
+            h.AppendData(m);
+        }
+        return h.GetHashAndReset();
+    }
+
+    public bool SameAs(ChangeBatch other) => Signature.AsSpan().SequenceEqual(other.Signature) && Members.Length == other.Members.Length;
+}
