@@ -161,6 +161,40 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
 
     public IMessageStream GetMessageStream(string key = "default") => new MessageStream(key, this);
 
+    // ---- key rotation ----------------------------------------------------------------------------------------
+
+    /// <summary>Rotation step 1: accept a new network key from peers (base64 or hex). Returns its id.</summary>
+    public string InstallKey(string key)
+    {
+        if (!NetworkKey.TryParse(key, out var k))
+            throw new DtException(DtErrorCodes.InvalidArgument, "a network key is 32 bytes written as base64 (44 characters) or hex (64 characters)");
+        Keys.Install(k!);
+        return k!.IdHex;
+    }
+
+    /// <summary>Rotation step 2: offer this installed key when dialing.</summary>
+    public void UseKey(string keyId) => Keys.Use(ParseKeyId(keyId));
+
+    /// <summary>Rotation step 3: stop accepting a key; links running on it are closed and re-dialed with the primary key.</summary>
+    public void RemoveKey(string keyId)
+    {
+        var id = ParseKeyId(keyId);
+        Keys.Remove(id);
+        foreach (var (link, _) in _overlay.LinkStates())
+            if (link.KeyId.AsSpan().SequenceEqual(id)) link.Close("its network key was removed");
+    }
+
+    private static byte[] ParseKeyId(string keyId)
+    {
+        try
+        {
+            var id = Convert.FromHexString(keyId);
+            if (id.Length == 8) return id;
+        }
+        catch (FormatException) { }
+        throw new DtException(DtErrorCodes.InvalidArgument, $"'{keyId}' is not a network key id (16 hex characters)");
+    }
+
     // ---- messages --------------------------------------------------------------------------------------------
 
     /// <summary>Floods a message to every online node; it is delivered here too. Returns its id.</summary>

@@ -58,10 +58,12 @@ public sealed class NetworkKey
 
 /// <summary>
 /// The keys a node accepts. The primary key is offered when dialing; any key in the ring is accepted from a peer,
-/// so a network can switch keys without downtime (install everywhere, switch primary, remove the old).
+/// so a network switches keys without downtime: install the new key everywhere, make it primary everywhere, then
+/// remove the old one (links still running on it are closed and re-dialed with the new one).
 /// </summary>
 public sealed class KeyRing
 {
+    private readonly Lock _lock = new();
     private volatile NetworkKey[] _keys;
 
     public KeyRing(NetworkKey primary, IEnumerable<NetworkKey>? others = null)
@@ -82,5 +84,36 @@ public sealed class KeyRing
         foreach (var k in _keys)
             if (k.Id.AsSpan().SequenceEqual(id)) return k;
         return null;
+    }
+
+    /// <summary>Accepts a further key from peers (step 1 of a rotation).</summary>
+    public void Install(NetworkKey key)
+    {
+        lock (_lock)
+            if (Find(key.Id) is null) _keys = [.. _keys, key];
+    }
+
+    /// <summary>Makes an installed key the one offered when dialing (step 2).</summary>
+    public void Use(ReadOnlySpan<byte> id)
+    {
+        lock (_lock)
+        {
+            var key = Find(id) ?? throw new DtException(DtErrorCodes.InvalidArgument, $"network key {Convert.ToHexStringLower(id)} is not installed");
+            _keys = [key, .. _keys.Where(k => k != key)];
+        }
+    }
+
+    /// <summary>Stops accepting a key (step 3). The primary key cannot be removed.</summary>
+    public void Remove(ReadOnlySpan<byte> id)
+    {
+        lock (_lock)
+        {
+            if (Primary.Id.AsSpan().SequenceEqual(id))
+                throw new DtException(DtErrorCodes.InvalidArgument, "the primary network key cannot be removed; switch to another key first");
+            var keep = new List<NetworkKey>();
+            foreach (var k in _keys)
+                if (!k.Id.AsSpan().SequenceEqual(id)) keep.Add(k);
+            _keys = [.. keep];
+        }
     }
 }

@@ -58,8 +58,9 @@ public sealed class PeerLink : IAsyncDisposable
 
     private readonly record struct Outbound(byte[] Buffer, int Length);
 
-    private PeerLink(Socket socket, NetworkStream stream, PipeReader reader, LinkContext ctx, ILogger log, Hello remote, LinkSecrets secrets, bool isDialer)
+    private PeerLink(Socket socket, NetworkStream stream, PipeReader reader, LinkContext ctx, ILogger log, Hello remote, LinkSecrets secrets, bool isDialer, byte[] keyId)
     {
+        KeyId = keyId;
         _socket = socket;
         _stream = stream;
         _reader = reader;
@@ -80,6 +81,9 @@ public sealed class PeerLink : IAsyncDisposable
     public long Id { get; }
 
     public Guid RemoteNodeId { get; }
+
+    /// <summary>The id of the network key this link was established with.</summary>
+    public byte[] KeyId { get; }
 
     public bool RemoteIsMaster { get; }
 
@@ -148,7 +152,7 @@ public sealed class PeerLink : IAsyncDisposable
                 throw new HandshakeException(HandshakeFailure.BadProof, "the peer could not prove it holds the network key");
             // Each side sent and received one hello and one confirm frame (header and type byte included).
             long handshakeBytes = 2 * FrameCodec.HeaderSize + 2 + Hello.Size + proof.Length;
-            return new PeerLink(socket, stream, reader, ctx, log, remote, secrets, isDialer) { BytesSent = handshakeBytes, BytesReceived = handshakeBytes };
+            return new PeerLink(socket, stream, reader, ctx, log, remote, secrets, isDialer, key.Id) { BytesSent = handshakeBytes, BytesReceived = handshakeBytes };
         }
         catch (Exception e) when (e is not HandshakeException)
         {
