@@ -22,18 +22,24 @@ public class TableGrain : ITableGrain
 
     public async Task<string> AddObject(JsonElement value) => (await AddObjects([value]))[0];
 
-    public Task<IReadOnlyList<string>> AddObjects(IReadOnlyList<JsonElement> values)
+    /// <summary>Adds objects; completes once the change is durable on this master (on disk, with disk storage).</summary>
+    public async Task<IReadOnlyList<string>> AddObjects(IReadOnlyList<JsonElement> values)
     {
         var canonical = new byte[values.Count][];
         for (int i = 0; i < values.Count; i++) canonical[i] = Canonical(values[i]);
         var hashes = _node.Replicator.Add(Table, canonical);
-        return Task.FromResult<IReadOnlyList<string>>(hashes.Select(h => h.ToString()).ToList());
+        await _node.Replicator.WhenDurable();
+        return hashes.Select(h => h.ToString()).ToList();
     }
 
-    public Task<bool> RemoveObject(string hash) => Task.FromResult(_node.Replicator.Remove(Table, ParseHash(hash)));
+    public async Task<bool> RemoveObject(string hash)
+    {
+        bool removed = _node.Replicator.Remove(Table, ParseHash(hash));
+        if (removed) await _node.Replicator.WhenDurable();
+        return removed;
+    }
 
-    public Task<bool> RemoveObjectByValue(JsonElement value) =>
-        Task.FromResult(_node.Replicator.Remove(Table, ObjectHash.Of(Canonical(value))));
+    public Task<bool> RemoveObjectByValue(JsonElement value) => RemoveObject(ObjectHash.Of(Canonical(value)).ToString());
 
     public Task<ObjectRecord?> GetObject(string hash)
     {

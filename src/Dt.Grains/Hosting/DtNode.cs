@@ -28,8 +28,9 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     private readonly List<INodeModule> _modules = [];
     private readonly Dictionary<MessageType, INodeModule> _moduleByType = [];
 
-    private DtNode(DtOptions options, NodeStore store, TimeProvider time, ILoggerFactory loggers)
+    private DtNode(DtOptions options, NodeStore store, Storage.ChangeLog? changeLog, TimeProvider time, ILoggerFactory loggers)
     {
+        ChangeLog = changeLog;
         Options = options;
         Store = store;
         Time = time;
@@ -57,7 +58,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
             trusted.Add(signer!.PublicKey);
         }
         Trusted = trusted;
-        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links, Signer, trusted);
+        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links, Signer, trusted, changeLog);
         CreateModules(_modules, loggers);
         foreach (var m in _modules)
             foreach (var t in m.MessageTypes)
@@ -75,6 +76,9 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     public DtOptions Options { get; }
 
     public NodeStore Store { get; }
+
+    /// <summary>The durable log of the node's tables, or null in memory-only mode.</summary>
+    public Storage.ChangeLog? ChangeLog { get; }
 
     public TimeProvider Time { get; }
 
@@ -103,16 +107,29 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     public int? Port => _overlay.ListenEndPoint?.Port;
 
     /// <summary>
-    /// Validates the options (throwing <see cref="DtConfigurationException"/> that names every bad setting), binds the
-    /// listener, and starts linking. <paramref name="store"/> carries a node's state across restarts (default: new).
+    /// Validates the options (throwing <see cref="DtConfigurationException"/> that names every bad setting), loads the
+    /// tables from disk (<see cref="DtStorage.Disk"/>), binds the listener, and starts linking.
+    /// <paramref name="store"/> hands an in-memory node its state across restarts (tests); it excludes disk storage.
     /// </summary>
     public static Task<DtNode> StartAsync(DtOptions options, ILoggerFactory? loggers = null, NodeStore? store = null, TimeProvider? time = null)
     {
         var errors = options.Validate();
         if (errors.Count > 0) throw new DtConfigurationException(errors);
-        var node = new DtNode(options, store ?? new NodeStore(), time ?? TimeProvider.System, loggers ?? NullLoggerFactory.Instance);
-        node.Start();
-        return Task.FromResult(node);
+        loggers ??= NullLoggerFactory.Instance;
+        Storage.ChangeLog? changeLog = null;
+        if (store is null && options.Storage == DtStorage.Disk)
+            changeLog = Storage.ChangeLog.Open(Path.Combine(options.DataDir, "tables"), options.MaxObjectBytes, loggers.CreateLogger("Dt.Storage"), out store);
+        try
+        {
+            var node = new DtNode(options, store ?? new NodeStore(), changeLog, time ?? TimeProvider.System, loggers);
+            node.Start();
+            return Task.FromResult(node);
+        }
+        catch
+        {
+            changeLog?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
     }
 
     private void Start()
@@ -303,6 +320,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         _stop.Cancel();
         await _overlay.DisposeAsync();
         foreach (var m in _modules) await m.DisposeAsync();
+        if (ChangeLog is not null) await ChangeLog.DisposeAsync();
         Signer?.Dispose();
         try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
         DtLog.NodeStopped(_log, NodeId);

@@ -128,8 +128,12 @@ public sealed partial class DtOptions
     /// <summary>Addresses or CIDR ranges never blocked.</summary>
     public List<string> IpAllowList { get; set; } = [];
 
-    /// <summary>Directory for the node's data (unused by the in-memory engine itself; the silo keeps its key there).</summary>
+    /// <summary>Directory for the node's data: tables (with <see cref="DtStorage.Disk"/>), and the silo's keys. Default "dt-data".</summary>
     public string DataDir { get; set; } = "dt-data";
+
+    /// <summary>Where tables live: <see cref="DtStorage.Disk"/> (an append-only log and snapshot under DataDir/tables;
+    /// a restart comes back with what the node had) or <see cref="DtStorage.Memory"/> (tests, caches). Default Disk.</summary>
+    public DtStorage Storage { get; set; } = DtStorage.Disk;
 
     /// <summary>A fast profile for tests: loopback, any port, short timers.</summary>
     public static DtOptions ForTests(string key, bool master = false, string? masterKey = null) => new()
@@ -149,6 +153,7 @@ public sealed partial class DtOptions
         AnnounceInterval = TimeSpan.FromMilliseconds(250),
         PurgeAfter = TimeSpan.FromSeconds(30),
         RttSamples = 5,
+        Storage = DtStorage.Memory,
     };
 
     /// <summary>Every problem with these options, each naming its setting; empty when they are valid.</summary>
@@ -205,6 +210,8 @@ public sealed partial class DtOptions
         if (MaxRememberedMessageIds < 1000) errors.Add("Dt:MaxRememberedMessageIds must be at least 1000.");
         if (EventBufferSize < 1) errors.Add("Dt:EventBufferSize must be at least 1.");
         if (SubscriberQueueSize < 16) errors.Add("Dt:SubscriberQueueSize must be at least 16.");
+        if (Storage == DtStorage.Disk && string.IsNullOrWhiteSpace(DataDir)) errors.Add("Dt:DataDir is required when Dt:Storage is Disk.");
+        if (!Enum.IsDefined(Storage)) errors.Add($"Dt:Storage '{Storage}' must be Disk or Memory.");
         if (IpFailureLimit < 1) errors.Add("Dt:IpFailureLimit must be at least 1.");
         for (int i = 0; i < IpAllowList.Count; i++)
             if (!Security.IpAccessControl.TryParseRange(IpAllowList[i], out _))
@@ -219,4 +226,10 @@ public sealed partial class DtOptions
 
     [GeneratedRegex("^[A-Za-z0-9._-]+$")]
     private static partial Regex NetworkName();
+}
+
+public enum DtStorage
+{
+    Disk,
+    Memory,
 }

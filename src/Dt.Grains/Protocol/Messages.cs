@@ -97,6 +97,14 @@ public static class BatchCodec
     public static int Estimate(ChangeBatch batch, int includedCount, long includedJsonBytes) =>
         (int)Math.Min(int.MaxValue, 16 + 8 + TrustedMasters.SignatureSize + 10 + batch.Members.Length * 33L + includedCount * 6L + includedJsonBytes);
 
+    /// <summary>A Changes body without the type byte (what the change log stores): table, then groups in full form.</summary>
+    public static void EncodeGroupsBody(WireWriter w, string table, IReadOnlyList<(ChangeBatch Batch, Change[] Included)> groups)
+    {
+        w.String(table);
+        w.VarUInt((ulong)groups.Count);
+        foreach (var (batch, included) in groups) EncodeGroup(w, batch, included, 0, included.Length);
+    }
+
     public static void EncodeHeader(WireWriter w, string table, int groups)
     {
         w.U8((byte)MessageType.Changes);

@@ -45,12 +45,14 @@ public sealed partial class Replicator
     private readonly TimeProvider _time;
     private readonly MasterSigningKey? _signer;
     private readonly TrustedMasters _trusted;
+    private readonly Storage.ChangeLog? _changeLog;
     private long _droppedUnknownAuthor;
     private long _roundsInSync;
 
     public Replicator(DtOptions options, Guid nodeId, NodeStore store, EventHub events, HybridLogicalClock clock, TimeProvider time, ILogger log,
-        Func<IReadOnlyList<PeerLink>> links, MasterSigningKey? signer, TrustedMasters trusted)
+        Func<IReadOnlyList<PeerLink>> links, MasterSigningKey? signer, TrustedMasters trusted, Storage.ChangeLog? changeLog = null)
     {
+        _changeLog = changeLog;
         _signer = signer;
         _trusted = trusted;
         _options = options;
@@ -147,11 +149,13 @@ public sealed partial class Replicator
                 var members = new BatchMember[count];
                 for (int k = 0; k < count; k++) members[k] = new BatchMember(hashes[fresh[start + k]], false);
                 var batch = Sign(table, members);
+                int before = changed.Count;
                 for (int k = 0; k < count; k++)
                 {
                     var c = new Change(members[k].Hash, batch.VersionOf(members[k]), canonicalObjects[fresh[start + k]], batch, k);
                     if (Apply(t, c, origin: "local")) changed.Add(c);
                 }
+                _changeLog?.Append(table, batch, changed.GetRange(before, changed.Count - before));
             }
         }
         Flood(table, changed, except: null);
@@ -170,6 +174,7 @@ public sealed partial class Replicator
             var batch = Sign(table, [new BatchMember(hash, true)]);
             c = new Change(hash, batch.VersionOf(batch.Members[0]), null, batch, 0);
             Apply(t, c, origin: "local");
+            _changeLog?.Append(table, batch, [c]);
         }
         Flood(table, [c], except: null);
         return true;
@@ -181,6 +186,9 @@ public sealed partial class Replicator
         var signature = _signer!.SignDigest(ChangeBatch.Digest(_options.Network, table, _signer.Id, hlc, members));
         return new ChangeBatch(_signer.Id, hlc, members, signature);
     }
+
+    /// <summary>Completes when every change this node has applied so far is on disk (at once in memory-only mode).</summary>
+    public Task WhenDurable() => _changeLog is null ? Task.CompletedTask : _changeLog.WaitDurableAsync(_changeLog.LastAppended);
 
     private void RequireMaster(string what)
     {
@@ -216,6 +224,7 @@ public sealed partial class Replicator
         foreach (var (batch, included) in groups)
         {
             if (!Trusted(t, batch, origin)) continue;
+            int before = changed.Count;
             lock (t.Sync)
             {
                 foreach (var c in included)
@@ -229,6 +238,7 @@ public sealed partial class Replicator
                     if (Apply(t, c, origin)) changed.Add(c);
                 }
             }
+            if (changed.Count > before) _changeLog?.Append(table, batch, changed.GetRange(before, changed.Count - before));
             if (batch.Hlc > maxHlc) maxHlc = batch.Hlc;
         }
         _clock.Observe(maxHlc);

@@ -1,0 +1,98 @@
+using Dt.Hosting;
+using Dt.Storage;
+using Xunit;
+using static Dt.Tests.Engine.TestCluster;
+
+namespace Dt.Tests.Engine;
+
+[Collection(nameof(StorageTests))] // lowers a process-wide compaction threshold
+public sealed class StorageTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "dt-storage-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    private void Disk(DtOptions o)
+    {
+        o.Storage = DtStorage.Disk;
+        o.DataDir = _dir;
+    }
+
+    [Fact]
+    public async Task A_restarted_master_comes_back_with_its_tables_before_it_links()
+    {
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        var hashes = await master.GetTable("zone").AddObjects([.. Enumerable.Range(0, 1000).Select(i => Json($$"""{"n":{{i}}}"""))]);
+        foreach (var h in hashes.Take(10)) Assert.True(await master.GetTable("zone").RemoveObject(h));
+        var before = Summary(master, "zone");
+        await cluster.Stop(master);
+
+        var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        Assert.Equal(before, Summary(again, "zone"));
+        Assert.Equal(990, before.Count);
+        Assert.False(Holds(again, hashes[0], "zone"));
+        Assert.True(Holds(again, hashes[500], "zone"));
+        // Removals survive too: a node syncing from the restarted master does not get the removed objects.
+        var node = await cluster.Start(peers: [again]);
+        await WaitConverged([again, node], "zone");
+        Assert.False(Holds(node, hashes[0], "zone"));
+    }
+
+    [Fact]
+    public async Task A_torn_tail_is_cut_off_and_everything_before_it_is_kept()
+    {
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        var first = await master.GetTable().AddObjects([Json("""{"a":1}"""), Json("""{"b":2}""")]);
+        string second = await master.GetTable().AddObject(Json("""{"c":3}"""));
+        await cluster.Stop(master);
+
+        string log = Path.Combine(_dir, "tables", "changes.dtl");
+        long good = new FileInfo(log).Length;
+        // As if the process died in the middle of writing a record: a header promising more than follows.
+        await File.AppendAllBytesAsync(log, [0, 0, 1, 0, 0xDE, 0xAD, 0xBE, 0xEF, 1, 2, 3], TestContext.Current.CancellationToken);
+
+        var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        Assert.Equal(3, Summary(again).Count);
+        Assert.True(Holds(again, first[1]) && Holds(again, second));
+        Assert.Equal(good, new FileInfo(log).Length);
+        string third = await again.GetTable().AddObject(Json("""{"d":4}"""));
+        await cluster.Stop(again);
+        var thrice = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        Assert.True(Holds(thrice, third));
+        Assert.Equal(4, Summary(thrice).Count);
+    }
+
+    [Fact]
+    public async Task The_log_is_compacted_into_a_snapshot_and_both_load_back()
+    {
+        long saved = ChangeLog.MinCompactBytes;
+        ChangeLog.MinCompactBytes = 64 * 1024;
+        try
+        {
+            await using var cluster = new TestCluster();
+            var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+            var t = master.GetTable();
+            var all = new List<string>();
+            for (int round = 0; round < 20; round++)
+                all.AddRange(await t.AddObjects([.. Enumerable.Range(0, 100).Select(i => Json($$"""{"round":{{round}},"i":{{i}},"pad":"{{new string('p', 50)}}"}"""))]));
+            foreach (var h in all.Take(300)) await t.RemoveObject(h);
+            await WaitUntil(() => File.Exists(Path.Combine(_dir, "tables", "snapshot.dtl")), "a snapshot is written");
+            var before = Summary(master);
+            await cluster.Stop(master);
+            Assert.True(new FileInfo(Path.Combine(_dir, "tables", "changes.dtl")).Length < 64 * 1024 * 3);
+
+            var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+            Assert.Equal(before, Summary(again));
+            Assert.Equal(1700, before.Count);
+        }
+        finally
+        {
+            ChangeLog.MinCompactBytes = saved;
+        }
+    }
+}
