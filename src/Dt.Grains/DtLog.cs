@@ -35,6 +35,9 @@ internal static partial class DtLog
     [LoggerMessage(17, LogLevel.Warning, "Accepting a connection failed: {Reason}")]
     public static partial void AcceptFailed(ILogger log, string reason);
 
+    [LoggerMessage(19, LogLevel.Warning, "Connection from {Remote} dropped: too many handshakes per second")]
+    public static partial void HandshakeRateLimited(ILogger log, string remote);
+
     [LoggerMessage(18, LogLevel.Warning, "Blocked {Address} after {Failures} failed handshakes")]
     public static partial void IpBlocked(ILogger log, string address, int failures);
 

@@ -83,6 +83,9 @@ public sealed partial class DtOptions
 
     public int MaxInboundLinksPerIp { get; set; } = 64;
 
+    /// <summary>New handshakes accepted per second from one IP (IPv6: per /64), with bursts of twice that. Default 20.</summary>
+    public double MaxHandshakesPerSecondPerIp { get; set; } = 20;
+
     /// <summary>How long a message id is remembered, so every node handles a message once. Default 5 min.</summary>
     public TimeSpan MessageIdWindow { get; set; } = TimeSpan.FromMinutes(5);
 
@@ -199,6 +202,7 @@ public sealed partial class DtOptions
         if (MaxOutboundLinks is < 1 or > 64) errors.Add($"Dt:MaxOutboundLinks {MaxOutboundLinks} must be between 1 and 64.");
         if (MaxInboundLinks < 1) errors.Add("Dt:MaxInboundLinks must be at least 1.");
         if (MaxInboundLinksPerIp < 1) errors.Add("Dt:MaxInboundLinksPerIp must be at least 1.");
+        if (MaxHandshakesPerSecondPerIp <= 0) errors.Add("Dt:MaxHandshakesPerSecondPerIp must be positive.");
         if (MaxFrameBytes < 1 << 20 || MaxFrameBytes > 256 << 20)
             errors.Add($"Dt:MaxFrameBytes {MaxFrameBytes} must be between 1 MiB and 256 MiB.");
         if (MaxObjectBytes < 16 || MaxObjectBytes > MaxFrameBytes - 1024)

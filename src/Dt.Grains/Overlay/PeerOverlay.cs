@@ -34,6 +34,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
     private readonly LinkContext _ctx;
     private readonly IOverlayHost _host;
     private readonly IpAccessControl _access;
+    private readonly HandshakeRateLimiter _handshakes;
     private readonly ILogger _log;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
@@ -64,6 +65,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         _host = host;
         _access = access;
         _time = time;
+        _handshakes = new HandshakeRateLimiter(options.MaxHandshakesPerSecondPerIp, time);
         _log = log;
         foreach (var p in options.Peers)
             if (PeerAddress.TryParse(p, out var a))
@@ -144,6 +146,12 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             if (_access.IsBlocked(remote))
             {
                 DtLog.BlockedConnection(_log, remote.ToString());
+                socket.Dispose();
+                continue;
+            }
+            if (!_handshakes.TryAcquire(remote))
+            {
+                DtLog.HandshakeRateLimited(_log, remote.ToString());
                 socket.Dispose();
                 continue;
             }
