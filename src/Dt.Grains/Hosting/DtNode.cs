@@ -44,7 +44,14 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         _messageIds = new MessageIdWindow(options.MessageIdWindow, options.MaxRememberedMessageIds, time);
         var allow = options.IpAllowList.Select(a => { IpAccessControl.TryParseRange(a, out var r); return r; }).ToList();
         Access = new IpAccessControl(options.IpFailureLimit, options.IpFailureWindow, options.IpBlockDuration, options.NeverBlockLoopback, allow, time);
-        Access.Blocked += (ip, n) => DtLog.IpBlocked(_log, ip.ToString(), n);
+        Metrics = new DtMetrics(NodeId, () => Replicator!.Tables.Sum(t => t.LiveCount), () => _overlay!.Links.Count);
+        Access.Blocked += (ip, n) =>
+        {
+            DtLog.IpBlocked(_log, ip.ToString(), n);
+            Metrics.Add(Metrics.IpBlocks);
+            Events.Publish(DtEventTypes.Error, origin: ip.ToString(), error: $"address blocked for {options.IpBlockDuration} after {n} failed handshakes");
+            IpBlocked?.Invoke(ip, n);
+        };
         Socket = options.Listen ? PeerOverlay.Bind(options) : null;
         var ctx = new LinkContext(Keys, options.Network, NodeId, options.Master, (ushort)(Socket is null ? 0 : ((IPEndPoint)Socket.LocalEndPoint!).Port),
             options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time);
@@ -58,7 +65,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
             trusted.Add(signer!.PublicKey);
         }
         Trusted = trusted;
-        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links, Signer, trusted, changeLog);
+        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links, Signer, trusted, changeLog, Metrics);
         CreateModules(_modules, loggers);
         foreach (var m in _modules)
             foreach (var t in m.MessageTypes)
@@ -89,6 +96,11 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     public HybridLogicalClock Clock { get; }
 
     public IpAccessControl Access { get; }
+
+    public DtMetrics Metrics { get; }
+
+    /// <summary>Raised when an address (IPv6: a /64) is blocked after repeated failed handshakes.</summary>
+    public event Action<IPAddress, int>? IpBlocked;
 
     public Replicator Replicator { get; }
 
@@ -237,6 +249,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     private void Deliver(BroadcastMessage m, PeerLink? from)
     {
         Events.Publish(DtEventTypes.MessageReceived, json: m.Payload, origin: m.Origin.ToString(), messageId: m.Id);
+        Metrics.Add(Metrics.MessagesDelivered);
         using var w = new WireWriter(m.Payload.Length + 64);
         m.Encode(w);
         foreach (var link in _overlay.Links)
@@ -247,17 +260,22 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
 
     void IOverlayHost.OnLinkUp(PeerLink link)
     {
+        Metrics.Add(Metrics.LinksOpened);
         if (link.IsDialer) Replicator.StartSync(link);
         foreach (var m in _modules) m.OnLinkUp(link);
     }
 
     void IOverlayHost.OnLinkDown(PeerLink link, string reason)
     {
+        Metrics.Add(Metrics.LinksClosed);
         foreach (var m in _modules) m.OnLinkDown(link);
     }
 
-    void IOverlayHost.OnHandshakeRefused(IPAddress remote, string reason, bool blocked) =>
-        Events.Publish(DtEventTypes.Error, origin: remote.ToString(), error: blocked ? $"peer refused and now blocked: {reason}" : $"peer refused: {reason}");
+    void IOverlayHost.OnHandshakeRefused(IPAddress remote, string reason, bool blocked)
+    {
+        Metrics.Add(Metrics.HandshakesRefused);
+        Events.Publish(DtEventTypes.Error, origin: remote.ToString(), error: $"peer refused: {reason}");
+    }
 
     ValueTask IOverlayHost.OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body)
     {
@@ -322,6 +340,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         foreach (var m in _modules) await m.DisposeAsync();
         if (ChangeLog is not null) await ChangeLog.DisposeAsync();
         Signer?.Dispose();
+        Metrics.Dispose();
         try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
         DtLog.NodeStopped(_log, NodeId);
     }

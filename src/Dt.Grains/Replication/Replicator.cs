@@ -46,12 +46,14 @@ public sealed partial class Replicator
     private readonly MasterSigningKey? _signer;
     private readonly TrustedMasters _trusted;
     private readonly Storage.ChangeLog? _changeLog;
+    private readonly DtMetrics? _metrics;
     private long _droppedUnknownAuthor;
     private long _roundsInSync;
 
     public Replicator(DtOptions options, Guid nodeId, NodeStore store, EventHub events, HybridLogicalClock clock, TimeProvider time, ILogger log,
-        Func<IReadOnlyList<PeerLink>> links, MasterSigningKey? signer, TrustedMasters trusted, Storage.ChangeLog? changeLog = null)
+        Func<IReadOnlyList<PeerLink>> links, MasterSigningKey? signer, TrustedMasters trusted, Storage.ChangeLog? changeLog = null, DtMetrics? metrics = null)
     {
+        _metrics = metrics;
         _changeLog = changeLog;
         _signer = signer;
         _trusted = trusted;
@@ -242,6 +244,7 @@ public sealed partial class Replicator
             if (batch.Hlc > maxHlc) maxHlc = batch.Hlc;
         }
         _clock.Observe(maxHlc);
+        if (_metrics is not null && changed.Count > 0) _metrics.Add(_metrics.ChangesApplied, changed.Count);
         Flood(table, changed, except: from);
     }
 
@@ -257,6 +260,7 @@ public sealed partial class Replicator
         if (Interlocked.Increment(ref _droppedUnknownAuthor) % 1000 == 1)
             DtLog.UntrustedChange(_log, origin, t.Name, why);
         _events.Publish(DtEventTypes.Error, t.Name, batch.Members[0].Hash, null, origin, why);
+        if (_metrics is not null) _metrics.Add(_metrics.ChangesRejected, batch.Members.Length);
         return false;
     }
 

@@ -70,6 +70,30 @@ public sealed class SecurityTests
     }
 
     [Fact]
+    public async Task A_live_node_blocks_an_address_after_repeated_bad_handshakes_and_unblocks_it_later()
+    {
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true, configure: o =>
+        {
+            o.NeverBlockLoopback = false;
+            o.IpFailureLimit = 3;
+            o.IpBlockDuration = TimeSpan.FromSeconds(2);
+        });
+        var blocks = new List<IPAddress>();
+        master.IpBlocked += (ip, _) => { lock (blocks) blocks.Add(ip); };
+        await using var intruders = new TestCluster(); // another key
+        var intruder = await intruders.Start(peers: [master]);
+        await WaitUntil(() => master.Access.IsBlocked(IPAddress.Loopback), "the address is blocked after 3 bad handshakes");
+        lock (blocks) Assert.Equal(IPAddress.Loopback, Assert.Single(blocks));
+        await intruders.Stop(intruder);
+
+        // While blocked, even a node with the right key is turned away; after the block it links.
+        var honest = await cluster.Start(peers: [master]);
+        await WaitUntil(() => !master.Access.IsBlocked(IPAddress.Loopback), "the block expires");
+        await WaitLinked(honest, master);
+    }
+
+    [Fact]
     public async Task Random_bytes_and_oversized_frames_thrown_at_the_port_do_not_hurt_the_node()
     {
         await using var cluster = new TestCluster();
