@@ -372,6 +372,47 @@ public sealed partial class Replicator
         });
     }
 
+    /// <summary>
+    /// Streams a whole table to a peer that has none of it, batch by batch, without first copying the table:
+    /// each batch's still-current entries are read under the lock, then sent outside it. Changes made meanwhile
+    /// reach the peer as live floods.
+    /// </summary>
+    private void SendAll(PeerLink link, TableState t)
+    {
+        var gate = _bulkGates.GetValue(link, _ => new SemaphoreSlim(1, 1));
+        _ = Task.Run(async () =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                List<ChangeBatch> batches;
+                lock (t.Sync) batches = [.. t.Batches];
+                var memory = _sentBatches.GetValue(link, _ => new BatchMemory());
+                var chunk = new List<Change>(16384);
+                for (int b = 0; b < batches.Count && !link.IsClosed; b++)
+                {
+                    var batch = batches[b];
+                    lock (t.Sync)
+                        for (int i = 0; i < batch.Members.Length; i++)
+                            if (t.TryGet(batch.Members[i].Hash, out var s) && ReferenceEquals(s.Batch, batch) && s.Member == i)
+                                chunk.Add(new Change(batch.Members[i].Hash, s.Version, s.Json, batch, i));
+                    if (chunk.Count < 8192 && b < batches.Count - 1) continue;
+                    foreach (var frame in Frames(t.Name, chunk, memory))
+                        if (link.IsClosed || !await link.SendAsync(frame)) break;
+                    chunk.Clear();
+                }
+            }
+            catch (Exception e)
+            {
+                DtLog.BulkSendFailed(_log, link.ToString(), e.Message);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        });
+    }
+
     // ---- reconciliation --------------------------------------------------------------------------------------
 
     /// <summary>Starts a round toward a peer (the dialing side does this).</summary>
@@ -420,13 +461,17 @@ public sealed partial class Replicator
             if (theirs.Count == 0)
             {
                 var t = Find(theirs.Table);
-                if (t is null) continue;
-                List<Change> all;
-                lock (t.Sync) all = t.InRanges(0, [0UL], withJson: true);
-                SendBulk(link, t.Name, all);
+                if (t is not null) SendAll(link, t);
             }
             else if (my.Count == 0)
+            {
+                if (IsValidTableName(theirs.Table) && theirs.Count <= _options.MaxObjectsPerTable)
+                {
+                    var t = GetOrCreate(theirs.Table);
+                    lock (t.Sync) t.Reserve((int)theirs.Count);
+                }
                 SendRanges(link, MessageType.RangeRequest, theirs.Table, 0, RangeMode.Entries, [0UL]);
+            }
             else
                 SendRanges(link, MessageType.SyncNodesRequest, theirs.Table, 0, RangeMode.Versions, [0UL]);
         }
@@ -493,6 +538,11 @@ public sealed partial class Replicator
     public void OnRangeRequest(PeerLink link, RangesMessage m)
     {
         var t = Find(m.Table);
+        if (t is not null && m.Mode == RangeMode.Entries && m.Depth == 0)
+        {
+            SendAll(link, t);
+            return;
+        }
         List<Change> entries;
         if (t is null) entries = [];
         else lock (t.Sync) entries = t.InRanges(m.Depth, m.Prefixes, withJson: m.Mode == RangeMode.Entries);

@@ -51,6 +51,12 @@ public sealed class TableState(string name)
 
     public readonly record struct Stored(EntryVersion Version, byte[]? Json, ChangeBatch Batch, int Member);
 
+    /// <summary>Makes room for about <paramref name="entries"/> entries at once (a bulk sync announces its size).</summary>
+    public void Reserve(int entries)
+    {
+        if (entries > _entries.Count) _entries.EnsureCapacity(Math.Min(entries, 1 << 26));
+    }
+
     /// <summary>Applies a change if it is newer than what is held. Returns what it did to the live set.</summary>
     public ApplyOutcome Apply(in Change change, out byte[]? previousJson)
     {
