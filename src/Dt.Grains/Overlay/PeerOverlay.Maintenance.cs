@@ -24,6 +24,9 @@ public sealed partial class PeerOverlay
         catch (OperationCanceledException) { }
     }
 
+    /// <summary>A node not heard from for this long is taken as dead or in another fragment.</summary>
+    private TimeSpan PresenceHorizon => 4 * _options.AnnounceInterval;
+
     private void Tick()
     {
         var now = _time.GetUtcNow();
@@ -114,12 +117,12 @@ public sealed partial class PeerOverlay
     /// </summary>
     private void BridgeFragments(DateTimeOffset now)
     {
-        if (now - _startedAt < 3 * _options.AnnounceInterval) return;
+        if (now - _startedAt < PresenceHorizon) return;
         Candidate? pick;
         lock (_lock)
         {
             if (OutboundCount() >= _options.MaxOutboundLinks) return;
-            var horizon = now - 3 * _options.AnnounceInterval;
+            var horizon = now - PresenceHorizon;
             pick = _candidates.Values
                 .Where(c => !c.IsSelf && !c.Dialing && c.NextAttempt <= now && !IsLinked(c.NodeId))
                 .Where(c => c.NodeId is null || !_members.TryGetValue(c.NodeId.Value, out var m) || m.LastSeen < horizon)

@@ -90,10 +90,10 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         lock (_lock) return _candidates.Values.ToList();
     }
 
-    /// <summary>Nodes heard from (directly or through announcements) within three announce intervals.</summary>
+    /// <summary>Nodes heard from (directly or through announcements) within the presence horizon.</summary>
     public IReadOnlyList<Guid> FragmentMembers()
     {
-        var horizon = _time.GetUtcNow() - 3 * _options.AnnounceInterval;
+        var horizon = _time.GetUtcNow() - PresenceHorizon;
         lock (_lock) return _members.Where(m => m.Value.LastSeen >= horizon).Select(m => m.Key).ToList();
     }
 

@@ -49,7 +49,11 @@ public sealed class TableState(string name)
         }
     }
 
-    public readonly record struct Stored(EntryVersion Version, byte[]? Json, ChangeBatch Batch, int Member);
+    /// <summary>A held entry: the batch and member that wrote it (its version follows from them) and its JSON if live.</summary>
+    public readonly record struct Stored(byte[]? Json, ChangeBatch Batch, int Member)
+    {
+        public EntryVersion Version => Batch.VersionOf(Batch.Members[Member]);
+    }
 
     /// <summary>Makes room for about <paramref name="entries"/> entries at once (a bulk sync announces its size).</summary>
     public void Reserve(int entries)
@@ -64,7 +68,9 @@ public sealed class TableState(string name)
         bool had = _entries.TryGetValue(change.Hash, out var old);
         if (had && old.Version.CompareTo(change.Version) >= 0) return ApplyOutcome.Stale;
         if (!change.Version.Removed && change.Json is null) throw new ArgumentException("an add carries its JSON");
-        if (change.Batch is null || change.Member < 0) throw new ArgumentException("a change carries its batch");
+        if (change.Batch is null || change.Member < 0 || change.Member >= change.Batch.Members.Length
+            || change.Batch.Members[change.Member].Hash != change.Hash || change.Batch.Members[change.Member].Removed != change.Version.Removed)
+            throw new ArgumentException("a change carries its batch and is the member of it that it claims to be");
         // One instance per batch, so its reference count covers every entry it backs.
         if (!_batches.TryGetValue(change.Batch.Key, out var batch)) _batches[change.Batch.Key] = batch = change.Batch;
         batch.LiveRefs++;
@@ -85,7 +91,7 @@ public sealed class TableState(string name)
         _leafSum[leaf] += fp;
         _syncSum += fp;
         _leafCount[leaf]++;
-        _entries[change.Hash] = new Stored(change.Version, change.Version.Removed ? null : change.Json, batch, change.Member);
+        _entries[change.Hash] = new Stored(change.Version.Removed ? null : change.Json, batch, change.Member);
         if (!change.Version.Removed) AddLive(change.Hash, change.Json!);
 
         bool wasLive = had && !old.Version.Removed;
