@@ -241,9 +241,23 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     private void OnBroadcast(PeerLink from, BroadcastMessage m)
     {
         if (!_messageIds.TryRemember(m.Id)) return;
-        try { using var _ = JsonDocument.Parse(m.Payload); }
-        catch (JsonException) { throw new ProtocolException("broadcast payload is not JSON"); }
+        if (!IsJson(m.Payload)) throw new ProtocolException("broadcast payload is not JSON");
         Deliver(m, from);
+    }
+
+    /// <summary>Validates JSON without building a document (one pass of the reader).</summary>
+    private static bool IsJson(ReadOnlySpan<byte> utf8)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = 64 });
+            while (reader.Read()) { }
+            return reader.TokenType != JsonTokenType.None;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
     }
 
     private void Deliver(BroadcastMessage m, PeerLink? from)
