@@ -22,11 +22,13 @@ public sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProvid
         public DtEvent ToEvent() => new(Id, Type, Time, Table, Hash?.ToString(), Json is null ? null : Parse(Json), Origin, Error, MessageId?.ToString());
     }
 
-    private sealed class Subscriber(string? table, Channel<EventRecord> channel)
+    internal sealed class Subscriber(string? table, IReadOnlySet<string>? types, Channel<EventRecord> channel)
     {
         public string? Table { get; } = table;
         public Channel<EventRecord> Channel { get; } = channel;
         public long LastQueued;
+
+        public bool Wants(in EventRecord e) => (Table is null || Table == e.Table) && (types is null || types.Contains(e.Type));
     }
 
     public long LastId { get { lock (_lock) return _lastId; } }
@@ -42,7 +44,7 @@ public sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProvid
             for (int i = _subscribers.Count - 1; i >= 0; i--)
             {
                 var s = _subscribers[i];
-                if (s.Table is not null && s.Table != e.Table) continue;
+                if (!s.Wants(e)) continue;
                 if (s.Channel.Writer.TryWrite(e)) { s.LastQueued = e.Id; continue; }
                 s.Channel.Writer.TryComplete(new DtException(DtErrorCodes.SubscriberTooSlow,
                     $"event subscriber fell more than {subscriberQueueSize} events behind; resume after event id {s.LastQueued}"));
@@ -54,8 +56,19 @@ public sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProvid
     /// <summary>Events after <paramref name="afterId"/> still held (oldest first), then live events until cancelled.</summary>
     public async IAsyncEnumerable<DtEvent> Subscribe(string? table, long? afterId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
+        await using var feed = Open(table, afterId);
+        await foreach (var e in feed.ReadAllAsync(ct)) yield return e;
+    }
+
+    /// <summary>
+    /// Registers a subscriber at once (so nothing published after this call is missed) and returns its feed:
+    /// events after <paramref name="afterId"/> still held, then live ones; only <paramref name="types"/> if given.
+    /// Dispose the feed to unregister.
+    /// </summary>
+    public Feed Open(string? table, long? afterId, IReadOnlySet<string>? types = null)
+    {
         var channel = Channel.CreateBounded<EventRecord>(new BoundedChannelOptions(subscriberQueueSize) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-        var sub = new Subscriber(table, channel);
+        var sub = new Subscriber(table, types, channel);
         var replay = new List<EventRecord>();
         long gapFrom = 0, gapTo = 0;
         lock (_lock)
@@ -67,22 +80,46 @@ public sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProvid
                 for (long id = Math.Max(after + 1, oldest); id <= _lastId; id++)
                 {
                     var e = _ring[id % _ring.Length];
-                    if (table is null || e.Table == table) replay.Add(e);
+                    if (sub.Wants(e)) replay.Add(e);
                 }
             }
             _subscribers.Add(sub);
         }
-        try
+        DtEvent? gap = gapFrom > 0
+            ? new DtEvent(0, DtEventTypes.Error, time.GetUtcNow(), table, Origin: "events",
+                Error: $"events {gapFrom} to {gapTo} are no longer held by this node; re-list the table to be sure of its state")
+            : null;
+        return new Feed(this, sub, gap, replay);
+    }
+
+    /// <summary>One registered subscriber's events.</summary>
+    public sealed class Feed : IAsyncDisposable
+    {
+        private readonly EventHub _hub;
+        private readonly Subscriber _sub;
+        private readonly DtEvent? _gap;
+        private readonly List<EventRecord> _replay;
+
+        internal Feed(EventHub hub, Subscriber sub, DtEvent? gap, List<EventRecord> replay)
         {
-            if (gapFrom > 0)
-                yield return new DtEvent(0, DtEventTypes.Error, time.GetUtcNow(), table, Origin: "events",
-                    Error: $"events {gapFrom} to {gapTo} are no longer held by this node; re-list the table to be sure of its state");
-            foreach (var e in replay) yield return e.ToEvent();
-            await foreach (var e in channel.Reader.ReadAllAsync(ct)) yield return e.ToEvent();
+            _hub = hub;
+            _sub = sub;
+            _gap = gap;
+            _replay = replay;
         }
-        finally
+
+        public async IAsyncEnumerable<DtEvent> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
         {
-            lock (_lock) _subscribers.Remove(sub);
+            if (_gap is not null) yield return _gap;
+            foreach (var e in _replay) yield return e.ToEvent();
+            _replay.Clear();
+            await foreach (var e in _sub.Channel.Reader.ReadAllAsync(ct)) yield return e.ToEvent();
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            lock (_hub._lock) _hub._subscribers.Remove(_sub);
+            return ValueTask.CompletedTask;
         }
     }
 

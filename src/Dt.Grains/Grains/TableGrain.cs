@@ -85,30 +85,20 @@ public class TableGrain : ITableGrain
     {
         if (s.Table is not null && !Replicator.IsValidTableName(s.Table))
             throw new DtException(DtErrorCodes.InvalidArgument, $"table name '{s.Table}' is invalid");
-        // Subscribe before the snapshot so nothing falls between the two (an object may then appear twice).
-        var live = node.Events.Subscribe(s.Table, s.AfterEventId, ct).GetAsyncEnumerator(ct);
-        try
+        // Register before the snapshot so nothing falls between the two (an object may then appear twice).
+        await using var feed = node.Events.Open(s.Table, s.AfterEventId);
+        if (s.IncludeExisting)
         {
-            bool hasFirst = await live.MoveNextAsync();
-            if (s.IncludeExisting)
+            foreach (var t in node.Replicator.Tables)
             {
-                foreach (var t in node.Replicator.Tables)
-                {
-                    if (s.Table is not null && t.Name != s.Table) continue;
-                    List<(ObjectHash Hash, byte[] Json)> snapshot;
-                    lock (t.Sync) snapshot = t.SnapshotLive();
-                    foreach (var (h, json) in snapshot)
-                        yield return new DtEvent(0, DtEventTypes.ObjectAdded, node.Time.GetUtcNow(), t.Name, h.ToString(), Events.EventHub.Parse(json), "existing");
-                }
+                if (s.Table is not null && t.Name != s.Table) continue;
+                List<(ObjectHash Hash, byte[] Json)> snapshot;
+                lock (t.Sync) snapshot = t.SnapshotLive();
+                foreach (var (h, json) in snapshot)
+                    yield return new DtEvent(0, DtEventTypes.ObjectAdded, node.Time.GetUtcNow(), t.Name, h.ToString(), Events.EventHub.Parse(json), "existing");
             }
-            if (!hasFirst) yield break;
-            yield return live.Current;
-            while (await live.MoveNextAsync()) yield return live.Current;
         }
-        finally
-        {
-            await live.DisposeAsync();
-        }
+        await foreach (var e in feed.ReadAllAsync(ct)) yield return e;
     }
 
     private byte[] Canonical(JsonElement value)

@@ -78,6 +78,31 @@ public sealed class EventTests
     }
 
     [Fact]
+    public async Task Include_existing_on_a_quiet_table_lists_its_objects_at_once()
+    {
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true);
+        var held = await master.GetTable("quiet").AddObjects([Json("1"), Json("2"), Json("3")]);
+        var events = await Take(master.GetTable("quiet").Subscribe(new EventSubscription(IncludeExisting: true)), 3);
+        Assert.Equal(held.Order(), events.Select(e => e.Hash!).Order());
+    }
+
+    [Fact]
+    public async Task A_message_subscription_sees_only_messages()
+    {
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true);
+        var messages = master.GetMessageStream().Subscribe(TestContext.Current.CancellationToken).GetAsyncEnumerator(TestContext.Current.CancellationToken);
+        var next = messages.MoveNextAsync().AsTask();
+        await WaitUntil(() => master.Events.SubscriberCount > 0, "the subscription registers");
+        await master.GetTable().AddObjects([.. Enumerable.Range(0, 50).Select(i => Json($$"""{"i":{{i}}}"""))]);
+        string id = await master.GetMessageStream().Send(Json("""{"hello":1}"""));
+        Assert.True(await next.WaitAsync(Deadline, TestContext.Current.CancellationToken));
+        Assert.Equal(id, messages.Current.Id);
+        await messages.DisposeAsync();
+    }
+
+    [Fact]
     public async Task A_subscriber_asking_for_events_no_longer_held_is_told_of_the_gap()
     {
         await using var cluster = new TestCluster();
