@@ -69,6 +69,20 @@ public sealed class TestCluster : IAsyncDisposable
         await node.DisposeAsync();
     }
 
+    /// <summary>Splits the network: no node of one side links to any node of the other until <see cref="Heal"/>.</summary>
+    public static async Task Partition(IReadOnlyList<DtNode> sideA, IReadOnlyList<DtNode> sideB)
+    {
+        foreach (var n in sideA) n.Overlay.Partition(sideB.Select(x => x.NodeId));
+        foreach (var n in sideB) n.Overlay.Partition(sideA.Select(x => x.NodeId));
+        var b = sideB.Select(x => x.NodeId).ToHashSet();
+        await WaitUntil(() => sideA.All(n => n.Overlay.Links.All(l => !b.Contains(l.RemoteNodeId))), "the partition holds");
+    }
+
+    public static void Heal(IEnumerable<DtNode> nodes)
+    {
+        foreach (var n in nodes) n.Overlay.Partition([]);
+    }
+
     public static string Address(DtNode node) => $"127.0.0.1:{node.Port ?? throw new InvalidOperationException("node has no listener")}";
 
     public static async Task WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null)

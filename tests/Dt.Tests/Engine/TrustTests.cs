@@ -75,9 +75,7 @@ public sealed class TrustTests
         var shared = await t1.AddObjects([Json("""{"x":1}"""), Json("""{"w":1}"""), Json("""{"z":1}""")]);
         await WaitConverged([m1, n1, m2, n2]);
 
-        m2.Overlay.Partition([m1.NodeId]);
-        m1.Overlay.Partition([m2.NodeId]);
-        await WaitUntil(() => !m1.Overlay.Links.Any(l => l.RemoteNodeId == m2.NodeId), "the partition holds");
+        await Partition([m1, n1], [m2, n2]);
         Assert.True(await t1.RemoveObject(shared[0]));                  // x removed on side 1
         Assert.True(await t1.RemoveObject(shared[1]));                  // w removed on side 1 ...
         string y = await t2.AddObject(Json("""{"y":2}"""));           // y added on side 2
@@ -86,8 +84,9 @@ public sealed class TrustTests
         Assert.Equal(shared[1], await t2.AddObject(Json("""{"w":1}""")));
         string v = await t1.AddObject(Json("""{"v":1}"""));           // v added on side 1
 
-        m2.Overlay.Partition([]);
-        m1.Overlay.Partition([]);
+        // Neither side saw the other's changes while apart.
+        Assert.True(Holds(n2, shared[0]) && !Holds(n2, v) && Holds(n1, shared[2]) && !Holds(n1, y));
+        Heal([m1, n1, m2, n2]);
         await WaitConverged([m1, n1, m2, n2]);
         foreach (var n in new[] { m1, n1, m2, n2 })
         {
