@@ -1,6 +1,5 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -56,7 +55,7 @@ internal static class EventStream
                             var ready = Parse(it.Data, DtJsonContext.Default.EventStreamReady);
                             position.OnReady(ready);
                             failures = 0;
-                            ClientLog.StreamReady(log, api.BaseAddress, ready.NodeId, position.After);
+                            ClientLog.StreamReady(log, api.BaseAddress, ready.NodeId, position.After ?? 0);
                         }
                         else if (it.EventType == DtApiRoutes.ErrorEvent)
                         {
@@ -79,7 +78,7 @@ internal static class EventStream
 
             ct.ThrowIfCancellationRequested();
             var delay = Backoff(api.Options, failures++);
-            ClientLog.StreamDropped(log, api.BaseAddress, dropReason ?? "unknown", (long)delay.TotalMilliseconds, position.After);
+            ClientLog.StreamDropped(log, api.BaseAddress, dropReason ?? "unknown", (long)delay.TotalMilliseconds, position.After ?? 0);
             await Task.Delay(delay, ct);
         }
     }
@@ -124,12 +123,13 @@ internal static class EventStream
 
     /// <summary>Where a subscription stands: the id to resume after, and whether the snapshot of existing objects
     /// (asked for at the start) is still owed because no connection got as far as its ready marker.</summary>
-    private sealed class Position(long after, bool existing)
+    private sealed class Position(long? after, bool existing)
     {
         private string? _nodeId;
         private bool _ready;
 
-        public long After { get; private set; } = after;
+        /// <summary>Null until the first stream is ready: the silo then starts from its last event.</summary>
+        public long? After { get; private set; } = after;
 
         public void OnReady(EventStreamReady ready)
         {
@@ -145,13 +145,14 @@ internal static class EventStream
 
         public string Path(string? table, IReadOnlyList<string>? types)
         {
-            var q = new StringBuilder(DtApiRoutes.Events).Append("?after=").Append(After);
-            if (table is not null) q.Append("&table=").Append(Uri.EscapeDataString(table));
-            if (existing && !_ready) q.Append("&existing=true");
-            if (types is { Count: > 0 }) q.Append("&types=").Append(Uri.EscapeDataString(string.Join(',', types)));
+            var query = new List<string>();
+            if (After is { } after) query.Add($"after={after}");
+            if (table is not null) query.Add("table=" + Uri.EscapeDataString(table));
+            if (existing && !_ready) query.Add("existing=true");
+            if (types is { Count: > 0 }) query.Add("types=" + Uri.EscapeDataString(string.Join(',', types)));
             // Lets the silo tell a restarted node (whose ids start again) from the one that issued our ids.
-            if (_nodeId is not null) q.Append("&node=").Append(_nodeId);
-            return q.ToString();
+            if (_nodeId is not null) query.Add("node=" + _nodeId);
+            return query.Count == 0 ? DtApiRoutes.Events : DtApiRoutes.Events + "?" + string.Join('&', query);
         }
     }
 }

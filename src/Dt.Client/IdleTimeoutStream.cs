@@ -16,6 +16,8 @@ internal sealed class IdleTimeoutStream(Stream inner, CancellationTokenSource id
     {
         idle.CancelAfter(timeout);
         int n = await inner.ReadAsync(buffer, cancellationToken);
+        // The clock runs only while waiting for the silo, not while the caller handles what arrived.
+        idle.CancelAfter(Timeout.InfiniteTimeSpan);
         return n;
     }
 
@@ -25,7 +27,9 @@ internal sealed class IdleTimeoutStream(Stream inner, CancellationTokenSource id
     public override int Read(byte[] buffer, int offset, int count)
     {
         idle.CancelAfter(timeout);
-        return inner.Read(buffer, offset, count);
+        int n = inner.Read(buffer, offset, count);
+        idle.CancelAfter(Timeout.InfiniteTimeSpan);
+        return n;
     }
 
     public override void Flush() { }

@@ -1,0 +1,227 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Dt.Dns.Server;
+
+namespace Dt.Dns;
+
+/// <summary>A TSIG key (RFC 8945) that may sign UPDATE requests. Only hmac-sha256 is supported.</summary>
+public sealed class DnsTsigKey
+{
+    /// <summary>Key name, as nsupdate's <c>-y hmac-sha256:NAME:SECRET</c> gives it (e.g. "update-key").</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Algorithm; "hmac-sha256" (the default) is the only one accepted.</summary>
+    public string Algorithm { get; set; } = "hmac-sha256";
+
+    /// <summary>The shared secret, base64 (e.g. from <c>tsig-keygen</c> or <c>openssl rand -base64 32</c>).</summary>
+    public string Secret { get; set; } = "";
+}
+
+/// <summary>
+/// Settings of the DNS service (configuration section "Dns"). Every setting has a default that serves safely:
+/// nothing may transfer zones or send UPDATEs until allowed here. <see cref="Validate"/> names every bad setting.
+/// </summary>
+public sealed class DnsOptions
+{
+    public const string Section = "Dns";
+
+    /// <summary>Whether a host (the silo) starts the DNS service. Default false.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>The Dt table holding the zones. Default "dns".</summary>
+    public string Table { get; set; } = "dns";
+
+    /// <summary>Address to answer on (UDP and TCP). "::" answers on IPv6 and IPv4. Default "::".</summary>
+    public string ListenAddress { get; set; } = "::";
+
+    /// <summary>Port for UDP and TCP; 0 picks a free port (the same for both). Default 53.</summary>
+    public int Port { get; set; } = 53;
+
+    /// <summary>Concurrent UDP receive loops (each answers one query at a time). 0: twice the processor count, at least 2. Default 0.</summary>
+    public int UdpReceivers { get; set; }
+
+    /// <summary>Largest UDP response to an EDNS client (RFC 6891; 1232 avoids IP fragmentation). Clients without EDNS get 512. Default 1232.</summary>
+    public int MaxUdpPayload { get; set; } = 1232;
+
+    /// <summary>Open TCP connections at once; more are closed on accept. Default 256.</summary>
+    public int MaxTcpConnections { get; set; } = 256;
+
+    /// <summary>A TCP connection idle this long is closed (RFC 7766 suggests seconds). Default 10 s.</summary>
+    public TimeSpan TcpIdleTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Addresses or CIDR ranges allowed AXFR/IXFR. The addresses in <see cref="Notify"/> are always allowed. Default none.</summary>
+    public List<string> TransferAllow { get; set; } = [];
+
+    /// <summary>Secondaries sent a NOTIFY (RFC 1996) whenever a zone's serial changes here: "ip", "ip:port" or "[v6]:port" (port 53 if omitted). Default none.</summary>
+    public List<string> Notify { get; set; } = [];
+
+    /// <summary>NOTIFY sends per change to a secondary that does not answer. Default 5.</summary>
+    public int NotifyRetries { get; set; } = 5;
+
+    /// <summary>Wait for a NOTIFY answer before resending; doubles after each try, up to a minute. Default 2 s.</summary>
+    public TimeSpan NotifyRetryInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Addresses or CIDR ranges allowed RFC 2136 UPDATE without a TSIG signature. Default none.</summary>
+    public List<string> UpdateAllow { get; set; } = [];
+
+    /// <summary>TSIG keys accepted on UPDATE (a valid signature allows the update from any address). Default none.</summary>
+    public List<DnsTsigKey> TsigKeys { get; set; } = [];
+
+    /// <summary>Clock difference allowed on TSIG-signed requests (RFC 8945 fudge). Default 300 s.</summary>
+    public TimeSpan TsigFudge { get; set; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>UPDATE requests over UDP waiting to be applied; when full, new ones get SERVFAIL. Default 64.</summary>
+    public int UpdateQueueSize { get; set; } = 64;
+
+    /// <summary>Resolver this node asks for world-valid lookups, "ip" or "ip:port"; null: the first nameserver of /etc/resolv.conf. Default null.</summary>
+    public string? Resolver { get; set; }
+
+    /// <summary>How long a world-valid lookup waits for each node's resolver, and the requester for answers. Default 2 s.</summary>
+    public TimeSpan LookupTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Whether this node answers world-valid lookup requests from the network. Default true.</summary>
+    public bool AnswerLookups { get; set; } = true;
+
+    /// <summary>Lookup requests queued for this node's resolver; when full, new ones are dropped (the requester sees no answer from this node). Default 16.</summary>
+    public int LookupQueueSize { get; set; } = 16;
+
+    /// <summary>How often a master checks for zones whose content matches no serial (a change cut short, or two masters at once). Default 1 s.</summary>
+    public TimeSpan KeeperInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a zone may match no serial before a master re-commits a serial for what it holds. Default 5 s.</summary>
+    public TimeSpan KeeperGrace { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the object count followed is compared with the table's (guards remote factories). Default 10 s.</summary>
+    public TimeSpan ResyncCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Zone versions kept per zone for incremental transfers (older clients get a full transfer). Default 32.</summary>
+    public int IxfrJournalSize { get; set; } = 32;
+
+    /// <summary>Records kept in a zone's IXFR journal at most. Default 100,000.</summary>
+    public int IxfrJournalMaxRecords { get; set; } = 100_000;
+
+    /// <summary>Target size of each message of a zone transfer. Default 16,384 bytes.</summary>
+    public int TransferMessageSize { get; set; } = 16_384;
+
+    /// <summary>TTL of records added without one. Default 3600 s.</summary>
+    public uint DefaultTtl { get; set; } = 3600;
+
+    /// <summary>How long a change made here waits to be in service here before the call returns. Default 5 s.</summary>
+    public TimeSpan CommitTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A fast profile for tests: loopback, a free port, loopback allowed to transfer, short timers.</summary>
+    public static DnsOptions ForTests() => new()
+    {
+        Enabled = true,
+        ListenAddress = "127.0.0.1",
+        Port = 0,
+        UdpReceivers = 2,
+        TransferAllow = ["127.0.0.0/8"],
+        NotifyRetryInterval = TimeSpan.FromMilliseconds(500),
+        KeeperInterval = TimeSpan.FromMilliseconds(250),
+        KeeperGrace = TimeSpan.FromSeconds(2),
+        ResyncCheckInterval = TimeSpan.FromSeconds(2),
+        LookupTimeout = TimeSpan.FromSeconds(2),
+    };
+
+    /// <summary>Every problem with the settings, one message each, naming the setting ("Dns:Port ...").</summary>
+    public List<string> Validate()
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(Table) || Table.Length > 128 || !Table.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or ':' or '/'))
+            errors.Add($"Dns:Table '{Table}' must be 1 to 128 letters, digits, '.', '_', '-', ':' or '/'.");
+        if (!IPAddress.TryParse(ListenAddress, out _))
+            errors.Add($"Dns:ListenAddress '{ListenAddress}' is not an IP address.");
+        if (Port is < 0 or > 65535)
+            errors.Add($"Dns:Port {Port} must be between 0 and 65535.");
+        if (UdpReceivers is < 0 or > 256)
+            errors.Add($"Dns:UdpReceivers {UdpReceivers} must be between 0 (automatic) and 256.");
+        if (MaxUdpPayload is < 512 or > 65535)
+            errors.Add($"Dns:MaxUdpPayload {MaxUdpPayload} must be between 512 and 65535.");
+        if (MaxTcpConnections is < 1 or > 100_000)
+            errors.Add($"Dns:MaxTcpConnections {MaxTcpConnections} must be between 1 and 100000.");
+        for (int i = 0; i < TransferAllow.Count; i++)
+            if (!AddressRange.TryParse(TransferAllow[i], out _))
+                errors.Add($"Dns:TransferAllow:{i} '{TransferAllow[i]}' is not an IP address or CIDR range.");
+        for (int i = 0; i < UpdateAllow.Count; i++)
+            if (!AddressRange.TryParse(UpdateAllow[i], out _))
+                errors.Add($"Dns:UpdateAllow:{i} '{UpdateAllow[i]}' is not an IP address or CIDR range.");
+        for (int i = 0; i < Notify.Count; i++)
+            if (!TryParseEndPoint(Notify[i], 53, out _))
+                errors.Add($"Dns:Notify:{i} '{Notify[i]}' must be ip, ip:port or [ipv6]:port.");
+        if (Resolver is not null && !TryParseEndPoint(Resolver, 53, out _))
+            errors.Add($"Dns:Resolver '{Resolver}' must be ip, ip:port or [ipv6]:port.");
+        for (int i = 0; i < TsigKeys.Count; i++)
+        {
+            var k = TsigKeys[i];
+            if (string.IsNullOrWhiteSpace(k.Name) || !Wire.DnsName.TryParse(k.Name.TrimEnd('.') + ".", null, out _, out _))
+                errors.Add($"Dns:TsigKeys:{i}:Name '{k.Name}' is not a key name (a domain name).");
+            if (!string.Equals(k.Algorithm.TrimEnd('.'), "hmac-sha256", StringComparison.OrdinalIgnoreCase))
+                errors.Add($"Dns:TsigKeys:{i}:Algorithm '{k.Algorithm}' is not supported; use hmac-sha256.");
+            if (!TryBase64(k.Secret, out var secret) || secret.Length < 16)
+                errors.Add($"Dns:TsigKeys:{i}:Secret must be base64 of at least 16 bytes (e.g. `openssl rand -base64 32`).");
+        }
+        if (NotifyRetries is < 1 or > 100) errors.Add($"Dns:NotifyRetries {NotifyRetries} must be between 1 and 100.");
+        if (UpdateQueueSize is < 1 or > 100_000) errors.Add($"Dns:UpdateQueueSize {UpdateQueueSize} must be between 1 and 100000.");
+        if (LookupQueueSize is < 1 or > 100_000) errors.Add($"Dns:LookupQueueSize {LookupQueueSize} must be between 1 and 100000.");
+        if (IxfrJournalSize is < 0 or > 10_000) errors.Add($"Dns:IxfrJournalSize {IxfrJournalSize} must be between 0 and 10000.");
+        if (IxfrJournalMaxRecords < 0) errors.Add($"Dns:IxfrJournalMaxRecords {IxfrJournalMaxRecords} must not be negative.");
+        if (TransferMessageSize is < 512 or > 65535) errors.Add($"Dns:TransferMessageSize {TransferMessageSize} must be between 512 and 65535.");
+        if (DefaultTtl > int.MaxValue) errors.Add($"Dns:DefaultTtl {DefaultTtl} must be at most 2147483647.");
+        Positive(errors, TcpIdleTimeout, nameof(TcpIdleTimeout));
+        Positive(errors, NotifyRetryInterval, nameof(NotifyRetryInterval));
+        Positive(errors, TsigFudge, nameof(TsigFudge));
+        Positive(errors, LookupTimeout, nameof(LookupTimeout));
+        Positive(errors, KeeperInterval, nameof(KeeperInterval));
+        Positive(errors, KeeperGrace, nameof(KeeperGrace));
+        Positive(errors, ResyncCheckInterval, nameof(ResyncCheckInterval));
+        Positive(errors, CommitTimeout, nameof(CommitTimeout));
+        return errors;
+    }
+
+    private static void Positive(List<string> errors, TimeSpan value, string name)
+    {
+        if (value <= TimeSpan.Zero) errors.Add($"Dns:{name} {value} must be positive.");
+    }
+
+    internal static bool TryBase64(string? s, out byte[] bytes)
+    {
+        bytes = [];
+        if (string.IsNullOrWhiteSpace(s)) return false;
+        try
+        {
+            bytes = Convert.FromBase64String(s.Trim());
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Parses "ip", "ip:port", "[v6]:port" or a bare IPv6 address.</summary>
+    public static bool TryParseEndPoint(string text, int defaultPort, out IPEndPoint endPoint)
+    {
+        endPoint = new IPEndPoint(IPAddress.None, 0);
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        text = text.Trim();
+        if (IPAddress.TryParse(text, out var bare) && !text.StartsWith('['))
+        {
+            endPoint = new IPEndPoint(bare, defaultPort);
+            return true;
+        }
+        if (!IPEndPoint.TryParse(text, out var ep)) return false;
+        if (ep.Port == 0 && !text.EndsWith(":0", StringComparison.Ordinal)) ep.Port = defaultPort;
+        if (ep.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)) return false;
+        endPoint = ep;
+        return true;
+    }
+
+    internal IReadOnlyList<IPEndPoint> NotifyEndPoints() =>
+        Notify.Select(n => TryParseEndPoint(n, 53, out var ep) ? ep : null).OfType<IPEndPoint>().ToList();
+
+    internal int EffectiveUdpReceivers => UdpReceivers > 0 ? UdpReceivers : Math.Max(2, 2 * Environment.ProcessorCount);
+
+    internal static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}

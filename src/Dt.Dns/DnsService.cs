@@ -1,0 +1,189 @@
+using System.Net;
+using Dt.Dns.Lookup;
+using Dt.Dns.Server;
+using Dt.Dns.Zones;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Dt.Dns;
+
+/// <summary>Settings that cannot work; the message lists every one.</summary>
+public sealed class DnsConfigurationException(IReadOnlyList<string> errors)
+    : Exception("invalid DNS configuration: " + string.Join(" ", errors))
+{
+    public IReadOnlyList<string> Errors { get; } = errors;
+}
+
+/// <summary>
+/// The DNS service of one Dt node: an authoritative server (UDP and TCP, AXFR/IXFR, NOTIFY, UPDATE) answering from
+/// the node's DNS table, a zone editor, and the world-valid lookup responder. It reaches the node only through
+/// <see cref="IDtGrainFactory"/>, so it runs beside an in-process <c>DtNode</c> or against a remote silo alike.
+/// Start with <see cref="StartAsync"/>, stop with <see cref="StopAsync"/> or by disposing. Hostable as an
+/// <see cref="IHostedService"/> (see <see cref="DnsHosting.AddDtDns"/>).
+/// </summary>
+public sealed class DnsService : IHostedService, IAsyncDisposable
+{
+    private readonly IDtGrainFactory _grains;
+    private readonly ILogger _log;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stop = new();
+    private DnsServer? _server;
+    private Notifier? _notifier;
+    private LookupResponder? _responder;
+    private Task _keeper = Task.CompletedTask;
+    private int _started, _stopped;
+
+    public DnsService(IDtGrainFactory grains, DnsOptions options, ILoggerFactory? loggers = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0) throw new DnsConfigurationException(errors);
+        _grains = grains;
+        Options = options;
+        _time = time ?? TimeProvider.System;
+        _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Dt.Dns");
+        Zones = new ZoneStore(grains, options, _log, _time);
+        Editor = new DnsZoneEditor(grains, options.Table, options.DefaultTtl, new StoreView(Zones, options.CommitTimeout));
+        Lookup = new WorldLookup(grains, options.LookupTimeout + TimeSpan.FromSeconds(1));
+    }
+
+    public DnsOptions Options { get; }
+
+    /// <summary>The zones this node serves (snapshots, serials).</summary>
+    public ZoneStore Zones { get; }
+
+    /// <summary>Changes zones (on a master): import, add, remove, delete; waits until the change is served here.</summary>
+    public DnsZoneEditor Editor { get; }
+
+    /// <summary>Runs world-valid lookups from this node.</summary>
+    public WorldLookup Lookup { get; }
+
+    /// <summary>Whether the node is a master (then UPDATEs are applied and zones left matching no serial are repaired).</summary>
+    public bool IsMaster { get; private set; }
+
+    public IPEndPoint UdpEndPoint => _server?.UdpEndPoint ?? throw new InvalidOperationException("the DNS service is not started");
+
+    public IPEndPoint TcpEndPoint => _server?.TcpEndPoint ?? throw new InvalidOperationException("the DNS service is not started");
+
+    /// <summary>The port answered on (UDP and TCP).</summary>
+    public int Port => UdpEndPoint.Port;
+
+    /// <summary>NOTIFYs not yet acknowledged.</summary>
+    public int PendingNotifies => _notifier?.PendingCount ?? 0;
+
+    /// <summary>Binds the sockets (throws <see cref="System.Net.Sockets.SocketException"/> if the port is taken),
+    /// starts following the table, and waits (up to <see cref="DnsOptions.CommitTimeout"/>) for the first listing.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _started, 1) == 1) throw new InvalidOperationException("the DNS service was already started");
+        var info = await _grains.GetNode().GetInfo();
+        IsMaster = info.IsMaster;
+        var notifyTargets = Options.NotifyEndPoints();
+        var transferAllow = AddressRange.ParseAll(Options.TransferAllow).Concat(notifyTargets.Select(t => AddressRange.Single(t.Address))).ToList();
+        var tsig = new Tsig(Options.TsigKeys, Options.TsigFudge, _time);
+        var engine = new QueryEngine(Zones, Options);
+        var transfer = new ZoneTransfer(Zones, Options, transferAllow, _log);
+        var update = new UpdateProcessor(Zones, Editor, tsig, AddressRange.ParseAll(Options.UpdateAllow), _log);
+        _server = new DnsServer(Options, engine, transfer, update, _log);
+        _server.Bind();
+        _notifier = new Notifier(notifyTargets, Options, _log, _time);
+        _notifier.Start();
+        Zones.Published += _notifier.Enqueue;
+        Zones.Start();
+        _server.Start();
+        if (Options.AnswerLookups)
+        {
+            _responder = new LookupResponder(_grains, Options, _log, _time);
+            _responder.Start();
+        }
+        if (IsMaster) _keeper = Task.Run(KeeperAsync);
+        DnsLog.Started(_log, _server.UdpEndPoint.ToString(), _server.TcpEndPoint.ToString(), Options.Table);
+        try
+        {
+            await Zones.Ready.WaitAsync(Options.CommitTimeout, _time, cancellationToken);
+            if (_responder is not null) await _responder.Subscribed.WaitAsync(Options.CommitTimeout, _time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // Serving starts anyway; zones appear as the table is read.
+        }
+    }
+
+    /// <summary>
+    /// On a master: re-commits zones whose content has matched no serial marker for <see cref="DnsOptions.KeeperGrace"/>
+    /// (a change cut short midway, or two masters changing a zone at once), so every node converges on one serial.
+    /// </summary>
+    private async Task KeeperAsync()
+    {
+        var ct = _stop.Token;
+        using var timer = new PeriodicTimer(Options.KeeperInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                foreach (var zone in Zones.ZonesNeedingRepair(Options.KeeperGrace))
+                {
+                    try
+                    {
+                        var r = await Editor.RecommitAsync(zone, ct);
+                        if (r.Changed) DnsLog.Recommitted(_log, zone.ToString(), r.Serial);
+                    }
+                    catch (Exception e) when (e is DtException or InvalidOperationException)
+                    {
+                        DnsLog.RecommitFailed(_log, zone.ToString(), e.Message);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) == 1) return;
+        await _stop.CancelAsync();
+        try { await _keeper; } catch (OperationCanceledException) { }
+        if (_server is not null) await _server.DisposeAsync();
+        if (_responder is not null) await _responder.DisposeAsync();
+        if (_notifier is not null)
+        {
+            Zones.Published -= _notifier.Enqueue;
+            await _notifier.DisposeAsync();
+        }
+        await Zones.DisposeAsync();
+        if (_started == 1) DnsLog.Stopped(_log);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _stop.Dispose();
+    }
+}
+
+/// <summary>Registers the DNS service in a generic host.</summary>
+public static class DnsHosting
+{
+    /// <summary>
+    /// Binds <see cref="DnsOptions"/> from <paramref name="section"/> (validated when the service is created) and,
+    /// if <see cref="DnsOptions.Enabled"/>, adds a hosted <see cref="DnsService"/> over the grain factory that
+    /// <paramref name="grains"/> returns when the host starts. The <see cref="DnsService"/> singleton is resolvable
+    /// (for API endpoints: its <see cref="DnsService.Editor"/> and <see cref="DnsService.Lookup"/>).
+    /// </summary>
+    public static IServiceCollection AddDtDns(this IServiceCollection services, IConfiguration section, Func<IServiceProvider, IDtGrainFactory> grains)
+    {
+        var options = new DnsOptions();
+        section.Bind(options);
+        services.AddSingleton(options);
+        if (!options.Enabled) return services;
+        services.AddSingleton(sp => new DnsService(grains(sp), options, sp.GetService<ILoggerFactory>(), sp.GetService<TimeProvider>()));
+        services.AddHostedService(sp => sp.GetRequiredService<DnsService>());
+        return services;
+    }
+}

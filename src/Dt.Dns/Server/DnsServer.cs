@@ -1,0 +1,326 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Dt.Dns.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Dt.Dns.Server;
+
+/// <summary>
+/// The DNS transports. UDP: <see cref="DnsOptions.UdpReceivers"/> receive loops on one socket, each answering its
+/// query inline (no queue: concurrency is the number of loops, and the kernel's socket buffer is the only backlog);
+/// UPDATEs go to a bounded queue (<see cref="DnsOptions.UpdateQueueSize"/>; when full they get SERVFAIL) and one
+/// worker. TCP (RFC 7766): at most <see cref="DnsOptions.MaxTcpConnections"/> connections, 2-byte length framing,
+/// several queries per connection answered in order, an idle timeout, AXFR/IXFR streamed.
+/// </summary>
+internal sealed class DnsServer : IAsyncDisposable
+{
+    private readonly DnsOptions _options;
+    private readonly QueryEngine _engine;
+    private readonly ZoneTransfer _transfer;
+    private readonly UpdateProcessor _update;
+    private readonly ILogger _log;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _loops = [];
+    private readonly Channel<(DnsMessage Message, byte[] Raw, SocketAddress From)> _updates;
+    private readonly HashSet<Socket> _connections = [];
+    private Socket? _udp;
+    private Socket? _tcp;
+    private int _open;
+
+    public DnsServer(DnsOptions options, QueryEngine engine, ZoneTransfer transfer, UpdateProcessor update, ILogger log)
+    {
+        _options = options;
+        _engine = engine;
+        _transfer = transfer;
+        _update = update;
+        _log = log;
+        _updates = Channel.CreateBounded<(DnsMessage, byte[], SocketAddress)>(new BoundedChannelOptions(options.UpdateQueueSize)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+        });
+    }
+
+    public IPEndPoint UdpEndPoint => (IPEndPoint)_udp!.LocalEndPoint!;
+
+    public IPEndPoint TcpEndPoint => (IPEndPoint)_tcp!.LocalEndPoint!;
+
+    /// <summary>Binds UDP and TCP on the same port (with port 0, a free port both can use).</summary>
+    public void Bind()
+    {
+        var address = IPAddress.Parse(_options.ListenAddress);
+        for (int attempt = 0; ; attempt++)
+        {
+            var udp = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            var tcp = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                if (address.AddressFamily == AddressFamily.InterNetworkV6 && address.Equals(IPAddress.IPv6Any))
+                {
+                    udp.DualMode = true;
+                    tcp.DualMode = true;
+                }
+                udp.ReceiveBufferSize = 4 << 20;
+                udp.Bind(new IPEndPoint(address, _options.Port));
+                int port = ((IPEndPoint)udp.LocalEndPoint!).Port;
+                tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                tcp.NoDelay = true;
+                tcp.Bind(new IPEndPoint(address, port));
+                tcp.Listen(512);
+                _udp = udp;
+                _tcp = tcp;
+                return;
+            }
+            catch (SocketException) when (_options.Port == 0 && attempt < 20)
+            {
+                udp.Dispose();
+                tcp.Dispose();
+            }
+            catch
+            {
+                udp.Dispose();
+                tcp.Dispose();
+                throw;
+            }
+        }
+    }
+
+    public void Start()
+    {
+        for (int i = 0; i < _options.EffectiveUdpReceivers; i++) _loops.Add(Task.Run(UdpLoopAsync));
+        _loops.Add(Task.Run(UpdateLoopAsync));
+        _loops.Add(Task.Run(AcceptLoopAsync));
+    }
+
+    private async Task UdpLoopAsync()
+    {
+        var ct = _stop.Token;
+        var socket = _udp!;
+        var buffer = new byte[65535];
+        var w = new DnsWriter(65535);
+        var from = new SocketAddress(socket.AddressFamily);
+        while (!ct.IsCancellationRequested)
+        {
+            int n;
+            try
+            {
+                n = await socket.ReceiveFromAsync(buffer, SocketFlags.None, from, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                if (ct.IsCancellationRequested) return;
+                if (e.SocketErrorCode is not (SocketError.ConnectionReset or SocketError.MessageSize)) DnsLog.UdpFailed(_log, e.Message);
+                continue;
+            }
+            try
+            {
+                var kind = _engine.Handle(buffer.AsSpan(0, n), tcp: false, w, out var message);
+                switch (kind)
+                {
+                    case RequestKind.Respond:
+                        await socket.SendToAsync(w.WrittenMemory, SocketFlags.None, from, ct);
+                        break;
+                    case RequestKind.Update:
+                        var copy = new SocketAddress(from.Family, from.Size);
+                        from.Buffer.CopyTo(copy.Buffer);
+                        if (!_updates.Writer.TryWrite((message!, buffer.AsSpan(0, n).ToArray(), copy)))
+                        {
+                            DnsLog.UpdateQueueFull(_log, Remote(from), _options.UpdateQueueSize);
+                            _engine.WriteError(w, message!.Id, message.Flags, message.Question, DnsRcode.ServFail, null, tcp: false);
+                            await socket.SendToAsync(w.WrittenMemory, SocketFlags.None, from, ct);
+                        }
+                        break;
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                // The client went away; nothing to answer.
+            }
+            catch (Exception e)
+            {
+                DnsLog.RequestFailed(_log, Remote(from), e.ToString());
+            }
+        }
+    }
+
+    private static string Remote(SocketAddress a)
+    {
+        try
+        {
+            return ToEndPoint(a).ToString();
+        }
+        catch (Exception)
+        {
+            return "?";
+        }
+    }
+
+    private static IPEndPoint ToEndPoint(SocketAddress a) => (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(a);
+
+    private async Task UpdateLoopAsync()
+    {
+        var ct = _stop.Token;
+        try
+        {
+            await foreach (var (message, raw, from) in _updates.Reader.ReadAllAsync(ct))
+            {
+                var ep = ToEndPoint(from);
+                try
+                {
+                    var response = await _update.ProcessAsync(message, raw, ep.Address, ct);
+                    await _udp!.SendToAsync(response, SocketFlags.None, from, ct);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e)
+                {
+                    DnsLog.RequestFailed(_log, ep.ToString(), e.ToString());
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        var ct = _stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _tcp!.AcceptAsync(ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                DnsLog.AcceptFailed(_log, e.Message);
+                continue;
+            }
+            if (Interlocked.Increment(ref _open) > _options.MaxTcpConnections)
+            {
+                Interlocked.Decrement(ref _open);
+                DnsLog.TcpLimit(_log, client.RemoteEndPoint?.ToString() ?? "?", _options.MaxTcpConnections);
+                client.Dispose();
+                continue;
+            }
+            lock (_connections) _connections.Add(client);
+            _ = Task.Run(() => ConnectionAsync(client));
+        }
+    }
+
+    private async Task ConnectionAsync(Socket client)
+    {
+        var remote = (IPEndPoint)client.RemoteEndPoint!;
+        string reason = "closed by the client";
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        var ct = idle.Token;
+        var stream = new NetworkStream(client, ownsSocket: false);
+        var w = new DnsWriter(65535);
+        var length = new byte[2];
+        var buffer = new byte[65535];
+        try
+        {
+            client.NoDelay = true;
+            while (true)
+            {
+                idle.CancelAfter(_options.TcpIdleTimeout);
+                int got = await stream.ReadAtLeastAsync(length, 2, throwOnEndOfStream: false, ct);
+                if (got == 0) break;
+                if (got < 2) { reason = "closed inside a length prefix"; break; }
+                int n = BinaryPrimitives.ReadUInt16BigEndian(length);
+                await stream.ReadExactlyAsync(buffer.AsMemory(0, n), ct);
+                var kind = _engine.Handle(buffer.AsSpan(0, n), tcp: true, w, out var message);
+                switch (kind)
+                {
+                    case RequestKind.Respond:
+                        await WriteFramedAsync(stream, w.Written.ToArray(), ct);
+                        break;
+                    case RequestKind.Transfer:
+                        // A transfer may take longer than the idle timeout; it is bounded by the client reading it.
+                        idle.CancelAfter(Timeout.InfiniteTimeSpan);
+                        await _transfer.WriteAsync(message!, remote.Address, stream, w, _engine, ct);
+                        break;
+                    case RequestKind.Update:
+                        var response = await _update.ProcessAsync(message!, buffer.AsSpan(0, n).ToArray(), remote.Address, ct);
+                        await WriteFramedAsync(stream, response, ct);
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            reason = _stop.IsCancellationRequested ? "server stopping" : "idle timeout";
+        }
+        catch (EndOfStreamException)
+        {
+            reason = "closed inside a message";
+        }
+        catch (IOException e)
+        {
+            reason = e.Message;
+        }
+        catch (SocketException e)
+        {
+            reason = e.Message;
+        }
+        catch (Exception e)
+        {
+            reason = e.Message;
+            DnsLog.RequestFailed(_log, remote.ToString(), e.ToString());
+        }
+        finally
+        {
+            DnsLog.TcpEnded(_log, remote.ToString(), reason);
+            await stream.DisposeAsync();
+            lock (_connections) _connections.Remove(client);
+            client.Dispose();
+            Interlocked.Decrement(ref _open);
+        }
+    }
+
+    private static async Task WriteFramedAsync(Stream stream, byte[] message, CancellationToken ct)
+    {
+        var framed = new byte[message.Length + 2];
+        BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)message.Length);
+        message.CopyTo(framed, 2);
+        await stream.WriteAsync(framed, ct);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _updates.Writer.TryComplete();
+        _udp?.Dispose();
+        _tcp?.Dispose();
+        lock (_connections)
+            foreach (var c in _connections) c.Dispose();
+        try { await Task.WhenAll(_loops); } catch (Exception) { /* stopping */ }
+        _stop.Dispose();
+    }
+}

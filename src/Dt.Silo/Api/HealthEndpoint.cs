@@ -1,0 +1,33 @@
+using Dt.Client;
+
+namespace Dt.Silo.Api;
+
+/// <summary>
+/// Readiness: 200 once the node is up and, when it has peers configured, linked to at least one node; 503 (with
+/// the reason) otherwise, and while the silo shuts down. Open without a token.
+/// </summary>
+internal static class HealthEndpoint
+{
+    public static Task HandleAsync(HttpContext ctx)
+    {
+        var silo = ctx.RequestServices.GetRequiredService<SiloNode>();
+        var stopping = ctx.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested;
+        if (!silo.IsAttached)
+            return Write(ctx, new HealthReport("starting", "", 0, "the node is not started yet"));
+        var node = silo.Node;
+        int links = node.Overlay.Links.Count;
+        string id = node.NodeId.ToString();
+        if (stopping)
+            return Write(ctx, new HealthReport("stopping", id, links, "the silo is shutting down"));
+        if (node.Options.Peers.Count > 0 && links == 0)
+            return Write(ctx, new HealthReport("unlinked", id, 0, "no link to any node yet (Dt:Peers: " + string.Join(", ", node.Options.Peers) + ")"));
+        return Write(ctx, new HealthReport("ready", id, links));
+    }
+
+    private static Task Write(HttpContext ctx, HealthReport report)
+    {
+        ctx.Response.Headers.CacheControl = "no-store";
+        int status = report.Status == "ready" ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        return ApiEndpoints.WriteAsync(ctx, report, DtJsonContext.Default.HealthReport, status);
+    }
+}

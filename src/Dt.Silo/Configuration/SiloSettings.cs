@@ -1,0 +1,47 @@
+using Dt.Hosting;
+
+namespace Dt.Silo.Configuration;
+
+/// <summary>
+/// Everything the silo is told, read and checked before anything starts: the node's <see cref="DtOptions"/>, the
+/// silo's <see cref="SiloOptions"/>, the API's URLs and the network key. <see cref="Errors"/> lists every problem,
+/// each naming its setting; start-up goes on only when it is empty.
+/// </summary>
+internal sealed class SiloSettings
+{
+    public required DtOptions Dt { get; init; }
+
+    public required SiloOptions Silo { get; init; }
+
+    public required IReadOnlyList<string> ApiUrls { get; init; }
+
+    public required NodeKeys Keys { get; init; }
+
+    public List<string> Errors { get; } = [];
+
+    public List<string> Warnings { get; } = [];
+
+    public static SiloSettings Load(IConfiguration config)
+    {
+        var errors = new List<string>();
+        var dt = new DtOptions();
+        var silo = new SiloOptions();
+        StrictBinder.Bind(config.GetSection(DtOptions.Section), dt, errors);
+        StrictBinder.Bind(config.GetSection(SiloOptions.Section), silo, errors);
+        var urls = Configuration.ApiUrls.Read(config);
+
+        var warnings = new List<string>();
+        int before = errors.Count;
+        var keys = NodeKeys.Resolve(dt, errors, warnings);
+        bool keyReported = errors.Skip(before).Any(e => e.StartsWith("Dt:Key ", StringComparison.Ordinal));
+        // NodeKeys already said why a key is needed here; the generic "Dt:Key is required" would repeat it.
+        errors.AddRange(dt.Validate().Where(e => !(keyReported && e.StartsWith("Dt:Key is required", StringComparison.Ordinal))));
+        errors.AddRange(silo.Validate());
+        errors.AddRange(Configuration.ApiUrls.Check(urls, hasToken: silo.ApiToken is not null));
+
+        var settings = new SiloSettings { Dt = dt, Silo = silo, ApiUrls = urls, Keys = keys };
+        settings.Errors.AddRange(errors.Distinct());
+        settings.Warnings.AddRange(warnings);
+        return settings;
+    }
+}

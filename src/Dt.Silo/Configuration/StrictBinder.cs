@@ -1,0 +1,88 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Reflection;
+
+namespace Dt.Silo.Configuration;
+
+/// <summary>
+/// Binds a configuration section onto an options object and reports every problem instead of the first: a key that
+/// is no setting (a typo would otherwise be ignored silently), and each value that does not convert, named by its
+/// full path ("Dt:Port 'abc' is not a whole number").
+/// </summary>
+internal static class StrictBinder
+{
+    public static void Bind(IConfigurationSection section, object target, List<string> errors)
+    {
+        var properties = target.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite || p.PropertyType == typeof(List<string>))
+            .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+        foreach (var child in section.GetChildren())
+        {
+            if (!properties.TryGetValue(child.Key, out var p))
+            {
+                errors.Add($"{child.Path} is not a setting (known {section.Key} settings: {string.Join(", ", properties.Keys.Order(StringComparer.Ordinal))}).");
+                continue;
+            }
+            if (p.PropertyType == typeof(List<string>))
+                BindList(child, (List<string>)p.GetValue(target)!, errors);
+            else if (child.Value is null)
+                errors.Add($"{child.Path} must be a single value, not a section.");
+            else if (TryConvert(child.Value, p.PropertyType, out var value))
+                p.SetValue(target, value);
+            else
+                errors.Add($"{child.Path} '{child.Value}' is not {Describe(p.PropertyType)}.");
+        }
+    }
+
+    private static void BindList(IConfigurationSection section, List<string> list, List<string> errors)
+    {
+        list.Clear();
+        if (section.Value is { } single)
+        {
+            // A list given as one value (an environment variable, say) may be comma-separated.
+            list.AddRange(single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            return;
+        }
+        foreach (var item in section.GetChildren().OrderBy(c => int.TryParse(c.Key, out int i) ? i : int.MaxValue))
+        {
+            if (!int.TryParse(item.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                errors.Add($"{item.Path}: list items are numbered ({section.Path}:0, {section.Path}:1, ...).");
+            else if (item.Value is null)
+                errors.Add($"{item.Path} must be a single value.");
+            else
+                list.Add(item.Value);
+        }
+    }
+
+    private static bool TryConvert(string text, Type type, out object? value)
+    {
+        value = null;
+        var target = Nullable.GetUnderlyingType(type) ?? type;
+        if (target == typeof(string))
+        {
+            value = text.Length == 0 && type == typeof(string) ? null : text;
+            return true;
+        }
+        if (text.Length == 0 && target != type) return true;
+        try
+        {
+            value = TypeDescriptor.GetConverter(target).ConvertFromInvariantString(text.Trim());
+            return value is not null;
+        }
+        catch (Exception e) when (e is FormatException or NotSupportedException or ArgumentException or OverflowException
+                                      || e.InnerException is FormatException or OverflowException)
+        {
+            return false;
+        }
+    }
+
+    private static string Describe(Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
+    {
+        var t when t == typeof(bool) => "true or false",
+        var t when t == typeof(int) => "a whole number (32-bit)",
+        var t when t == typeof(long) => "a whole number",
+        var t when t == typeof(TimeSpan) => "a duration written as [d.]hh:mm:ss[.fff] (e.g. 00:00:00.2 for 200 ms)",
+        var t when t.IsEnum => "one of " + string.Join(", ", Enum.GetNames(t)),
+        var t => $"a valid {t.Name}",
+    };
+}

@@ -1,0 +1,156 @@
+using System.Globalization;
+using Dt.Dns;
+using Dt.Dns.Wire;
+using Dt.Hosting;
+using Dt.Tests.Engine;
+using Xunit;
+using static Dt.Tests.Dns.DnsTestKit;
+
+namespace Dt.Tests.Dns;
+
+/// <summary>
+/// Stock secondaries (BIND 9 and Knot) follow a Dt node that is not the master: the master changes the zone, the
+/// change replicates to the node, the node's serial moves, it sends NOTIFY, and the secondary transfers the zone
+/// (IXFR) and answers exactly what the Dt node answers. The secondaries' refresh timers are left at the SOA's hour,
+/// so only NOTIFY can make them follow within the deadline.
+/// </summary>
+public sealed class DnsSecondaryTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
+
+    private static string P(int port) => port.ToString(CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task A_bind_secondary_follows_a_dt_node_by_notify_and_transfer()
+    {
+        string named = RequireTool("named");
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true);
+        var follower = await cluster.Start(peers: [master]);
+        int secPort = FreePort();
+        await using var masterDns = await StartDns(master);
+        await using var dns = await StartDns(follower, o => o.Notify = [$"127.0.0.1:{secPort}"]);
+        await masterDns.Editor.ImportZoneAsync(Zone, SampleZone, Ct);
+        await WaitServes(dns, masterDns);
+
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("named.conf"), $$"""
+            options {
+              directory "{{dir.Path}}"; pid-file "{{dir.File("named.pid")}}";
+              session-keyfile "{{dir.File("session.key")}}"; managed-keys-directory "{{dir.Path}}";
+              listen-on port {{secPort}} { 127.0.0.1; }; listen-on-v6 { none; };
+              recursion no; dnssec-validation no; notify no;
+              transfer-source 127.0.0.1; notify-source 127.0.0.1;
+              allow-transfer { 127.0.0.1; };
+            };
+            controls { };
+            zone "example.test" { type secondary; primaries { 127.0.0.1 port {{dns.Port}}; };
+                                   file "{{dir.File("example.test.db")}}"; masterfile-format text; };
+            """);
+        using var bind = new Daemon(named, "-g", "-n", "1", "-c", dir.File("named.conf"));
+
+        await FollowsChanges(masterDns, dns, secPort, () => bind.Log, "bind");
+        Assert.Contains("Transfer status: success", bind.Log);
+        Assert.Matches(@"notify from 127\.0\.0\.1#\d+: serial \d+", bind.Log);
+        // The changes came incrementally: SOA, old SOA, (deletions), new SOA, (additions), SOA = 5 records for one record.
+        Assert.Contains("Transfer completed: 1 messages, 5 records", bind.Log);
+    }
+
+    [Fact]
+    public async Task A_knot_secondary_follows_a_dt_node_by_notify_and_transfer()
+    {
+        string knotd = RequireTool("knotd");
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true);
+        var follower = await cluster.Start(peers: [master]);
+        int secPort = FreePort();
+        await using var masterDns = await StartDns(master);
+        await using var dns = await StartDns(follower, o => o.Notify = [$"127.0.0.1:{secPort}"]);
+        await masterDns.Editor.ImportZoneAsync(Zone, SampleZone, Ct);
+        await WaitServes(dns, masterDns);
+
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("knot.conf"), $"""
+            server:
+                rundir: "{dir.Path}"
+                listen: 127.0.0.1@{secPort}
+            database:
+                storage: "{dir.Path}"
+            log:
+              - target: stderr
+                any: info
+            remote:
+              - id: primary
+                address: 127.0.0.1@{dns.Port}
+            acl:
+              - id: from_primary
+                address: 127.0.0.1
+                action: [notify, transfer]
+            template:
+              - id: default
+                storage: "{dir.Path}"
+                zonefile-sync: -1
+            zone:
+              - domain: example.test
+                master: primary
+                acl: from_primary
+            """);
+        using var knot = new Daemon(knotd, "-c", dir.File("knot.conf"));
+
+        await FollowsChanges(masterDns, dns, secPort, () => knot.Log, "knot");
+        Assert.Matches(@"(?i)notify", knot.Log);
+    }
+
+    private static async Task WaitServes(DnsService follower, DnsService master)
+    {
+        var zone = DnsName.Parse("example.test.");
+        uint serial = master.Zones.Table.Get(zone)!.Snapshot!.Serial;
+        Assert.True(await follower.Zones.WaitForSerialAsync(zone, serial, Deadline, Ct), "the follower serves the master's serial");
+    }
+
+    /// <summary>The secondary loads the zone, then follows an add and a remove; its zone equals the Dt node's each time.</summary>
+    private static async Task FollowsChanges(DnsService masterDns, DnsService dns, int secPort, Func<string> log, string who)
+    {
+        try
+        {
+            await SameZone(dns.Port, secPort, who);
+
+            await masterDns.Editor.AddRecordAsync(Zone, "new 300 IN A 192.0.2.77", Ct);
+            await Eventually(async () => (await Query(secPort, "new.example.test.", RrType.A)).Answers.Count == 1, $"{who} answers the added record", Deadline);
+            await SameZone(dns.Port, secPort, who);
+
+            await masterDns.Editor.RemoveRecordAsync(Zone, "mail A 192.0.2.25", Ct);
+            await Eventually(async () => (await Query(secPort, "mail.example.test.", RrType.A)).Rcode == DnsRcode.NXDomain, $"{who} no longer has the removed record", Deadline);
+            await SameZone(dns.Port, secPort, who);
+
+            // Same answers from both for a few names, through dig.
+            foreach (var (name, type) in new[] { ("new.example.test", "A"), ("mail.example.test", "A"), ("example.test", "MX"), ("www.example.test", "AAAA") })
+            {
+                var a = await Dig(dns.Port, name, type, "+noall", "+answer", "+authority");
+                var b = await Dig(secPort, name, type, "+noall", "+answer", "+authority");
+                Assert.Equal(AnswerLines(a.Out), AnswerLines(b.Out));
+            }
+        }
+        catch
+        {
+            TestContext.Current.TestOutputHelper?.WriteLine($"--- {who} ---\n{log()}");
+            throw;
+        }
+    }
+
+    /// <summary>Waits until both serve the same SOA serial, then compares their whole zones (AXFR from both).</summary>
+    private static async Task SameZone(int dtPort, int secPort, string who)
+    {
+        uint dtSerial = 0;
+        await Eventually(async () =>
+        {
+            var a = await Query(dtPort, "example.test.", RrType.SOA);
+            var b = await Query(secPort, "example.test.", RrType.SOA);
+            dtSerial = ((SoaData)a.Answers[0].Data).Serial;
+            return b.Answers.Count == 1 && ((SoaData)b.Answers[0].Data).Serial == dtSerial;
+        }, $"{who} serves the Dt node's serial", Deadline);
+        var dt = AnswerLines((await Dig(dtPort, "example.test", "AXFR", "+nocmd", "+nostats")).Out);
+        var sec = AnswerLines((await Dig(secPort, "example.test", "AXFR", "+nocmd", "+nostats")).Out);
+        Assert.Equal(dt.Distinct(), sec.Distinct());
+    }
+}
