@@ -56,10 +56,11 @@ public sealed record WireEntry(string Key, long Version, EntryKind Kind, long Re
 /// An owner's deltas (Scuttlebutt): every entry of the owner with a version in (<see cref="From"/>, <see cref="To"/>],
 /// in version order, as the sender holds them. A receiver that holds the owner up to at least <see cref="From"/>
 /// applies it and then holds it up to <see cref="To"/>. <see cref="Reset"/>: the receiver drops what it holds of the
-/// owner first (the sender forgot deletion markers the receiver may still need). The header also carries the owner's
-/// heartbeat and its age at the sender, so that heartbeats spread with the state.
+/// owner first (the sender forgot deletion markers the receiver may still need). <see cref="Floor"/>: the highest
+/// version of a deletion marker the sender forgot; a receiver holding less than it must not apply a batch that is not a
+/// reset. The header also carries the owner's heartbeat and its age at the sender, so that heartbeats spread with the state.
 /// </summary>
-public sealed record OwnerBatch(string Name, Guid? NodeId, long Generation, long Heartbeat, long AgeMs, bool Reset, long From, long To, IReadOnlyList<WireEntry> Entries);
+public sealed record OwnerBatch(string Name, Guid? NodeId, long Generation, long Heartbeat, long AgeMs, bool Reset, long From, long To, IReadOnlyList<WireEntry> Entries, long Floor = 0);
 
 /// <summary>Encoders and bounds-checked decoders of the gossip messages (pure functions over bytes).</summary>
 public static class GossipCodec
@@ -107,7 +108,7 @@ public static class GossipCodec
 
     /// <summary>Writes one batch header and entries. <paramref name="entries"/> are in version order.</summary>
     public static void WriteBatch(WireWriter w, string name, Guid? nodeId, long generation, long heartbeat, long ageMs, bool reset,
-        long from, long to, IReadOnlyList<WireEntry> entries)
+        long from, long to, IReadOnlyList<WireEntry> entries, long floor = 0)
     {
         w.String(name);
         w.U8((byte)((reset ? BatchReset : 0) | (nodeId is null ? 0 : BatchNodeId)));
@@ -115,6 +116,7 @@ public static class GossipCodec
         w.VarUInt((ulong)generation);
         w.VarUInt((ulong)heartbeat);
         w.VarUInt((ulong)Math.Max(0, ageMs));
+        w.VarUInt((ulong)floor);
         w.VarUInt((ulong)from);
         w.VarUInt((ulong)to);
         w.VarUInt((ulong)entries.Count);
@@ -181,7 +183,7 @@ public static class GossipCodec
             byte flags = r.U8();
             if ((flags & ~(BatchReset | BatchNodeId)) != 0) throw new ProtocolException("unknown batch flags");
             Guid? nodeId = (flags & BatchNodeId) != 0 ? r.Guid() : null;
-            long gen = Long(ref r), hb = Long(ref r), age = Long(ref r), from = Long(ref r), to = Long(ref r);
+            long gen = Long(ref r), hb = Long(ref r), age = Long(ref r), floor = Long(ref r), from = Long(ref r), to = Long(ref r);
             if (to < from) throw new ProtocolException("batch range ends before it starts");
             if ((flags & BatchReset) != 0 && from != 0) throw new ProtocolException("a reset batch must start at version 0");
             int count = r.Count(GossipLimits.MaxEntriesPerMessage - total, 4);
@@ -202,7 +204,7 @@ public static class GossipCodec
                 if (kind == (byte)EntryKind.Set) value = Json(ref r, limits.MaxValueBytes);
                 entries[j] = new WireEntry(key, version, (EntryKind)kind, remaining, value);
             }
-            batches.Add(new OwnerBatch(name, nodeId, gen, hb, age, (flags & BatchReset) != 0, from, to, entries));
+            batches.Add(new OwnerBatch(name, nodeId, gen, hb, age, (flags & BatchReset) != 0, from, to, entries, floor));
         }
         return batches;
     }

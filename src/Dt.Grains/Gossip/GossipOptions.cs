@@ -93,6 +93,23 @@ public sealed class GossipOptions
     /// pause is not counted against any peer and no verdict is given in that tick. Default 500 ms.</summary>
     public TimeSpan MaxLocalPause { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// Local health (Lifeguard's idea): when more than half of the live peers (and at least two) are overdue at once
+    /// (phi of 1 or more), the likelier explanation is that this node is overloaded, not that they all died; a verdict
+    /// then needs this many times the usual silence. A real partition from most of the cluster is still detected, this
+    /// much later. Default 4.
+    /// </summary>
+    public double LocalHealthMultiplier { get; set; } = 4;
+
+    /// <summary>Outbound bytes queued toward a peer above which new writes are not pushed to it at once; anti-entropy
+    /// rounds carry them instead (coalesced, one budget per round), so a slow peer or an overloaded node never builds a
+    /// backlog in front of heartbeats. Default 256 KiB.</summary>
+    public int PushBacklogBytes { get; set; } = 256 << 10;
+
+    /// <summary>Messages from links waiting to be handled, per module; beyond it messages are dropped and counted
+    /// (anti-entropy repairs what they carried). Default 4096.</summary>
+    public int MaxInboxMessages { get; set; } = 4096;
+
     /// <summary>A dead peer is forgotten (removed with its keys) this long after its last heartbeat. Default 10 min.</summary>
     public TimeSpan ForgetDeadAfter { get; set; } = TimeSpan.FromMinutes(10);
 
@@ -184,6 +201,9 @@ public sealed class GossipOptions
         if (StateTombstoneRetention < ForgetDeadAfter * 2)
             errors.Add($"{Section}:StateTombstoneRetention ({StateTombstoneRetention}) must be at least twice ForgetDeadAfter ({ForgetDeadAfter}), " +
                        "so that a peer that missed a deletion has forgotten the owner before the deletion is forgotten.");
+        if (MaxInboxMessages is < 16 or > 1_000_000) errors.Add($"{Section}:MaxInboxMessages {MaxInboxMessages} must be between 16 and 1,000,000.");
+        if (LocalHealthMultiplier is < 1 or > 100) errors.Add($"{Section}:LocalHealthMultiplier {LocalHealthMultiplier} must be between 1 and 100.");
+        if (PushBacklogBytes < MaxMessageBytes) errors.Add($"{Section}:PushBacklogBytes {PushBacklogBytes} must be at least MaxMessageBytes ({MaxMessageBytes}).");
         if (PhiThreshold is < 1 or > 100) errors.Add($"{Section}:PhiThreshold {PhiThreshold} must be between 1 and 100.");
         if (Fanout is < 1 or > 64) errors.Add($"{Section}:Fanout {Fanout} must be between 1 and 64.");
         if (MaxSampleSize is < 10 or > 100_000) errors.Add($"{Section}:MaxSampleSize {MaxSampleSize} must be between 10 and 100,000.");
