@@ -11,10 +11,12 @@ public sealed partial class PeerOverlay
     private async Task MaintenanceLoopAsync()
     {
         _startedAt = _time.GetUtcNow();
-        double tickMs = Math.Clamp(Math.Min(_options.PingInterval.TotalMilliseconds, _options.AnnounceInterval.TotalMilliseconds) / 2, 20, 1000);
+        // A short tick: dialing a primary or a re-dial waits at most this long (the timers inside keep their own pace).
+        double tickMs = Math.Clamp(Math.Min(_options.PingInterval.TotalMilliseconds, _options.AnnounceInterval.TotalMilliseconds) / 2, 20, 250);
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(tickMs), _time);
         try
         {
+            Tick(); // dial at once rather than one period after start
             while (await timer.WaitForNextTickAsync(_stop.Token))
             {
                 try { Tick(); }
@@ -137,6 +139,7 @@ public sealed partial class PeerOverlay
     /// <summary>Measures a candidate's round-trip time over a short-lived link, then switches primary if it is clearly better.</summary>
     private void StartNodeTest(DateTimeOffset now)
     {
+        if (_options.Peers.Count == 0) return; // a root keeps no primary, so it has nothing to compare
         Candidate? pick;
         lock (_lock)
         {

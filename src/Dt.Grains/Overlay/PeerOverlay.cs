@@ -197,7 +197,8 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             socket.Dispose();
             return;
         }
-        Register(link, new LinkState(LinkRole.Inbound, null, _options.RttSamples));
+        // A peer's node test stays a test here too: it carries nothing but pings and does not count as a link.
+        Register(link, new LinkState(link.RemoteIsTest ? LinkRole.Test : LinkRole.Inbound, null, _options.RttSamples));
     }
 
     private void ReleaseInbound(IPAddress remote)
@@ -218,7 +219,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         try
         {
             var socket = await ConnectAsync(candidate.Address, _stop.Token);
-            link = await PeerLink.EstablishAsync(socket, isDialer: true, _ctx, _log, _stop.Token);
+            link = await PeerLink.EstablishAsync(socket, isDialer: true, _ctx, _log, _stop.Token, isTest: role == LinkRole.Test);
         }
         catch (HandshakeException e) when (e.Failure == HandshakeFailure.IsSelf)
         {
@@ -387,7 +388,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
                 c.NextAttempt = _time.GetUtcNow() + _options.ReconnectBaseDelay;
             }
         }
-        if (state.Role == LinkRole.Inbound) ReleaseInbound(link.RemoteEndPoint.Address.IsIPv4MappedToIPv6 ? link.RemoteEndPoint.Address.MapToIPv4() : link.RemoteEndPoint.Address);
+        if (!link.IsDialer) ReleaseInbound(link.RemoteEndPoint.Address.IsIPv4MappedToIPv6 ? link.RemoteEndPoint.Address.MapToIPv4() : link.RemoteEndPoint.Address);
         state.TestDone?.TrySetResult();
         if (!wasFull) return;
         DtLog.LinkDown(_log, link.ToString(), reason);

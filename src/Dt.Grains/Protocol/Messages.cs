@@ -8,6 +8,8 @@ public enum MessageType : byte
 {
     Hello = 1,
     Confirm = 2,
+    /// <summary>Several small messages sealed in one frame: repeated (varint length, message).</summary>
+    Bundle = 3,
     Ping = 10,
     Pong = 11,
     PeerList = 12,

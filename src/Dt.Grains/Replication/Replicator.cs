@@ -24,8 +24,9 @@ namespace Dt.Replication;
 /// </summary>
 public sealed partial class Replicator
 {
-    /// <summary>Ranges per summary request: the reply (16 child summaries each) stays around 40 KB.</summary>
-    private const int SummaryRangesPerFrame = 256;
+    /// <summary>Ranges per summary request: the reply (16 child summaries each) stays under about 600 KB, and a
+    /// deep level costs few scans of the table.</summary>
+    private const int SummaryRangesPerFrame = 4096;
     /// <summary>Ranges per entry or version request: fewer, larger replies repeat a batch's member list less often.</summary>
     private const int RangesPerFrame = 8192;
     private const int VersionsPerFrame = 16384;
@@ -477,10 +478,11 @@ public sealed partial class Replicator
         }
     }
 
-    private static void SendRanges(PeerLink link, MessageType type, string table, int depth, RangeMode mode, List<ulong> prefixes)
+    private void SendRanges(PeerLink link, MessageType type, string table, int depth, RangeMode mode, List<ulong> prefixes)
     {
         using var w = new WireWriter();
-        int perFrame = type == MessageType.SyncNodesRequest ? SummaryRangesPerFrame : RangesPerFrame;
+        // A summary reply takes at most about 240 bytes per range; keep it within a frame.
+        int perFrame = type == MessageType.SyncNodesRequest ? Math.Min(SummaryRangesPerFrame, (_options.MaxFrameBytes - 1024) / 240) : RangesPerFrame;
         for (int i = 0; i < prefixes.Count; i += perFrame)
         {
             w.Reset();

@@ -9,7 +9,7 @@ namespace Dt.Security;
 /// What a node says about itself in the first, clear-text frame of a link. Nothing in it is secret: the key id and
 /// network tag only let a mismatch be refused with a clear reason; the proof of the key comes in <see cref="Handshake.Confirm"/>.
 /// </summary>
-public sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byte[] KeyId, byte[] Nonce, Guid NodeId, ushort ListenPort)
+public sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byte[] KeyId, byte[] Nonce, Guid NodeId, ushort ListenPort, bool IsTest = false)
 {
     public static ReadOnlySpan<byte> Magic => "DTP1"u8;
 
@@ -23,7 +23,7 @@ public sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byte[
         var s = bytes.AsSpan();
         Magic.CopyTo(s);
         s[4] = Version;
-        s[5] = IsMaster ? (byte)1 : (byte)0;
+        s[5] = (byte)((IsMaster ? 1 : 0) | (IsTest ? 2 : 0));
         NetworkTag.CopyTo(s[6..]);
         KeyId.CopyTo(s[14..]);
         Nonce.CopyTo(s[22..]);
@@ -39,7 +39,7 @@ public sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byte[
         if (s[4] != CurrentVersion)
             throw new ProtocolException($"protocol version {s[4]} is not supported (this node speaks {CurrentVersion})");
         return new Hello(s[4], (s[5] & 1) != 0, s[6..14].ToArray(), s[14..22].ToArray(), s[22..54].ToArray(),
-            new Guid(s[54..70], bigEndian: true), BinaryPrimitives.ReadUInt16BigEndian(s[70..]));
+            new Guid(s[54..70], bigEndian: true), BinaryPrimitives.ReadUInt16BigEndian(s[70..]), (s[5] & 2) != 0);
     }
 }
 
@@ -61,8 +61,9 @@ public sealed class Handshake
 
     public byte[] LocalBytes { get; }
 
-    public static Hello CreateHello(bool isMaster, string network, NetworkKey key, Guid nodeId, ushort listenPort) =>
-        new(Hello.CurrentVersion, isMaster, NetworkKey.NetworkTag(network), key.Id, RandomNumberGenerator.GetBytes(32), nodeId, listenPort);
+    /// <param name="isTest">A short-lived link that only measures round trips (a node test); the peer treats it as such.</param>
+    public static Hello CreateHello(bool isMaster, string network, NetworkKey key, Guid nodeId, ushort listenPort, bool isTest = false) =>
+        new(Hello.CurrentVersion, isMaster, NetworkKey.NetworkTag(network), key.Id, RandomNumberGenerator.GetBytes(32), nodeId, listenPort, isTest);
 
     /// <summary>Derives the link keys once the peer's hello has been accepted.</summary>
     public LinkSecrets Derive(Hello remote, byte[] remoteBytes, NetworkKey key, string network)

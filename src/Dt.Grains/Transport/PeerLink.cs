@@ -72,6 +72,7 @@ public sealed class PeerLink : IAsyncDisposable
         RemoteNodeId = remote.NodeId;
         RemoteIsMaster = remote.IsMaster;
         RemoteListenPort = remote.ListenPort;
+        RemoteIsTest = remote.IsTest;
         IsDialer = isDialer;
         RemoteEndPoint = (IPEndPoint)socket.RemoteEndPoint!;
         ConnectedAt = ctx.Time.GetUtcNow();
@@ -91,6 +92,9 @@ public sealed class PeerLink : IAsyncDisposable
     public ushort RemoteListenPort { get; }
 
     public bool IsDialer { get; }
+
+    /// <summary>The peer dialed this link only to measure round trips (a node test).</summary>
+    public bool RemoteIsTest { get; }
 
     public IPEndPoint RemoteEndPoint { get; }
 
@@ -115,7 +119,7 @@ public sealed class PeerLink : IAsyncDisposable
     public object? Tag { get; set; }
 
     /// <summary>Runs the handshake on a connected socket. Throws <see cref="HandshakeException"/> when the peer is refused.</summary>
-    public static async Task<PeerLink> EstablishAsync(Socket socket, bool isDialer, LinkContext ctx, ILogger log, CancellationToken ct)
+    public static async Task<PeerLink> EstablishAsync(Socket socket, bool isDialer, LinkContext ctx, ILogger log, CancellationToken ct, bool isTest = false)
     {
         socket.NoDelay = true;
         var stream = new NetworkStream(socket, ownsSocket: true);
@@ -124,7 +128,7 @@ public sealed class PeerLink : IAsyncDisposable
         timeout.CancelAfter(ctx.HandshakeTimeout);
         try
         {
-            var hs = new Handshake(isDialer, Handshake.CreateHello(ctx.IsMaster, ctx.Network, ctx.Keys.Primary, ctx.NodeId, ctx.ListenPort));
+            var hs = new Handshake(isDialer, Handshake.CreateHello(ctx.IsMaster, ctx.Network, ctx.Keys.Primary, ctx.NodeId, ctx.ListenPort, isTest));
             await WritePlainAsync(stream, MessageType.Hello, hs.LocalBytes, timeout.Token);
             byte[] remoteBytes = await ReadPlainAsync(reader, MessageType.Hello, timeout.Token);
             Hello remote;
@@ -247,10 +251,29 @@ public sealed class PeerLink : IAsyncDisposable
         return TrySend(message.Span);
     }
 
+    private const int SmallMessage = 2048;
+    private const int BundleBytes = 64 * 1024;
+
+    private void Seal(ArrayBufferWriter<byte> batch, ReadOnlySpan<byte> plaintext)
+    {
+        int bodyLength = plaintext.Length + FrameCipher.TagSize;
+        var span = batch.GetSpan(FrameCodec.HeaderSize + bodyLength);
+        FrameCodec.WriteHeader(span, bodyLength);
+        _sendCipher.Seal(span[..FrameCodec.HeaderSize], plaintext, span.Slice(FrameCodec.HeaderSize, bodyLength));
+        batch.Advance(FrameCodec.HeaderSize + bodyLength);
+    }
+
+    private static void AddToBundle(WireWriter bundle, Outbound item)
+    {
+        bundle.Blob(item.Buffer.AsSpan(0, item.Length));
+        ArrayPool<byte>.Shared.Return(item.Buffer);
+    }
+
     private async Task WriteLoopAsync()
     {
         var reader = _queue.Reader;
         var batch = new ArrayBufferWriter<byte>(256 * 1024);
+        using var bundle = new WireWriter(BundleBytes + SmallMessage + 16);
         try
         {
             while (await reader.WaitToReadAsync(_cts.Token))
@@ -259,12 +282,22 @@ public sealed class PeerLink : IAsyncDisposable
                 long drained = 0;
                 while (batch.WrittenCount < 256 * 1024 && reader.TryRead(out var item))
                 {
-                    int bodyLength = item.Length + FrameCipher.TagSize;
-                    var span = batch.GetSpan(FrameCodec.HeaderSize + bodyLength);
-                    FrameCodec.WriteHeader(span, bodyLength);
-                    _sendCipher.Seal(span[..FrameCodec.HeaderSize], item.Buffer.AsSpan(0, item.Length), span.Slice(FrameCodec.HeaderSize, bodyLength));
-                    batch.Advance(FrameCodec.HeaderSize + bodyLength);
                     drained += item.Length;
+                    // Small messages waiting together share one sealed frame: the AEAD cost is per frame, not per byte.
+                    if (item.Length <= SmallMessage && reader.TryPeek(out var next) && next.Length <= SmallMessage)
+                    {
+                        bundle.Reset();
+                        bundle.U8((byte)MessageType.Bundle);
+                        AddToBundle(bundle, item);
+                        while (bundle.Length < BundleBytes && reader.TryPeek(out next) && next.Length <= SmallMessage && reader.TryRead(out next))
+                        {
+                            drained += next.Length;
+                            AddToBundle(bundle, next);
+                        }
+                        Seal(batch, bundle.WrittenSpan);
+                        continue;
+                    }
+                    Seal(batch, item.Buffer.AsSpan(0, item.Length));
                     ArrayPool<byte>.Shared.Return(item.Buffer);
                 }
                 await _stream.WriteAsync(batch.WrittenMemory, _cts.Token);
@@ -331,6 +364,17 @@ public sealed class PeerLink : IAsyncDisposable
                     Interlocked.Add(ref BytesReceived, FrameCodec.HeaderSize + n);
                     LastReceived = _ctx.Time.GetUtcNow();
                     int plainLength = n - FrameCipher.TagSize;
+                    if (plain[0] == (byte)MessageType.Bundle)
+                    {
+                        int at = 1;
+                        while (at < plainLength)
+                        {
+                            var (start, length) = NextInBundle(plain.AsSpan(0, plainLength), ref at);
+                            Interlocked.Add(ref ReceivedByType[plain[start]], length);
+                            await _handler!.OnMessageAsync(this, (MessageType)plain[start], plain.AsMemory(start + 1, length - 1));
+                        }
+                        continue;
+                    }
                     Interlocked.Add(ref ReceivedByType[plain[0]], plainLength);
                     await _handler!.OnMessageAsync(this, (MessageType)plain[0], plain.AsMemory(1, plainLength - 1));
                 }
@@ -348,6 +392,17 @@ public sealed class PeerLink : IAsyncDisposable
             if (contiguous.Length > 0) ArrayPool<byte>.Shared.Return(contiguous);
         }
         Close(reason);
+    }
+
+    /// <summary>The next message of a bundle: where it starts and how long it is (at least its type byte).</summary>
+    private static (int Start, int Length) NextInBundle(ReadOnlySpan<byte> plain, ref int at)
+    {
+        var r = new WireReader(plain[at..]);
+        int length = r.Count(plain.Length, 1);
+        int start = at + (plain.Length - at - r.Remaining);
+        if (length < 1 || plain[start] == (byte)MessageType.Bundle) throw new ProtocolException("malformed bundle");
+        at = start + length;
+        return (start, length);
     }
 
     /// <summary>Closes the link once; the handler hears of it once.</summary>

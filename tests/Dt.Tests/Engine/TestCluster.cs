@@ -19,7 +19,7 @@ public sealed class TestCluster : IAsyncDisposable
     public TestCluster(string? key = null)
     {
         Key = key ?? NetworkKey.Generate().ToBase64();
-        _loggers = LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider()).SetMinimumLevel(LogLevel.Information));
+        _loggers = LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider()).SetMinimumLevel(LogLevel.Debug));
     }
 
     public string Key { get; }
@@ -143,7 +143,7 @@ internal sealed class TestOutputLoggerProvider : ILoggerProvider
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= (Environment.GetEnvironmentVariable("DT_TEST_LOG_DEBUG") == "1" ? LogLevel.Debug : LogLevel.Information);
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
