@@ -1,47 +1,267 @@
 using System.Diagnostics;
-using System.Text;
+using System.Globalization;
+using System.Text.Json;
+using Dt.Bench;
+using Dt.Bench.Scenarios;
 using Dt.Hosting;
-using Dt.Security;
 
-// Quick probe while the full scenario runner is being written.
-int n = args.Length > 0 ? int.Parse(args[0]) : 100_000;
-var key = NetworkKey.Generate().ToBase64();
-var mk = MasterSigningKey.Generate();
-var mo = DtOptions.ForTests(key, true, mk.ExportPrivateBase64());
-var master = await DtNode.StartAsync(mo);
-var sw = Stopwatch.StartNew();
-long payload = 0;
-for (int start = 0; start < n; start += 65536)
+// Dt scenario benchmark: real nodes on loopback, one table of results. See docs/PERFORMANCE.md.
+if (args.Length > 0 && args[0] == "child") return await Child.RunAsync(args);
+
+BenchArgs opt;
+try { opt = BenchArgs.Parse(args); }
+catch (ArgumentException e)
 {
-    var list = new List<byte[]>();
-    for (int i = start; i < Math.Min(n, start + 65536); i++)
+    Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine(BenchArgs.Usage);
+    return 2;
+}
+if (opt.Help) { Console.WriteLine(BenchArgs.Usage); return 0; }
+
+var clock = Stopwatch.StartNew();
+void Progress(string s) => Console.Error.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] {s}");
+
+Console.WriteLine($"Dt.Bench {(opt.Quick ? "--quick " : "")}on {Machine.Describe()}");
+Console.WriteLine($"load average at start: {Machine.LoadAverage()}; storage: {opt.Storage.ToString().ToLowerInvariant()}; runs per figure: {opt.Repeat} (median{(opt.Repeat > 1 ? ", range in brackets" : "")})");
+
+if (opt.Warmup)
+{
+    Progress("warm-up (JIT) ...");
+    try
     {
-        var b = Encoding.UTF8.GetBytes($"{{\"data\":\"{i:x8}-{new string((char)('a' + i % 26), 64)}\",\"id\":{i}}}");
-        payload += b.Length;
-        list.Add(b);
+        await SyncPipeline.RunAsync(2_000, opt.Storage, catchUp: true, _ => { });
+        await Messages.ThroughputAsync(2_000, _ => { });
     }
-    master.Replicator.Add("default", list);
+    catch (Exception e) { Progress($"warm-up failed: {e.Message}"); }
 }
-Console.WriteLine($"load {n}: {sw.Elapsed.TotalSeconds:F2}s, payload {payload / 1e6:F1} MB, avg {payload / n} B");
-var no = DtOptions.ForTests(key);
-no.TrustedMasterKeys.Add(mk.PublicKeyBase64);
-no.Peers.Add($"127.0.0.1:{master.Port}");
-sw.Restart();
-var node = await DtNode.StartAsync(no);
-var mt = master.Replicator.Find("default")!;
-string target; lock (mt.Sync) target = mt.LiveDigest;
-long last = 0;
-while (true)
+
+var rows = new List<Row>();
+var raw = new List<object>();
+int failures = 0, runs = 0;
+string storageNote = opt.Storage == DtStorage.Disk ? ", disk" : "";
+
+async Task Job(string label, Func<Task<Values>> run, Func<Values, IEnumerable<Row>> toRows, Func<string, IEnumerable<Row>> failed)
 {
-    var t = node.Replicator.Find("default");
-    if (t != null) { lock (t.Sync) if (t.LiveDigest == target) break; }
-    await Task.Delay(5);
-    if (sw.ElapsedMilliseconds / 250 != last) { last = sw.ElapsedMilliseconds / 250; var tt = node.Replicator.Find("default"); Console.WriteLine($"  {sw.Elapsed.TotalSeconds:F2}s {tt?.LiveCount} gc0={GC.CollectionCount(0)} gc1={GC.CollectionCount(1)} gc2={GC.CollectionCount(2)} pause={GC.GetTotalPauseDuration().TotalMilliseconds:F0}ms"); }
+    var results = new List<Values>();
+    for (int r = 0; r < opt.Repeat; r++)
+    {
+        Progress($"{label}{(opt.Repeat > 1 ? $" (run {r + 1} of {opt.Repeat})" : "")} ...");
+        try
+        {
+            results.Add(await run());
+            runs++;
+        }
+        catch (Exception e)
+        {
+            failures++;
+            Progress($"{label} FAILED: {e.Message}");
+            rows.AddRange(failed(e.Message));
+            return;
+        }
+        GC.Collect();
+    }
+    var v = Values.Combine(results);
+    raw.Add(new { job = label, runs = results, combined = v });
+    rows.AddRange(toRows(v));
 }
-var link = node.Overlay.Links.Single();
-long wire = link.BytesReceived + link.BytesSent;
-Console.WriteLine($"initial sync: {sw.Elapsed.TotalSeconds:F2}s, wire {wire / 1e6:F1} MB = {(double)wire / payload:F2}x payload");
-GC.Collect();
-Console.WriteLine($"managed heap {GC.GetTotalMemory(true) / 1e6:F0} MB for 2 nodes; RSS {Process.GetCurrentProcess().WorkingSet64 / 1e6:F0} MB");
-await node.DisposeAsync();
-await master.DisposeAsync();
+
+bool sync = opt.Has("initial-sync"), catchUp = opt.Has("catch-up"), memory = opt.Has("memory");
+if (sync || catchUp || memory)
+{
+    foreach (var (mode, n) in opt.SyncRuns())
+    {
+        string modeName = mode switch { "process" => "processes", "silo" => "Dt.Silo processes", _ => "in-process" } + (mode == "silo" ? ", disk" : storageNote);
+        string size = Fmt.Count(n);
+        await Job($"replication {modeName} N={size}",
+            () => mode switch
+            {
+                "process" => ProcessPipeline.RunAsync(n, opt.Storage, catchUp, Progress),
+                "silo" => SiloPipeline.RunAsync(n, catchUp, Progress),
+                _ => SyncPipeline.RunAsync(n, opt.Storage, catchUp, Progress),
+            },
+            v => SyncRows(v, mode, modeName, n, size),
+            msg => [new Row("initial sync / catch-up / memory", modeName, size, "did not complete: " + msg, "", "FAILED")]);
+    }
+}
+
+if (opt.Has("live-adds"))
+{
+    var (bulk, singles, samples) = opt.Quick ? (5_000, 300, 200) : (200_000, 5_000, 2_000);
+    await Job("live adds", () => LiveAdds.RunAsync(bulk, 1000, singles, samples, Progress), v =>
+    [
+        new Row("live adds, master → 4-node chain", "in-process", $"{Fmt.Count(bulk)} in calls of 1,000",
+            $"{Fmt.Rate(v.Get("bulk_rate"))} objects ({v.Spread("bulk_s", Fmt.Seconds)} to the last node){Chain(v)}", "(none set)", ""),
+        new Row("live adds, master → 4-node chain", "in-process", $"{Fmt.Count(singles)}, 1 per call",
+            $"{Fmt.Rate(v.Get("single_rate"))} objects ({v.Spread("single_s", Fmt.Seconds)})", "(none set)", ""),
+        new Row("live add latency, add → 4th hop event", "in-process", $"{samples:N0} adds, 1/ms",
+            $"p50 {v.Spread("lat_p50_ms", Fmt.Ms)}, p99 {v.Spread("lat_p99_ms", Fmt.Ms)}", "(none set)", ""),
+    ], msg => [new Row("live adds", "in-process", "", "did not complete: " + msg, "", "FAILED")]);
+}
+
+if (opt.Has("messages"))
+{
+    int m = opt.Quick ? 20_000 : 1_000_000;
+    await Job("messages over one link", () => Messages.ThroughputAsync(m, Progress), v =>
+    [
+        new Row("messages over one encrypted link", "in-process", $"{Fmt.Count(m)} × ~100 B",
+            $"{v.Spread("msg_rate", Fmt.Rate)} messages ({v.Get("msg_wire_per"):0} B each on the wire)", "≥ 200 k/s", Fmt.Status(v.Get("msg_rate") >= 200_000)),
+    ], msg => [new Row("messages over one encrypted link", "in-process", Fmt.Count(m), "did not complete: " + msg, "", "FAILED")]);
+}
+
+if (opt.Has("broadcast"))
+{
+    int k = opt.Quick ? 200 : 2_000;
+    await Job("broadcast to 10 nodes", () => Messages.BroadcastAsync(k, Progress), v =>
+    [
+        new Row("broadcast latency, to all of 10 nodes", "in-process", $"{k:N0} msgs, 1/ms, tree 3 hops",
+            $"p50 {v.Spread("all_p50_ms", Fmt.Ms)}, p99 {v.Spread("all_p99_ms", Fmt.Ms)} (per delivery p50 {Fmt.Ms(v.Get("each_p50_ms"))}, p99 {Fmt.Ms(v.Get("each_p99_ms"))})",
+            "p99 < 10 ms", Fmt.Status(v.Get("all_p99_ms") < 10)),
+    ], msg => [new Row("broadcast latency, to all of 10 nodes", "in-process", k.ToString(CultureInfo.InvariantCulture), "did not complete: " + msg, "", "FAILED")]);
+}
+
+Console.WriteLine();
+Console.Write(Table.Render(rows));
+Console.WriteLine();
+Console.WriteLine($"load average at end: {Machine.LoadAverage()}; wall time {clock.Elapsed.TotalSeconds:0} s");
+if (opt.Json is not null)
+{
+    await File.WriteAllTextAsync(opt.Json, JsonSerializer.Serialize(new { machine = Machine.Describe(), quick = opt.Quick, rows, raw }, new JsonSerializerOptions { WriteIndented = true }));
+    Console.WriteLine($"raw values written to {opt.Json}");
+}
+Console.WriteLine(failures == 0
+    ? $"RESULT: all {runs} scenario runs completed and converged"
+    : $"RESULT: {failures} scenario run(s) FAILED to complete or converge");
+return failures == 0 ? 0 : 1;
+
+IEnumerable<Row> SyncRows(Values v, string mode, string modeName, long n, string size)
+{
+    bool headline = n >= 1_000_000;
+    if (mode == "silo")
+    {
+        if (sync)
+            yield return new Row("initial sync", modeName, size,
+                $"{v.Spread("sync_s", Fmt.Seconds)} from process start (API up at {Fmt.Seconds(v.Get("sync_api_s"))}, link at {Fmt.Seconds(v.Get("sync_link_s"))}); wire: not exposed by the API",
+                headline ? "< 2 s" : "", headline ? Fmt.Status(v.Get("sync_s") < 2) : "");
+        if (catchUp && v.ContainsKey("catchup_s"))
+            yield return new Row("catch-up after 1 % changed", modeName, size,
+                $"{v.Spread("catchup_s", Fmt.Seconds)} from process start (API up at {Fmt.Seconds(v.Get("catchup_api_s"))}, link at {Fmt.Seconds(v.Get("catchup_link_s"))})", "", "");
+        if (memory)
+            yield return new Row("memory per node ÷ payload", modeName, size,
+                $"RSS as running (no forced GC): new node {v.Spread("rss_node_ratio", Fmt.Ratio)} (peak {Fmt.Ratio(v.Get("rss_peak_node_ratio"))}), master {Fmt.Ratio(v.Get("rss_master_ratio"))} (peak {Fmt.Ratio(v.Get("rss_peak_master_ratio"))})",
+                headline ? "≤ 2× (RSS)" : "", headline ? Fmt.Status(v.Get("rss_node_ratio") <= 2 && v.Get("rss_master_ratio") <= 2) : "");
+        yield break;
+    }
+    if (sync)
+    {
+        double s = v.Get("sync_s"), ratio = v.Get("sync_wire_ratio");
+        yield return new Row("initial sync", modeName, size,
+            $"{v.Spread("sync_s", Fmt.Seconds)} (link up at {Fmt.Seconds(v.Get("sync_link_s"))}), wire {v.Spread("sync_wire_ratio", Fmt.Ratio)} payload ({Fmt.Rate(n / (s - v.Get("sync_link_s")))} objects after link-up)",
+            headline ? "< 2 s, ≤ 1.5×" : "≤ 1.5× wire",
+            Fmt.Status(ratio <= 1.5 && (!headline || s < 2)));
+    }
+    if (catchUp && v.ContainsKey("catchup_s"))
+    {
+        yield return new Row("catch-up after 1 % changed", modeName, size,
+            $"{v.Spread("catchup_s", Fmt.Seconds)} (link up at {Fmt.Seconds(v.Get("catchup_link_s"))}), wire {v.Spread("catchup_wire_ratio", Fmt.Percent)} of the table ({Fmt.Bytes(v.Get("catchup_wire"))})",
+            "< 5 % of table bytes", Fmt.Status(v.Get("catchup_wire_ratio") < 0.05));
+    }
+    if (memory)
+    {
+        if (mode == "process")
+            yield return new Row("memory per node ÷ payload", modeName, size,
+                $"RSS: new node {v.Spread("rss_node_ratio", Fmt.Ratio)} (peak {Fmt.Ratio(v.Get("rss_peak_node_ratio"))}), master {Fmt.Ratio(v.Get("rss_master_ratio"))} (peak {Fmt.Ratio(v.Get("rss_peak_master_ratio"))}); " +
+                $"managed heap: node {Fmt.Ratio(v.Get("heap_node_ratio"))}, master {Fmt.Ratio(v.Get("heap_master_ratio"))}; GC committed: node {Fmt.Ratio(v.Get("committed_node_ratio"))}",
+                headline ? "≤ 2× (RSS)" : "", headline ? Fmt.Status(v.Get("rss_node_ratio") <= 2 && v.Get("rss_master_ratio") <= 2) : "");
+        else
+            yield return new Row("memory per node ÷ payload", modeName, size,
+                $"managed heap: new node {v.Spread("heap_node_ratio", Fmt.Ratio)}, master {Fmt.Ratio(v.Get("heap_master_ratio"))} (payload {Fmt.Bytes(v.Get("payload"))}; process RSS {Fmt.Bytes(v.Get("rss_process"))} for both)",
+                "≤ 2× (RSS; heap shown)", "");
+    }
+}
+
+static string Chain(Values v) => v.Get("chain_intact") == 1 ? "" : " (the chain re-formed during the run)";
+
+/// <summary>Command line of the scenario benchmark.</summary>
+sealed class BenchArgs
+{
+    public static readonly string[] Scenarios = ["initial-sync", "catch-up", "memory", "live-adds", "messages", "broadcast"];
+
+    public const string Usage = """
+        Usage: dotnet run -c Release --project bench/Dt.Bench -- [options]
+          --quick               small sizes (CI smoke run, well under a minute)
+          --scenario NAME       run only these (repeatable or comma-separated): initial-sync, catch-up, memory,
+                                live-adds, messages, broadcast; sweep = initial-sync,catch-up,memory
+          --size N[,N...]       table sizes for initial-sync / catch-up / memory (default 10000,100000,1000000; quick 10000)
+          --mode M              inproc | process | silo | all (default all: every size in-process, the largest also as
+                                bench child processes and as Dt.Silo processes; quick: in-process and child processes)
+          --storage S           memory | disk (default memory)
+          --repeat R            run each figure R times and report the median and range (default 1)
+          --no-warmup           skip the JIT warm-up run
+          --json FILE           also write every raw value as JSON
+        """;
+
+    public bool Quick, Help, Warmup = true;
+    public int Repeat = 1;
+    public string Mode = "all";
+    public DtStorage Storage = DtStorage.Memory;
+    public string? Json;
+    public List<long>? Sizes;
+    public HashSet<string> Selected = [];
+
+    public bool Has(string scenario) => Selected.Count == 0 || Selected.Contains(scenario);
+
+    public IEnumerable<(string Mode, long N)> SyncRuns()
+    {
+        var sizes = Sizes ?? (Quick ? [10_000] : [10_000, 100_000, 1_000_000]);
+        if (Mode is "inproc" or "all")
+            foreach (var n in sizes) yield return ("inproc", n);
+        if (Mode is "process" or "silo")
+            foreach (var n in sizes) yield return (Mode, n);
+        else if (Mode == "all")
+        {
+            yield return ("process", sizes.Max());
+            if (!Quick) yield return ("silo", sizes.Max());
+        }
+    }
+
+    public static BenchArgs Parse(string[] args)
+    {
+        var o = new BenchArgs();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
+            switch (a)
+            {
+                case "--quick": o.Quick = true; break;
+                case "--help" or "-h": o.Help = true; break;
+                case "--no-warmup": o.Warmup = false; break;
+                case "--scenario":
+                    foreach (var s in Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    {
+                        if (s == "sweep") { o.Selected.UnionWith(["initial-sync", "catch-up", "memory"]); continue; }
+                        if (!Scenarios.Contains(s)) throw new ArgumentException($"unknown scenario '{s}'");
+                        o.Selected.Add(s);
+                    }
+                    break;
+                case "--size" or "--sizes":
+                    o.Sizes = Next().Split(',').Select(x => long.TryParse(x.Replace("_", ""), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0
+                        ? n : throw new ArgumentException($"bad size '{x}'")).ToList();
+                    break;
+                case "--mode":
+                    o.Mode = Next();
+                    if (o.Mode is not ("inproc" or "process" or "silo" or "all")) throw new ArgumentException("--mode is inproc, process, silo or all");
+                    break;
+                case "--storage":
+                    o.Storage = Next() switch { "memory" => DtStorage.Memory, "disk" => DtStorage.Disk, var x => throw new ArgumentException($"bad storage '{x}'") };
+                    break;
+                case "--repeat":
+                    o.Repeat = int.TryParse(Next(), out var r) && r is > 0 and <= 100 ? r : throw new ArgumentException("--repeat takes 1 to 100");
+                    break;
+                case "--json": o.Json = Next(); break;
+                default: throw new ArgumentException($"unknown option '{a}'");
+            }
+        }
+        return o;
+    }
+}

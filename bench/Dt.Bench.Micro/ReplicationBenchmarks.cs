@@ -1,0 +1,190 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using BenchmarkDotNet.Attributes;
+using Dt.Protocol;
+using Dt.Replication;
+using Dt.Security;
+
+namespace Dt.Bench.Micro;
+
+/// <summary>Encoding and decoding a full Changes frame of one signed batch of 4,096 objects of ~100 bytes; per object.
+/// Decoding checks every object's SHA-256 against its batch member, as a node does on receipt.</summary>
+[BenchmarkCategory("batch")]
+public class BatchCodecBenchmarks
+{
+    private const int N = ChangeBatch.MaxMembers;
+    private ChangeBatch _batch = null!;
+    private List<Change> _changes = [];
+    private WireWriter _w = null!;
+    private byte[] _frame = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var objects = Payload.Objects(seed: 7, 0, N);
+        var members = objects.Select(o => new BatchMember(ObjectHash.Of(o), false)).ToArray();
+        _batch = new ChangeBatch(Guid.NewGuid(), 1, members, new byte[TrustedMasters.SignatureSize]);
+        _changes = objects.Select((o, i) => new Change(members[i].Hash, _batch.VersionOf(members[i]), o, _batch, i)).ToList();
+        _w = new WireWriter(1 << 20);
+        Encode();
+        _frame = _w.WrittenSpan[1..].ToArray();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _w.Dispose();
+
+    [Benchmark(OperationsPerInvoke = N, Description = "BatchCodec encode, per object")]
+    public int Encode()
+    {
+        _w.Reset();
+        BatchCodec.EncodeHeader(_w, "bench", 1);
+        BatchCodec.EncodeGroup(_w, _batch, _changes, 0, _changes.Count);
+        return _w.Length;
+    }
+
+    [Benchmark(OperationsPerInvoke = N, Description = "BatchCodec decode + SHA-256 check, per object")]
+    public int Decode()
+    {
+        var r = new WireReader(_frame);
+        var (_, groups) = BatchCodec.Decode(ref r, 1 << 20);
+        return groups[0].Included.Count;
+    }
+}
+
+/// <summary>Object identity: SHA-256 of canonical JSON (RFC 8785), from a parsed value or from raw bytes.</summary>
+[BenchmarkCategory("hash")]
+public class CanonicalJsonBenchmarks
+{
+    private JsonDocument _small = null!, _nested = null!;
+    private byte[] _smallBytes = [], _nestedBytes = [];
+    private readonly byte[] _hash = new byte[32];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _smallBytes = Payload.Object(seed: 9, 123456);
+        _small = JsonDocument.Parse(_smallBytes);
+        // ~1 KB, unsorted keys, nesting, numbers, escapes: a DNS-record-like object.
+        var json = "{\"zone\":\"example.org.\",\"ttl\":3600,\"name\":\"www\",\"type\":\"A\",\"records\":[" +
+                   string.Join(",", Enumerable.Range(0, 12).Select(i => $"{{\"value\":\"192.0.2.{i}\",\"weight\":{i * 0.5},\"tags\":[\"a\\\"b\",\"é\",{i}],\"meta\":{{\"z\":true,\"a\":null}}}}")) +
+                   "],\"serial\":2024010101}";
+        _nestedBytes = System.Text.Encoding.UTF8.GetBytes(json);
+        _nested = JsonDocument.Parse(_nestedBytes);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() { _small.Dispose(); _nested.Dispose(); }
+
+    [Benchmark(Description = "CanonicalJson.Hash, 100 B object")]
+    public byte Hash100() { CanonicalJson.Hash(_small.RootElement, _hash); return _hash[0]; }
+
+    [Benchmark(Description = "CanonicalJson.Hash, 1 KB nested object")]
+    public byte Hash1K() { CanonicalJson.Hash(_nested.RootElement, _hash); return _hash[0]; }
+
+    [Benchmark(Description = "CanonicalJson.CanonicalizeUtf8, 100 B (parse + write)")]
+    public int Canonicalize100() => CanonicalJson.CanonicalizeUtf8(_smallBytes).Length;
+
+    [Benchmark(Description = "ObjectHash.Of (SHA-256 only), 100 B")]
+    public ulong Sha256Only() => ObjectHash.Of(_smallBytes).A;
+}
+
+/// <summary>
+/// Table state: inserting new objects (the dictionary and the incremental per-leaf fingerprint sums), and the digest
+/// update of a newer version of a held object (old fingerprint out, new one in, old batch released).
+/// </summary>
+[BenchmarkCategory("table")]
+public class TableStateBenchmarks
+{
+    private const int N = 65536;
+    private const int Replace = 4096;
+    private List<byte[]> _objects = [];
+    private BatchMember[] _members = [];
+    private ChangeBatch[] _batches = [];
+    private TableState _held = null!;
+    private BatchMember[] _heldMembers = [];
+    private readonly Guid _author = Guid.NewGuid();
+    private ulong _hlc = 1_000;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _objects = Payload.Objects(seed: 11, 0, N);
+        _members = _objects.Select(o => new BatchMember(ObjectHash.Of(o), false)).ToArray();
+        _batches = new ChangeBatch[N / ChangeBatch.MaxMembers];
+        for (int b = 0; b < _batches.Length; b++)
+            _batches[b] = new ChangeBatch(_author, (ulong)b + 1, _members[(b * ChangeBatch.MaxMembers)..((b + 1) * ChangeBatch.MaxMembers)], new byte[64]);
+        _held = new TableState("held");
+        _heldMembers = _members[..Replace];
+        var first = new ChangeBatch(_author, _hlc, _heldMembers, new byte[64]);
+        for (int i = 0; i < Replace; i++) _held.Apply(new Change(_heldMembers[i].Hash, first.VersionOf(_heldMembers[i]), _objects[i], first, i), out _);
+    }
+
+    [Benchmark(OperationsPerInvoke = N, Description = "TableState.Apply insert into an empty table, per object")]
+    public long Insert() => Fill(reserve: false);
+
+    [Benchmark(OperationsPerInvoke = N, Description = "TableState.Apply insert, table reserved, per object")]
+    public long InsertReserved() => Fill(reserve: true);
+
+    private long Fill(bool reserve)
+    {
+        var t = new TableState("bench");
+        if (reserve) t.Reserve(N);
+        for (int i = 0; i < N; i++)
+        {
+            var batch = _batches[i / ChangeBatch.MaxMembers];
+            int m = i % ChangeBatch.MaxMembers;
+            t.Apply(new Change(_members[i].Hash, batch.VersionOf(batch.Members[m]), _objects[i], batch, m), out _);
+        }
+        return t.LiveCount;
+    }
+
+    [Benchmark(OperationsPerInvoke = Replace, Description = "TableState.Apply newer version of a held object (digest update), per object")]
+    public long DigestUpdate()
+    {
+        var batch = new ChangeBatch(_author, ++_hlc, _heldMembers, _batches[0].Signature);
+        for (int i = 0; i < Replace; i++) _held.Apply(new Change(_heldMembers[i].Hash, batch.VersionOf(_heldMembers[i]), _objects[i], batch, i), out _);
+        return _held.LiveCount;
+    }
+
+    [Benchmark(Description = "EntryVersion.Fingerprint")]
+    public ulong Fingerprint() => new EntryVersion(++_hlc, _author, false).Fingerprint(_members[0].Hash);
+}
+
+/// <summary>Signing and verifying one change batch (ECDSA P-256 over the SHA-256 of its member list): paid once per
+/// batch of up to 4,096 objects, so once per object when objects are added one at a time.</summary>
+[BenchmarkCategory("sign")]
+public class BatchSignatureBenchmarks
+{
+    private MasterSigningKey _key = null!;
+    private TrustedMasters _trusted = null!;
+    private BatchMember[] _one = [], _full = [];
+    private byte[] _digest = [], _signature = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _key = MasterSigningKey.Generate();
+        _trusted = new TrustedMasters();
+        _trusted.Add(_key.PublicKey);
+        var objects = Payload.Objects(seed: 13, 0, ChangeBatch.MaxMembers);
+        _full = objects.Select(o => new BatchMember(ObjectHash.Of(o), false)).ToArray();
+        _one = _full[..1];
+        _digest = ChangeBatch.Digest("dt", "bench", _key.Id, 1, _one);
+        _signature = _key.SignDigest(_digest);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _key.Dispose();
+
+    [Benchmark(Description = "ChangeBatch.Digest, 1 member")]
+    public byte[] Digest1() => ChangeBatch.Digest("dt", "bench", _key.Id, 1, _one);
+
+    [Benchmark(Description = "ChangeBatch.Digest, 4,096 members")]
+    public byte[] Digest4096() => ChangeBatch.Digest("dt", "bench", _key.Id, 1, _full);
+
+    [Benchmark(Description = "ECDSA P-256 sign a batch digest")]
+    public byte[] Sign() => _key.SignDigest(_digest);
+
+    [Benchmark(Description = "ECDSA P-256 verify a batch signature")]
+    public bool Verify() => _trusted.Verify(_key.Id, _digest, _signature);
+}
