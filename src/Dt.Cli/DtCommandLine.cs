@@ -27,6 +27,7 @@ public static class DtCommandLine
             SendCommand.Create(globals),
             WatchCommand.Create(globals),
             ImportCommand.Create(globals),
+            DnsCommand.Create(globals),
         };
         // "@file" is dt's way to name a JSON file, not a response file of extra arguments.
         var parsing = new ParserConfiguration { ResponseFileTokenReplacer = null };

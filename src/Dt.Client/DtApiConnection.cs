@@ -77,6 +77,18 @@ internal sealed class DtApiConnection(HttpClient http, DtClientOptions options)
         return true;
     }
 
+    /// <summary>Any request (a route no grain covers): the answer's JSON read with <paramref name="type"/>, or the
+    /// body ignored when it is null. Fails with the silo's error, 404 included.</summary>
+    public async Task<T?> SendAsync<T>(HttpMethod method, string path, HttpContent? content, JsonTypeInfo<T>? type, CancellationToken ct = default)
+    {
+        using var timeout = Timeout(ct);
+        var request = new HttpRequestMessage(method, Url(path)) { Content = content };
+        if (content?.Headers.ContentLength > ExpectContinueFrom) request.Headers.ExpectContinue = true;
+        using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token, ct);
+        await EnsureSuccessAsync(response, timeout.Token);
+        return type is null ? default : await ReadAsync(response, type, timeout.Token, ct);
+    }
+
     /// <summary>Opens a streamed response (headers read, body not); the caller owns the response.</summary>
     public async Task<HttpResponseMessage> OpenStreamAsync(string path, string accept, CancellationToken ct)
     {

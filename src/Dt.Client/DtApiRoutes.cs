@@ -28,5 +28,14 @@ public static class DtApiRoutes
 
     public static string Object(string table, string hash) => $"{Objects(table)}/{Segment(hash)}";
 
+    /// <summary>The DNS routes (a silo with Dns:Enabled; see docs/API.md): zones, one zone, its records, lookups.</summary>
+    public const string DnsZones = "/v1/dns/zones";
+
+    public const string DnsLookup = "/v1/dns/lookup";
+
+    public static string DnsZone(string zone) => $"{DnsZones}/{Segment(zone)}";
+
+    public static string DnsRecords(string zone) => $"{DnsZone(zone)}/records";
+
     public static string Segment(string value) => Uri.EscapeDataString(value);
 }

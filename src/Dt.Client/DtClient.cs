@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization.Metadata;
+
 namespace Dt.Client;
 
 /// <summary>
@@ -48,6 +50,29 @@ public sealed class DtClient : IDtGrainFactory, IDisposable
     {
         // A 503 still carries the report (why the silo is not ready), so it is read rather than thrown.
         return await _api.GetAsync(DtApiRoutes.Health, DtJsonContext.Default.HealthReport, cancellationToken, acceptServiceUnavailable: true);
+    }
+
+    /// <summary>
+    /// Calls a route of the silo's API that the grain interfaces do not cover (the DNS routes under /v1/dns, say)
+    /// and reads its JSON answer with <paramref name="resultType"/>: with the token and the request timeout, and
+    /// errors as <see cref="DtException"/> with the silo's code and message, like every other call.
+    /// <paramref name="pathAndQuery"/> starts with '/' (e.g. "/v1/dns/zones"); escape its parts (<see cref="DtApiRoutes.Segment"/>).
+    /// </summary>
+    public async Task<T> SendAsync<T>(HttpMethod method, string pathAndQuery, HttpContent? content, JsonTypeInfo<T> resultType, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(resultType);
+        return (await _api.SendAsync(method, RequirePath(pathAndQuery), content, resultType, cancellationToken))!;
+    }
+
+    /// <summary>As <see cref="SendAsync{T}"/>, for a route whose answer has no body worth reading (204).</summary>
+    public Task SendAsync(HttpMethod method, string pathAndQuery, HttpContent? content = null, CancellationToken cancellationToken = default) =>
+        _api.SendAsync<object>(method, RequirePath(pathAndQuery), content, null, cancellationToken);
+
+    private static string RequirePath(string pathAndQuery)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(pathAndQuery);
+        if (pathAndQuery[0] != '/') throw new ArgumentException($"'{pathAndQuery}' must start with '/'", nameof(pathAndQuery));
+        return pathAndQuery;
     }
 
     /// <summary>Parses a base address, accepting "host:port" as shorthand for http://host:port.</summary>

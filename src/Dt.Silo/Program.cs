@@ -40,6 +40,7 @@ public static class Program
         // A failed start (a port in use) is reported below as one line; the host's own error log would add a stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.AddDtSilo(settings.Silo);
+        builder.Services.AddDtSiloDns(settings.Dns); // off unless Dns:Enabled
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(10));
         await using var app = builder.Build();
         app.UseDtSilo();
@@ -70,9 +71,15 @@ public static class Program
             app.Services.GetRequiredService<SiloNode>().Attach(node);
             try
             {
+                // Starts the DNS service when enabled (it needs the node attached above), then Kestrel.
                 await app.StartAsync();
             }
-            catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+            catch (DnsStartException e)
+            {
+                // A DNS port in use (say, a resolver already on port 53) or one the user may not bind.
+                return StartupError.Start(e.Message);
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or SocketException)
             {
                 // A port in use, a port the user may not bind, an https URL without a certificate.
                 return StartupError.Start($"cannot serve the HTTP API on {string.Join(", ", settings.ApiUrls)} (urls): {e.Message}");
@@ -107,8 +114,9 @@ public static class Program
         (Dt__Master=false, Silo__ApiToken=...). Common ones:
           --Dt:Master=true|false   --Dt:Port=9701        --Dt:Peers:0=host:port   --Dt:Key=BASE64
           --Dt:Network=NAME        --Dt:DataDir=PATH     --Silo:ApiToken=TOKEN    --Silo:MaxBodyBytes=N
-        Every setting is described in docs/API.md. Exit codes: 0 stopped cleanly, 1 could not start,
-        2 invalid configuration.
+          --Dns:Enabled=true       --Dns:Port=53         --Dns:ListenAddress=::   (DNS server, off by default)
+        Every setting is described in docs/API.md (Dns: docs/DNS.md). Exit codes: 0 stopped cleanly,
+        1 could not start, 2 invalid configuration.
         """;
 
     /// <summary>Stores the keys generated for this node, only now that the node and the API run (a failed start

@@ -1,4 +1,5 @@
 using Dt.Client;
+using Dt.Dns;
 using Dt.Silo.Api;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -21,7 +22,26 @@ public static class SiloHost
             k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
             k.AddServerHeader = false;
         });
-        services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, DtJsonContext.Default));
+        services.ConfigureHttpJsonOptions(j =>
+        {
+            j.SerializerOptions.TypeInfoResolverChain.Insert(0, DtJsonContext.Default);
+            j.SerializerOptions.TypeInfoResolverChain.Add(DnsJsonContext.Default);
+        });
+        return services;
+    }
+
+    /// <summary>
+    /// The DNS service (Dt.Dns) beside the node, when <see cref="DnsOptions.Enabled"/>: a <see cref="DnsService"/>
+    /// over the attached node, started with the host (before Kestrel, after the node is attached) and stopped with
+    /// it. The /v1/dns routes find it in the services; without it they answer 404. A port it cannot bind fails the
+    /// start with a <see cref="DnsStartException"/> naming the settings.
+    /// </summary>
+    public static IServiceCollection AddDtSiloDns(this IServiceCollection services, DnsOptions options)
+    {
+        services.AddSingleton(options);
+        if (!options.Enabled) return services;
+        services.AddSingleton(sp => new DnsService(sp.GetRequiredService<SiloNode>().Node, options, sp.GetService<ILoggerFactory>(), sp.GetService<TimeProvider>()));
+        services.AddHostedService<DnsHostedService>();
         return services;
     }
 

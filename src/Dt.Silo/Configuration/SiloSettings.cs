@@ -1,17 +1,21 @@
+using Dt.Dns;
 using Dt.Hosting;
 
 namespace Dt.Silo.Configuration;
 
 /// <summary>
 /// Everything the silo is told, read and checked before anything starts: the node's <see cref="DtOptions"/>, the
-/// silo's <see cref="SiloOptions"/>, the API's URLs and the network key. <see cref="Errors"/> lists every problem,
-/// each naming its setting; start-up goes on only when it is empty.
+/// silo's <see cref="SiloOptions"/>, the DNS service's <see cref="DnsOptions"/>, the API's URLs and the network key.
+/// <see cref="Errors"/> lists every problem, each naming its setting; start-up goes on only when it is empty.
 /// </summary>
 internal sealed class SiloSettings
 {
     public required DtOptions Dt { get; init; }
 
     public required SiloOptions Silo { get; init; }
+
+    /// <summary>The DNS service's settings (section "Dns"); off unless Dns:Enabled.</summary>
+    public required DnsOptions Dns { get; init; }
 
     public required IReadOnlyList<string> ApiUrls { get; init; }
 
@@ -26,8 +30,10 @@ internal sealed class SiloSettings
         var errors = new List<string>();
         var dt = new DtOptions();
         var silo = new SiloOptions();
+        var dns = new DnsOptions();
         StrictBinder.Bind(config.GetSection(DtOptions.Section), dt, errors);
         StrictBinder.Bind(config.GetSection(SiloOptions.Section), silo, errors);
+        StrictBinder.Bind(config.GetSection(DnsOptions.Section), dns, errors);
         var urls = Configuration.ApiUrls.Read(config);
 
         var warnings = new List<string>();
@@ -37,9 +43,11 @@ internal sealed class SiloSettings
         // NodeKeys already said why a key is needed here; the generic "Dt:Key is required" would repeat it.
         errors.AddRange(dt.Validate().Where(e => !(keyReported && e.StartsWith("Dt:Key is required", StringComparison.Ordinal))));
         errors.AddRange(silo.Validate());
+        // Checked whether or not the service is enabled: a setting given is a setting meant.
+        errors.AddRange(dns.Validate());
         errors.AddRange(Configuration.ApiUrls.Check(urls, hasToken: silo.ApiToken is not null));
 
-        var settings = new SiloSettings { Dt = dt, Silo = silo, ApiUrls = urls, Keys = keys };
+        var settings = new SiloSettings { Dt = dt, Silo = silo, Dns = dns, ApiUrls = urls, Keys = keys };
         settings.Errors.AddRange(errors.Distinct());
         settings.Warnings.AddRange(warnings);
         return settings;

@@ -1,3 +1,4 @@
+using System.Collections;
 using System.ComponentModel;
 using System.Globalization;
 using System.Reflection;
@@ -11,7 +12,9 @@ namespace Dt.Silo.Configuration;
 /// </summary>
 internal static class StrictBinder
 {
-    public static void Bind(IConfigurationSection section, object target, List<string> errors)
+    public static void Bind(IConfigurationSection section, object target, List<string> errors) => Bind(section, target, errors, section.Key);
+
+    private static void Bind(IConfigurationSection section, object target, List<string> errors, string label)
     {
         var properties = target.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.CanWrite || p.PropertyType == typeof(List<string>))
@@ -20,11 +23,13 @@ internal static class StrictBinder
         {
             if (!properties.TryGetValue(child.Key, out var p))
             {
-                errors.Add($"{child.Path} is not a setting (known {section.Key} settings: {string.Join(", ", properties.Keys.Order(StringComparer.Ordinal))}).");
+                errors.Add($"{child.Path} is not a setting (known {label} settings: {string.Join(", ", properties.Keys.Order(StringComparer.Ordinal))}).");
                 continue;
             }
             if (p.PropertyType == typeof(List<string>))
                 BindList(child, (List<string>)p.GetValue(target)!, errors);
+            else if (ObjectListItem(p.PropertyType) is { } itemType)
+                BindObjectList(child, (IList)p.GetValue(target)!, itemType, errors);
             else if (child.Value is null)
                 errors.Add($"{child.Path} must be a single value, not a section.");
             else if (TryConvert(child.Value, p.PropertyType, out var value))
@@ -54,6 +59,36 @@ internal static class StrictBinder
         }
     }
 
+    /// <summary>The item type of a List&lt;T&gt; of settings objects (Dns:TsigKeys:0:Name, ...), else null.</summary>
+    private static Type? ObjectListItem(Type type) =>
+        type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>) && type.GetGenericArguments()[0] is { IsClass: true } item
+        && item != typeof(string) && item.GetConstructor(Type.EmptyTypes) is not null
+            ? item
+            : null;
+
+    private static void BindObjectList(IConfigurationSection section, IList list, Type itemType, List<string> errors)
+    {
+        list.Clear();
+        if (section.Value is not null)
+        {
+            errors.Add($"{section.Path} must be a list of sections ({section.Path}:0:Setting=..., {section.Path}:1:Setting=...).");
+            return;
+        }
+        foreach (var item in section.GetChildren().OrderBy(c => int.TryParse(c.Key, out int i) ? i : int.MaxValue))
+        {
+            if (!int.TryParse(item.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                errors.Add($"{item.Path}: list items are numbered ({section.Path}:0, {section.Path}:1, ...).");
+            else if (item.Value is not null)
+                errors.Add($"{item.Path} must be a section of settings ({item.Path}:Setting=...), not a single value.");
+            else
+            {
+                var value = Activator.CreateInstance(itemType)!;
+                Bind(item, value, errors, $"{section.Path}:N");
+                list.Add(value);
+            }
+        }
+    }
+
     private static bool TryConvert(string text, Type type, out object? value)
     {
         value = null;
@@ -80,6 +115,7 @@ internal static class StrictBinder
     {
         var t when t == typeof(bool) => "true or false",
         var t when t == typeof(int) => "a whole number (32-bit)",
+        var t when t == typeof(uint) => "a whole number, 0 or more (32-bit)",
         var t when t == typeof(long) => "a whole number",
         var t when t == typeof(TimeSpan) => "a duration written as [d.]hh:mm:ss[.fff] (e.g. 00:00:00.2 for 200 ms)",
         var t when t.IsEnum => "one of " + string.Join(", ", Enum.GetNames(t)),
