@@ -190,6 +190,10 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
 
     public IMessageStream GetMessageStream(string key = "default") => new MessageStream(key, this);
 
+    public IGossipGrain GetGossip(string key = "local") => new GossipGrain(key, this);
+
+    public IMapGrain GetMap(string name) => new MapGrain(name, this);
+
     // ---- key rotation ----------------------------------------------------------------------------------------
 
     /// <summary>Rotation step 1: accept a new network key from peers (base64 or hex). Returns its id.</summary>
@@ -282,6 +286,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     void IOverlayHost.OnLinkDown(PeerLink link, string reason)
     {
         Metrics.Add(Metrics.LinksClosed);
+        Replicator.LinkClosed(link);
         foreach (var m in _modules) m.OnLinkDown(link);
     }
 
@@ -301,8 +306,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
                 case MessageType.Changes:
                 {
                     var (table, groups) = BatchCodec.Decode(ref r, Options.MaxObjectBytes, Replicator.ReceivedBatches(link));
-                    Replicator.OnChanges(link, table, groups);
-                    break;
+                    return Replicator.EnqueueChanges(link, table, groups);
                 }
                 case MessageType.SyncSummary:
                     Replicator.OnSyncSummary(link, SyncSummaryMessage.Decode(ref r));

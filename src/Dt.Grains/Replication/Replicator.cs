@@ -213,6 +213,18 @@ public sealed partial class Replicator
 
     // ---- changes from peers ----------------------------------------------------------------------------------
 
+    private readonly ConditionalWeakTable<PeerLink, ChangeApplier> _appliers = new();
+
+    /// <summary>Queues decoded changes of a link to be applied in order on the link's applier task.</summary>
+    public ValueTask EnqueueChanges(PeerLink link, string table, List<(ChangeBatch Batch, List<Change> Included)> groups) =>
+        _appliers.GetValue(link, l => new ChangeApplier(l, this, _log)).EnqueueAsync(table, groups);
+
+    /// <summary>Ends a closed link's applier once it has applied what it holds.</summary>
+    public void LinkClosed(PeerLink link)
+    {
+        if (_appliers.TryGetValue(link, out var applier)) applier.Complete();
+    }
+
     /// <summary>The batches this link's bulk stream asked to remember (see <see cref="BatchMemory"/>).</summary>
     public BatchMemory ReceivedBatches(PeerLink link) => _receivedBatches.GetValue(link, _ => new BatchMemory());
 
