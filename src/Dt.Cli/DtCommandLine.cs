@@ -28,6 +28,10 @@ public static class DtCommandLine
             WatchCommand.Create(globals),
             ImportCommand.Create(globals),
             DnsCommand.Create(globals),
+            GossipCommands.State(globals),
+            GossipCommands.Map(globals),
+            GossipCommands.Say(globals),
+            GossipCommands.Hear(globals),
         };
         // "@file" is dt's way to name a JSON file, not a response file of extra arguments.
         var parsing = new ParserConfiguration { ResponseFileTokenReplacer = null };

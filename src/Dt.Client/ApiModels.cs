@@ -24,3 +24,15 @@ public sealed record EventStreamReady(string NodeId, long LastEventId, bool Fres
 
 /// <summary>Answer of <c>GET /healthz</c>.</summary>
 public sealed record HealthReport(string Status, string NodeId, int Links, string? Detail = null);
+
+/// <summary>Answer of <c>GET /v1/state</c>: this node as a gossip member, and its keys.</summary>
+public sealed record GossipState(GossipInfo Info, IReadOnlyList<StateEntry> Keys);
+
+/// <summary>Answer of <c>PUT /v1/state/{key}</c>: the key's new version.</summary>
+public sealed record StateSetResult(string Key, long Version);
+
+/// <summary>Answer of <c>POST /v1/say/{event}</c>: the said event's id.</summary>
+public sealed record SayResult(string Id);
+
+/// <summary>Answer of <c>GET /v1/maps/{name}</c>: the map on this node (count, readiness, digest) and its entries.</summary>
+public sealed record MapState(MapInfo Info, IReadOnlyList<MapEntry> Entries);

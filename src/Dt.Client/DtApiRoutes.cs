@@ -37,5 +37,31 @@ public static class DtApiRoutes
 
     public static string DnsRecords(string zone) => $"{DnsZone(zone)}/records";
 
+    /// <summary>The gossip routes (docs/API.md, "Gossip state, event bus and shared maps"). Keys, peers, event and map
+    /// names travel percent-encoded as one path segment each (the silo decodes "%2F" itself).</summary>
+    public const string State = "/v1/state";
+
+    public const string StatePeers = "/v1/state/peers";
+
+    public const string Hear = "/v1/hear";
+
+    public const string Maps = "/v1/maps";
+
+    public static string StateKey(string key) => $"{State}/{Segment(key)}";
+
+    public static string StatePeer(string peer) => $"{StatePeers}/{Segment(peer)}";
+
+    public static string StatePeerKeys(string peer) => $"{StatePeer(peer)}/keys";
+
+    public static string StatePeerKey(string peer, string key) => $"{StatePeer(peer)}/{Segment(key)}";
+
+    public static string Say(string eventName) => $"/v1/say/{Segment(eventName)}";
+
+    public static string Map(string name) => $"{Maps}/{Segment(name)}";
+
+    public static string MapKey(string name, string key) => $"{Map(name)}/{Segment(key)}";
+
+    public static string MapWatch(string name) => $"{Map(name)}/watch";
+
     public static string Segment(string value) => Uri.EscapeDataString(value);
 }

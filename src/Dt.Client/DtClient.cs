@@ -4,7 +4,8 @@ namespace Dt.Client;
 
 /// <summary>
 /// A remote Dt node: the grain factory of a silo, reached over its HTTP API. It gives the same
-/// <see cref="INodeGrain"/>, <see cref="ITableGrain"/> and <see cref="IMessageStream"/> as the in-process node, and
+/// <see cref="INodeGrain"/>, <see cref="ITableGrain"/>, <see cref="IMessageStream"/>, <see cref="IGossipGrain"/> and
+/// <see cref="IMapGrain"/> as the in-process node, and
 /// errors come back as <see cref="DtException"/> with the silo's code and message, so code written against
 /// <see cref="IDtGrainFactory"/> runs unchanged either way. Thread-safe; make one per silo and share it.
 /// </summary>
@@ -44,6 +45,12 @@ public sealed class DtClient : IDtGrainFactory, IDisposable
     public ITableGrain GetTable(string table = "default") => new RemoteTableGrain(table, _api);
 
     public IMessageStream GetMessageStream(string key = "default") => new RemoteMessageStream(key, _api);
+
+    /// <summary>The silo's gossip state, membership and say/hear bus (/v1/state, /v1/say, /v1/hear).</summary>
+    public IGossipGrain GetGossip(string key = "local") => new RemoteGossipGrain(key, _api);
+
+    /// <summary>A shared map of the silo's node (/v1/maps/{name}).</summary>
+    public IMapGrain GetMap(string name) => new RemoteMapGrain(name, _api);
 
     /// <summary>The silo's readiness (GET /healthz): true when its node is up and, if it has peers configured, linked.</summary>
     public async Task<HealthReport> GetHealthAsync(CancellationToken cancellationToken = default)

@@ -14,8 +14,13 @@ namespace Dt.Client;
 /// </summary>
 internal static class EventStream
 {
+    public static IAsyncEnumerable<DtEvent> Read(DtApiConnection api, EventSubscription subscription, IReadOnlyList<string>? types,
+        CancellationToken ct) => Read(api, subscription, types, DtApiRoutes.Events, null, ct);
+
+    /// <summary>As the above, from another stream route of the same format (/v1/hear, /v1/maps/{name}/watch) with
+    /// extra query parameters (already escaped, joined by '&amp;').</summary>
     public static async IAsyncEnumerable<DtEvent> Read(DtApiConnection api, EventSubscription subscription, IReadOnlyList<string>? types,
-        [EnumeratorCancellation] CancellationToken ct)
+        string route, string? extraQuery, [EnumeratorCancellation] CancellationToken ct)
     {
         var log = api.Options.LoggerFactory?.CreateLogger("Dt.Client.EventStream") ?? NullLogger.Instance;
         var position = new Position(subscription.AfterEventId, subscription.IncludeExisting);
@@ -27,7 +32,7 @@ internal static class EventStream
             string? dropReason = null;
             try
             {
-                response = await api.OpenStreamAsync(position.Path(subscription.Table, types), "text/event-stream", ct);
+                response = await api.OpenStreamAsync(position.Path(subscription.Table, types, route, extraQuery), "text/event-stream", ct);
             }
             catch (DtException e) when (connectedOnce && e.Code is DtErrorCodes.Unavailable or DtApiErrors.Internal)
             {
@@ -143,16 +148,17 @@ internal static class EventStream
             if (e.Id > 0) After = e.Id;
         }
 
-        public string Path(string? table, IReadOnlyList<string>? types)
+        public string Path(string? table, IReadOnlyList<string>? types, string route, string? extraQuery)
         {
             var query = new List<string>();
+            if (!string.IsNullOrEmpty(extraQuery)) query.Add(extraQuery);
             if (After is { } after) query.Add($"after={after}");
             if (table is not null) query.Add("table=" + Uri.EscapeDataString(table));
             if (existing && !_ready) query.Add("existing=true");
             if (types is { Count: > 0 }) query.Add("types=" + Uri.EscapeDataString(string.Join(',', types)));
             // Lets the silo tell a restarted node (whose ids start again) from the one that issued our ids.
             if (_nodeId is not null) query.Add("node=" + _nodeId);
-            return query.Count == 0 ? DtApiRoutes.Events : DtApiRoutes.Events + "?" + string.Join('&', query);
+            return query.Count == 0 ? route : route + "?" + string.Join('&', query);
         }
     }
 }

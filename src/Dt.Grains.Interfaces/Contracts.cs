@@ -65,4 +65,10 @@ public interface IDtGrainFactory
     ITableGrain GetTable(string table = "default");
 
     IMessageStream GetMessageStream(string key = "default");
+
+    /// <summary>Gossip state, membership and the say/hear bus of the node (docs/GOSSIP.md).</summary>
+    IGossipGrain GetGossip(string key = "local");
+
+    /// <summary>A shared map by name (docs/GOSSIP.md).</summary>
+    IMapGrain GetMap(string name);
 }

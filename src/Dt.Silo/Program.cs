@@ -55,6 +55,8 @@ public static class Program
         DtNode node;
         try
         {
+            // Validated with the other settings above; Attach checks again and throws DtConfigurationException.
+            Dt.Gossip.GossipOptions.Attach(settings.Dt, settings.Gossip);
             node = await DtNode.StartAsync(settings.Dt, loggers);
         }
         catch (SocketException e)
@@ -115,6 +117,7 @@ public static class Program
           --Dt:Master=true|false   --Dt:Port=9701        --Dt:Peers:0=host:port   --Dt:Key=BASE64
           --Dt:Network=NAME        --Dt:DataDir=PATH     --Silo:ApiToken=TOKEN    --Silo:MaxBodyBytes=N
           --Dns:Enabled=true       --Dns:Port=53         --Dns:ListenAddress=::   (DNS server, off by default)
+          --Dt:Gossip:NodeName=NAME  --Dt:Gossip:HeartbeatInterval=00:00:00.5   (gossip state, event bus, maps)
         Every setting is described in docs/API.md (Dns: docs/DNS.md). Exit codes: 0 stopped cleanly,
         1 could not start, 2 invalid configuration.
         """;

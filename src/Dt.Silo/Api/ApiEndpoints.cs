@@ -21,6 +21,7 @@ internal static class ApiEndpoints
         app.MapDelete("/v1/tables/{table}/objects/{hash}", ObjectEndpoints.RemoveAsync);
         app.MapPost(DtApiRoutes.Messages, MessageEndpoints.SendAsync);
         app.MapGet(DtApiRoutes.Events, ctx => ctx.RequestServices.GetRequiredService<EventStreamEndpoint>().HandleAsync(ctx));
+        app.MapGossipApi();
         app.MapDnsApi();
     }
 

@@ -12,7 +12,16 @@ namespace Dt.Silo.Api;
 /// </summary>
 internal sealed class EventStreamEndpoint(SiloNode silo, SiloOptions options, IHostApplicationLifetime lifetime, ILogger<EventStreamEndpoint> log)
 {
-    public async Task HandleAsync(HttpContext ctx)
+    /// <summary>
+    /// A stream of the same format narrowed to some events (GET /v1/hear, GET /v1/maps/{name}/watch): only events
+    /// <see cref="Match"/> accepts; <see cref="Snapshot"/> replaces the objects snapshot (existing=true, or a position
+    /// that cannot be resumed).
+    /// </summary>
+    public sealed record Filter(Func<DtEvent, bool> Match, Func<SseWriter, CancellationToken, Task> Snapshot);
+
+    public async Task HandleAsync(HttpContext ctx) => await HandleAsync(ctx, null);
+
+    public async Task HandleAsync(HttpContext ctx, Filter? filter)
     {
         var query = EventQuery.Parse(ctx.Request);
         var node = silo.Node;
@@ -47,7 +56,11 @@ internal sealed class EventStreamEndpoint(SiloNode silo, SiloOptions options, IH
             await sse.StartAsync(ct);
             if (reset is not null)
                 sse.Event(new DtEvent(0, DtEventTypes.Error, node.Time.GetUtcNow(), query.Table, Origin: "events", Error: reset));
-            if (existing) await WriteSnapshotAsync(node, query, sse, ct);
+            if (existing)
+            {
+                if (filter is not null) await filter.Snapshot(sse, ct);
+                else await WriteSnapshotAsync(node, query, sse, ct);
+            }
             sse.Ready(new EventStreamReady(node.NodeId.ToString(), after, fresh));
             while (true)
             {
@@ -74,7 +87,7 @@ internal sealed class EventStreamEndpoint(SiloNode silo, SiloOptions options, IH
                     break;
                 }
                 var ev = live.Current;
-                if (query.Types is null || query.Types.Contains(ev.Type)) sse.Event(ev);
+                if ((query.Types is null || query.Types.Contains(ev.Type)) && (filter is null || filter.Match(ev))) sse.Event(ev);
                 next = live.MoveNextAsync().AsTask();
             }
             await sse.FlushAsync(ct);

@@ -1,4 +1,5 @@
 using Dt.Dns;
+using Dt.Gossip;
 using Dt.Hosting;
 
 namespace Dt.Silo.Configuration;
@@ -17,6 +18,10 @@ internal sealed class SiloSettings
     /// <summary>The DNS service's settings (section "Dns"); off unless Dns:Enabled.</summary>
     public required DnsOptions Dns { get; init; }
 
+    /// <summary>The gossip modules' settings (section "Dt:Gossip"; default the LAN profile), attached to <see cref="Dt"/>
+    /// before the node starts.</summary>
+    public required GossipOptions Gossip { get; init; }
+
     public required IReadOnlyList<string> ApiUrls { get; init; }
 
     public required NodeKeys Keys { get; init; }
@@ -31,7 +36,9 @@ internal sealed class SiloSettings
         var dt = new DtOptions();
         var silo = new SiloOptions();
         var dns = new DnsOptions();
-        StrictBinder.Bind(config.GetSection(DtOptions.Section), dt, errors);
+        var gossip = GossipOptions.Lan();
+        StrictBinder.Bind(config.GetSection(DtOptions.Section), dt, errors, subsections: ["Gossip"]);
+        StrictBinder.Bind(config.GetSection(GossipOptions.Section), gossip, errors);
         StrictBinder.Bind(config.GetSection(SiloOptions.Section), silo, errors);
         StrictBinder.Bind(config.GetSection(DnsOptions.Section), dns, errors);
         var urls = Configuration.ApiUrls.Read(config);
@@ -45,9 +52,10 @@ internal sealed class SiloSettings
         errors.AddRange(silo.Validate());
         // Checked whether or not the service is enabled: a setting given is a setting meant.
         errors.AddRange(dns.Validate());
+        errors.AddRange(gossip.Validate());
         errors.AddRange(Configuration.ApiUrls.Check(urls, hasToken: silo.ApiToken is not null));
 
-        var settings = new SiloSettings { Dt = dt, Silo = silo, Dns = dns, ApiUrls = urls, Keys = keys };
+        var settings = new SiloSettings { Dt = dt, Silo = silo, Dns = dns, Gossip = gossip, ApiUrls = urls, Keys = keys };
         settings.Errors.AddRange(errors.Distinct());
         settings.Warnings.AddRange(warnings);
         return settings;

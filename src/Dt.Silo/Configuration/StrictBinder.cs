@@ -14,13 +14,19 @@ internal static class StrictBinder
 {
     public static void Bind(IConfigurationSection section, object target, List<string> errors) => Bind(section, target, errors, section.Key);
 
-    private static void Bind(IConfigurationSection section, object target, List<string> errors, string label)
+    /// <summary>As <see cref="Bind(IConfigurationSection, object, List{string})"/>, leaving alone the subsections named
+    /// in <paramref name="subsections"/> (bound onto their own objects, like Dt:Gossip).</summary>
+    public static void Bind(IConfigurationSection section, object target, List<string> errors, IReadOnlyCollection<string> subsections) =>
+        Bind(section, target, errors, section.Key, subsections);
+
+    private static void Bind(IConfigurationSection section, object target, List<string> errors, string label, IReadOnlyCollection<string>? subsections = null)
     {
         var properties = target.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.CanWrite || p.PropertyType == typeof(List<string>))
             .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
         foreach (var child in section.GetChildren())
         {
+            if (subsections is not null && subsections.Contains(child.Key, StringComparer.OrdinalIgnoreCase)) continue;
             if (!properties.TryGetValue(child.Key, out var p))
             {
                 errors.Add($"{child.Path} is not a setting (known {label} settings: {string.Join(", ", properties.Keys.Order(StringComparer.Ordinal))}).");

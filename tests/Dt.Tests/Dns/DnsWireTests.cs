@@ -288,5 +288,9 @@ public sealed class DnsWireTests
         public ITableGrain GetTable(string table = "default") => throw new NotSupportedException();
 
         public IMessageStream GetMessageStream(string key = "default") => throw new NotSupportedException();
+
+        public IGossipGrain GetGossip(string key = "local") => throw new NotSupportedException();
+
+        public IMapGrain GetMap(string name) => throw new NotSupportedException();
     }
 }
