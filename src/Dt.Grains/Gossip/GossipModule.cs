@@ -38,10 +38,10 @@ public sealed partial class GossipModule : INodeModule
     private readonly Dictionary<long, long> _lastDigestTo = [];
     private readonly Dictionary<string, (long From, long Source)> _relay = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
-    private readonly Channel<(Action Work, long ReceivedMs)> _inbox;
+    private readonly ModuleInbox _inbox;
     private readonly long _t0;
     private readonly GossipCodec.Limits _limits;
-    private Task _loop = Task.CompletedTask, _inboxLoop = Task.CompletedTask;
+    private Task _loop = Task.CompletedTask;
     private long _pushedVersion;
     private bool _pushQueued;
     private int _generationBumps;
@@ -74,11 +74,7 @@ public sealed partial class GossipModule : INodeModule
         _t0 = node.Time.GetTimestamp();
         Name = options.NodeName ?? node.NodeId.ToString();
         _self = new OwnerState(NextGeneration(node.Time));
-        _inbox = Channel.CreateBounded<(Action, long)>(new BoundedChannelOptions(options.MaxInboxMessages)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.DropWrite,
-        });
+        _inbox = new ModuleInbox(options.MaxInboxMessages, node.Time, e => GossipLog.HandlerFailed(log, e));
     }
 
     public IReadOnlyCollection<MessageType> MessageTypes { get; } =
@@ -103,9 +99,7 @@ public sealed partial class GossipModule : INodeModule
     public long PushesSkipped { get; private set; }
 
     /// <summary>Messages dropped because the inbox was full.</summary>
-    public long InboxDrops => Interlocked.Read(ref _inboxDrops);
-
-    private long _inboxDrops;
+    public long InboxDrops => _inbox.Drops;
 
     /// <summary>Ticks in which a local pause was detected and no verdict given.</summary>
     public long LocalPauses { get; private set; }
@@ -132,7 +126,7 @@ public sealed partial class GossipModule : INodeModule
     {
         GossipLog.Started(_log, Name, _node.NodeId, _self.Generation);
         _loop = Task.Run(LoopAsync);
-        _inboxLoop = Task.Run(InboxLoopAsync);
+        _inbox.Start(_stop.Token);
     }
 
     public void OnLinkUp(PeerLink link) => Post(() =>
@@ -187,31 +181,16 @@ public sealed partial class GossipModule : INodeModule
         }
     }
 
-    private void Post(Action work)
+    /// <summary>Handles work on the module's inbox task, under the module lock, noting how long it waited.</summary>
+    private void Post(Action work) => _inbox.Post(waited =>
     {
-        if (!_inbox.Writer.TryWrite((work, NowMs())) && !_stop.IsCancellationRequested) Interlocked.Increment(ref _inboxDrops);
-    }
-
-    private async Task InboxLoopAsync()
-    {
-        try
+        lock (_lock)
         {
-            await foreach (var (work, received) in _inbox.Reader.ReadAllAsync(_stop.Token))
-            {
-                try
-                {
-                    lock (_lock)
-                    {
-                        _queuedMs = Math.Max(0, NowMs() - received);
-                        work();
-                        _queuedMs = 0;
-                    }
-                }
-                catch (Exception e) when (e is not OperationCanceledException) { GossipLog.HandlerFailed(_log, e); }
-            }
+            _queuedMs = waited;
+            work();
+            _queuedMs = 0;
         }
-        catch (OperationCanceledException) { }
-    }
+    }, _stop.Token);
 
     private async Task LoopAsync()
     {
@@ -259,8 +238,7 @@ public sealed partial class GossipModule : INodeModule
     {
         if (_stop.IsCancellationRequested) return;
         _stop.Cancel();
-        _inbox.Writer.TryComplete();
-        try { await Task.WhenAll(_loop, _inboxLoop).WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
+        try { await Task.WhenAll(_loop, _inbox.CompleteAsync()).WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
     }
 
     // ---- this node's state -----------------------------------------------------------------------------------------

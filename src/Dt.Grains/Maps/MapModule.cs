@@ -44,9 +44,8 @@ public sealed class MapModule : INodeModule
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Dictionary<(string Map, Guid Writer), (long From, long Source)> _unpushed = [];
-    private readonly Channel<Action> _inbox;
-    private Task _loop = Task.CompletedTask, _inboxLoop = Task.CompletedTask;
-    private long _inboxDrops;
+    private readonly ModuleInbox _inbox;
+    private Task _loop = Task.CompletedTask;
     private bool _pushQueued;
     private DateTimeOffset _lastGc;
 
@@ -58,15 +57,11 @@ public sealed class MapModule : INodeModule
         _o = options;
         _store = store;
         _log = log;
-        _inbox = Channel.CreateBounded<Action>(new BoundedChannelOptions(options.MaxInboxMessages)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.DropWrite,
-        });
+        _inbox = new ModuleInbox(options.MaxInboxMessages, node.Time, e => GossipLog.HandlerFailed(log, e));
     }
 
     /// <summary>Messages dropped because the inbox was full.</summary>
-    public long InboxDrops => Interlocked.Read(ref _inboxDrops);
+    public long InboxDrops => _inbox.Drops;
 
     public IReadOnlyCollection<MessageType> MessageTypes { get; } =
         [GossipMessageTypes.MapDigest, GossipMessageTypes.MapAck, GossipMessageTypes.MapDeltas, GossipMessageTypes.MapPush];
@@ -88,28 +83,12 @@ public sealed class MapModule : INodeModule
             if (_node.Options.Peers.Count == 0) BecomeReady("starting as the first node (no configured peers)");
         }
         _loop = Task.Run(LoopAsync);
-        _inboxLoop = Task.Run(InboxLoopAsync);
+        _inbox.Start(_stop.Token);
     }
 
     public void OnLinkUp(PeerLink link) => Post(() => { lock (Sync) SendDigest(link); });
 
-    private void Post(Action work)
-    {
-        if (!_inbox.Writer.TryWrite(work) && !_stop.IsCancellationRequested) Interlocked.Increment(ref _inboxDrops);
-    }
-
-    private async Task InboxLoopAsync()
-    {
-        try
-        {
-            await foreach (var work in _inbox.Reader.ReadAllAsync(_stop.Token))
-            {
-                try { work(); }
-                catch (Exception e) when (e is not OperationCanceledException) { GossipLog.HandlerFailed(_log, e); }
-            }
-        }
-        catch (OperationCanceledException) { }
-    }
+    private void Post(Action work) => _inbox.Post(_ => work(), _stop.Token);
 
     public void OnLinkDown(PeerLink link) { }
 
@@ -192,8 +171,7 @@ public sealed class MapModule : INodeModule
     {
         if (_stop.IsCancellationRequested) return;
         _stop.Cancel();
-        _inbox.Writer.TryComplete();
-        try { await Task.WhenAll(_loop, _inboxLoop).WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
+        try { await Task.WhenAll(_loop, _inbox.CompleteAsync()).WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
     }
 
     // ---- local API ---------------------------------------------------------------------------------------------
