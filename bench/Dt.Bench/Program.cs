@@ -119,6 +119,36 @@ if (opt.Has("broadcast"))
     ], msg => [new Row("broadcast latency, to all of 10 nodes", "in-process", k.ToString(CultureInfo.InvariantCulture), "did not complete: " + msg, "", "FAILED")]);
 }
 
+if (opt.Has("gossip"))
+{
+    int n = 10, keys = 1_000, big = opt.Quick ? 10 : 100;
+    await Job($"gossip: {keys:N0} keys to {n} nodes", () => Gossip.KeysAsync(n, keys, Progress), v =>
+    [
+        new Row("gossip: keys set on one node reach all", "in-process, LAN profile", $"{n} nodes, {keys:N0} keys",
+            $"{v.Spread("keys_all_ms", Fmt.Ms)} from the first set to the last node (median node {Fmt.Ms(v.Get("keys_p50_ms"))}; the sets took {Fmt.Ms(v.Get("set_ms"))})",
+            "(Telepathine: 7.6–12.6 s for 5)", ""),
+    ], msg => [new Row("gossip: keys set on one node reach all", "in-process", $"{n} nodes", "did not complete: " + msg, "", "FAILED")]);
+    await Job($"gossip: {big} nodes converge", () => Gossip.ClusterAsync(big, opt.Quick ? 1 : 5, Progress), v =>
+    [
+        new Row("gossip: cluster converges after start", "in-process, LAN, 3 s pause", $"{big} nodes, random tree",
+            $"{v.Spread("converge_s", Fmt.Seconds)} after the last start ({Fmt.Seconds(v.Get("total_s"))} from the first; starts took {Fmt.Seconds(v.Get("start_s"))}); " +
+            $"then {v.Get("hold_s"):0} s {(v.ContainsKey("fell_behind") ? "NOT " : "")}converged throughout, dead verdicts {v.Get("dead_verdicts"):0}",
+            "converges and stays, no verdict", Fmt.Status(v.Get("dead_verdicts") == 0 && !v.ContainsKey("fell_behind"))),
+    ], msg => [new Row("gossip: cluster converges after start", "in-process", $"{big} nodes", "did not complete: " + msg, "", "FAILED")]);
+}
+
+if (opt.Has("detection"))
+{
+    int n = opt.Quick ? 5 : 10;
+    foreach (var (lan, profile, bound, target) in new[] { (true, "LAN profile", 5_000.0, "< 5 s"), (false, "test profile", 1_000.0, "< 1 s") })
+        await Job($"detection, {profile}", () => Gossip.DetectionAsync(n, lan, Progress), v =>
+        [
+            new Row("failure detection: killed node declared dead by all", $"in-process, {profile}", $"{n} nodes, leaf killed",
+                $"{v.Spread("det_all_ms", Fmt.Ms)} (first node {Fmt.Ms(v.Get("det_first_ms"))}); other verdicts {v.Get("false_verdicts"):0}",
+                $"{target}, no other verdict", Fmt.Status(v.Get("det_all_ms") < bound && v.Get("false_verdicts") == 0)),
+        ], msg => [new Row("failure detection", $"in-process, {profile}", $"{n} nodes", "did not complete: " + msg, "", "FAILED")]);
+}
+
 Console.WriteLine();
 Console.Write(Table.Render(rows));
 Console.WriteLine();
@@ -184,13 +214,13 @@ static string Chain(Values v) => v.Get("chain_intact") == 1 ? "" : " (the chain 
 /// <summary>Command line of the scenario benchmark.</summary>
 sealed class BenchArgs
 {
-    public static readonly string[] Scenarios = ["initial-sync", "catch-up", "memory", "live-adds", "messages", "broadcast"];
+    public static readonly string[] Scenarios = ["initial-sync", "catch-up", "memory", "live-adds", "messages", "broadcast", "gossip", "detection"];
 
     public const string Usage = """
         Usage: dotnet run -c Release --project bench/Dt.Bench -- [options]
           --quick               small sizes (CI smoke run, well under a minute)
           --scenario NAME       run only these (repeatable or comma-separated): initial-sync, catch-up, memory,
-                                live-adds, messages, broadcast; sweep = initial-sync,catch-up,memory
+                                live-adds, messages, broadcast, gossip, detection; sweep = initial-sync,catch-up,memory
           --size N[,N...]       table sizes for initial-sync / catch-up / memory (default 10000,100000,1000000; quick 10000)
           --mode M              inproc | process | silo | all (default all: every size in-process, the largest also as
                                 bench child processes and as Dt.Silo processes; quick: in-process and child processes)
