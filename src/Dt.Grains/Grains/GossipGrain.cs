@@ -59,12 +59,12 @@ public class GossipGrain : IGossipGrain
     {
         CheckPattern(request.Pattern);
         // Subscribe before the lasting events are listed: nothing falls between.
-        await using var live = LiveEvents.Start(_node.Events, cancellationToken);
+        await using var live = _node.Events.Open(null, null);
         var seen = new HashSet<string>();
         if (request.IncludeActive)
             foreach (var e in _bus.Lasting(request.Pattern))
                 if (Wanted(e, request) && seen.Add(e.Id)) yield return e;
-        while (await live.NextAsync() is { } ev)
+        await foreach (var ev in live.ReadAllAsync(cancellationToken))
         {
             if (ev.Type != GossipEventTypes.Say || ev.Value is not { } v) continue;
             var said = new SaidEvent(v.GetProperty("id").GetString()!, v.GetProperty("event").GetString()!, v.GetProperty("data").Clone(),
@@ -86,8 +86,8 @@ public class GossipGrain : IGossipGrain
     {
         CheckPattern(watch.KeyPattern);
         string? peer = watch.Peer is null ? null : Peer(watch.Peer);
-        await using var live = LiveEvents.Start(_node.Events, cancellationToken);
-        while (await live.NextAsync() is { } ev)
+        await using var live = _node.Events.Open(null, null);
+        await foreach (var ev in live.ReadAllAsync(cancellationToken))
         {
             if (ev.Type is not (GossipEventTypes.StateSet or GossipEventTypes.StateDeleted or GossipEventTypes.KeyExpired) || ev.Value is not { } v) continue;
             string owner = v.GetProperty("peer").GetString()!, key = v.GetProperty("key").GetString()!;
@@ -101,8 +101,8 @@ public class GossipGrain : IGossipGrain
 
     public async IAsyncEnumerable<PeerChange> WatchPeers([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await using var live = LiveEvents.Start(_node.Events, cancellationToken);
-        while (await live.NextAsync() is { } ev)
+        await using var live = _node.Events.Open(null, null);
+        await foreach (var ev in live.ReadAllAsync(cancellationToken))
         {
             if (ev.Type is not (GossipEventTypes.PeerNew or GossipEventTypes.PeerUp or GossipEventTypes.PeerDown or GossipEventTypes.PeerForgotten)
                 || ev.Value is not { } v) continue;

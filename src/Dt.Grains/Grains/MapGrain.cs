@@ -47,10 +47,10 @@ public class MapGrain : IMapGrain
     public async IAsyncEnumerable<MapChange> Watch(MapWatch watch, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         // Subscribe before the snapshot so nothing falls between the two (an entry may then appear twice).
-        await using var live = LiveEvents.Start(_node.Events, cancellationToken);
+        await using var live = _node.Events.Open(null, null);
         if (watch.IncludeExisting)
             foreach (var e in _maps.List(Map)) yield return new MapChange(GossipEventTypes.MapSet, Map, e.Key, e.Value, null);
-        while (await live.NextAsync() is { } ev)
+        await foreach (var ev in live.ReadAllAsync(cancellationToken))
         {
             if (ev.Type is not (GossipEventTypes.MapSet or GossipEventTypes.MapDelete or GossipEventTypes.MapReady) || ev.Value is not { } v) continue;
             if (v.GetProperty("map").GetString() != Map) continue;

@@ -24,14 +24,8 @@ public sealed class DnsSecondaryTests
     public async Task A_bind_secondary_follows_a_dt_node_by_notify_and_transfer()
     {
         string named = RequireTool("named");
-        await using var cluster = new TestCluster();
-        var master = await cluster.Start(master: true);
-        var follower = await cluster.Start(peers: [master]);
-        int secPort = FreePort();
-        await using var masterDns = await StartDns(master);
-        await using var dns = await StartDns(follower, o => o.Notify = [$"127.0.0.1:{secPort}"]);
-        await masterDns.Editor.ImportZoneAsync(Zone, SampleZone, Ct);
-        await WaitServes(dns, masterDns);
+        await using var pair = await FollowedPair.StartAsync();
+        var (masterDns, dns, secPort) = (pair.MasterDns, pair.Dns, pair.SecondaryPort);
 
         using var dir = new TempDir();
         File.WriteAllText(dir.File("named.conf"), $$"""
@@ -60,14 +54,8 @@ public sealed class DnsSecondaryTests
     public async Task A_knot_secondary_follows_a_dt_node_by_notify_and_transfer()
     {
         string knotd = RequireTool("knotd");
-        await using var cluster = new TestCluster();
-        var master = await cluster.Start(master: true);
-        var follower = await cluster.Start(peers: [master]);
-        int secPort = FreePort();
-        await using var masterDns = await StartDns(master);
-        await using var dns = await StartDns(follower, o => o.Notify = [$"127.0.0.1:{secPort}"]);
-        await masterDns.Editor.ImportZoneAsync(Zone, SampleZone, Ct);
-        await WaitServes(dns, masterDns);
+        await using var pair = await FollowedPair.StartAsync();
+        var (masterDns, dns, secPort) = (pair.MasterDns, pair.Dns, pair.SecondaryPort);
 
         using var dir = new TempDir();
         File.WriteAllText(dir.File("knot.conf"), $"""
@@ -99,6 +87,38 @@ public sealed class DnsSecondaryTests
 
         await FollowsChanges(masterDns, dns, secPort, () => knot.Log, "knot");
         Assert.Matches(@"(?i)notify", knot.Log);
+    }
+
+    /// <summary>A master and a follower node, each serving DNS, the follower NOTIFYing a secondary's port, both
+    /// serving the sample zone.</summary>
+    private sealed class FollowedPair : IAsyncDisposable
+    {
+        private readonly TestCluster _cluster = new();
+
+        public DnsService MasterDns { get; private set; } = null!;
+
+        public DnsService Dns { get; private set; } = null!;
+
+        public int SecondaryPort { get; } = FreePort();
+
+        public static async Task<FollowedPair> StartAsync()
+        {
+            var pair = new FollowedPair();
+            var master = await pair._cluster.Start(master: true);
+            var follower = await pair._cluster.Start(peers: [master]);
+            pair.MasterDns = await StartDns(master);
+            pair.Dns = await StartDns(follower, o => o.Notify = [$"127.0.0.1:{pair.SecondaryPort}"]);
+            await pair.MasterDns.Editor.ImportZoneAsync(Zone, SampleZone, Ct);
+            await WaitServes(pair.Dns, pair.MasterDns);
+            return pair;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Dns is not null) await Dns.DisposeAsync();
+            if (MasterDns is not null) await MasterDns.DisposeAsync();
+            await _cluster.DisposeAsync();
+        }
     }
 
     private static async Task WaitServes(DnsService follower, DnsService master)

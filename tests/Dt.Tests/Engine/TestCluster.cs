@@ -85,14 +85,24 @@ public sealed class TestCluster : IAsyncDisposable
 
     public static string Address(DtNode node) => $"127.0.0.1:{node.Port ?? throw new InvalidOperationException("node has no listener")}";
 
-    public static async Task WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null)
+    /// <summary>
+    /// Polls <paramref name="condition"/> until it holds or the deadline passes. A costly condition may be polled
+    /// less often (<paramref name="every"/>, default 20 ms); <paramref name="progress"/> runs about once a second.
+    /// </summary>
+    public static async Task WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null, TimeSpan? every = null, Action? progress = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? Deadline);
+        var nextReport = DateTime.UtcNow.AddSeconds(1);
         var ct = TestContext.Current.CancellationToken;
         while (!condition())
         {
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting until {what}");
-            await Task.Delay(20, ct);
+            if (progress is not null && DateTime.UtcNow >= nextReport)
+            {
+                progress();
+                nextReport = DateTime.UtcNow.AddSeconds(1);
+            }
+            await Task.Delay(every ?? TimeSpan.FromMilliseconds(20), ct);
         }
     }
 

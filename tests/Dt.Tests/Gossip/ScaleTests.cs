@@ -21,19 +21,6 @@ public sealed class ScaleTests
         return behind == 0;
     }
 
-    /// <summary>Polls a (costly) condition every 100 ms until a deadline.</summary>
-    private static async Task Poll(Func<bool> condition, string what, TimeSpan timeout, Action? progress = null)
-    {
-        var deadline = Stopwatch.StartNew();
-        var report = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (deadline.Elapsed > timeout) throw new TimeoutException($"timed out waiting until {what}");
-            if (progress is not null && report.ElapsedMilliseconds >= 1000) { progress(); report.Restart(); }
-            await Task.Delay(100, TestContext.Current.CancellationToken);
-        }
-    }
-
     [Fact]
     public async Task A_hundred_node_cluster_converges_and_stays_converged()
     {
@@ -71,7 +58,8 @@ public sealed class ScaleTests
         int behind = n;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         void Progress() => Print($"  after {sw.ElapsedMilliseconds} ms: {behind} nodes not converged yet, {nodes.Sum(x => x.Overlay.Links.Count) / 2} links");
-        await Poll(() => Converged(nodes, out behind), "all 100 nodes hold every node's state and see every node alive", TimeSpan.FromSeconds(40), Progress);
+        await TestCluster.WaitUntil(() => Converged(nodes, out behind), "all 100 nodes hold every node's state and see every node alive",
+            TimeSpan.FromSeconds(40), every: TimeSpan.FromMilliseconds(100), progress: Progress);
         long converged = sw.ElapsedMilliseconds;
         Print($"100 nodes: started in {started} ms, converged {converged - started} ms later ({converged} ms from the first start)");
 
@@ -84,7 +72,8 @@ public sealed class ScaleTests
             var writer = nodes[random.Next(n)];
             await writer.Grain().Set("tick", TestCluster.Json($"{round++}"));
             var t = Stopwatch.StartNew();
-            await Poll(() => Converged(nodes, out behind), "the cluster converges again after a write", TimeSpan.FromSeconds(10));
+            await TestCluster.WaitUntil(() => Converged(nodes, out behind), "the cluster converges again after a write",
+                TimeSpan.FromSeconds(10), every: TimeSpan.FromMilliseconds(100));
             worst = Math.Max(worst, t.ElapsedMilliseconds);
             Assert.All(nodes, x => Assert.Equal(0, x.G().DeadVerdicts));
             await Task.Delay(1000 - (int)Math.Min(1000, t.ElapsedMilliseconds), TestContext.Current.CancellationToken);
