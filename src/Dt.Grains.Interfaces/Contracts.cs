@@ -1,12 +1,13 @@
 using System.Text.Json;
+using Orleans;
 
 namespace Dt;
 
 /// <summary>
-/// One node of a Dt network: its identity, its links and its tables. Keyed by node id
-/// ("local" addresses the node the caller is attached to).
+/// One node of a Dt network: its identity, its links and its tables. Keyed by node name (<see cref="DtGrainKeys.Node"/>;
+/// in process and over HTTP, "local" is the node the caller is attached to).
 /// </summary>
-public interface INodeGrain
+public interface INodeGrain : IGrainWithStringKey
 {
     Task<NodeInfo> GetInfo();
 
@@ -22,8 +23,9 @@ public interface INodeGrain
     IAsyncEnumerable<DtEvent> SubscribeEvents(EventSubscription subscription, CancellationToken cancellationToken = default);
 }
 
-/// <summary>A replicated table of JSON objects, keyed by table name. Only master nodes may change it.</summary>
-public interface ITableGrain
+/// <summary>A replicated table of JSON objects, keyed by node and table name (<see cref="DtGrainKeys.Table"/>; in
+/// process and over HTTP, by table name). Only master nodes may change it.</summary>
+public interface ITableGrain : IGrainWithStringKey
 {
     /// <summary>Adds an object (any JSON value) and returns its hash. Fails with <see cref="DtException"/> on a non-master.</summary>
     Task<string> AddObject(JsonElement value);
@@ -48,7 +50,7 @@ public interface ITableGrain
 }
 
 /// <summary>Broadcast messages: sent from any node to every node online at the time, once each.</summary>
-public interface IMessageStream
+public interface IMessageStream : IGrainWithStringKey
 {
     /// <summary>Sends any JSON value to every online node; returns the message id.</summary>
     Task<string> Send(JsonElement message);
@@ -57,7 +59,8 @@ public interface IMessageStream
     IAsyncEnumerable<DtMessage> Subscribe(CancellationToken cancellationToken = default);
 }
 
-/// <summary>Resolves grains by key; the in-process node and the remote client both implement it.</summary>
+/// <summary>Resolves a node's grains by name; the in-process node, the HTTP client (<c>DtClient</c>) and the Orleans
+/// factory (<see cref="DtGrainFactory"/>) implement it.</summary>
 public interface IDtGrainFactory
 {
     INodeGrain GetNode(string key = "local");

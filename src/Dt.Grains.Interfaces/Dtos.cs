@@ -1,7 +1,11 @@
 using System.Text.Json;
+using Orleans;
 
 namespace Dt;
 
+/// <summary>A node: <see cref="NodeId"/> is new at every start; <see cref="Name"/> is its stable name (Dt:NodeName or
+/// its silo's name), null when it has none.</summary>
+[GenerateSerializer, Immutable]
 public sealed record NodeInfo(
     string NodeId,
     bool IsMaster,
@@ -9,10 +13,12 @@ public sealed record NodeInfo(
     IReadOnlyList<string> ListenEndpoints,
     IReadOnlyList<PeerInfo> Peers,
     IReadOnlyList<TableSummary> Tables,
-    DateTimeOffset StartedAt);
+    DateTimeOffset StartedAt,
+    string? Name = null);
 
 public enum LinkDirection { Outbound, Inbound }
 
+[GenerateSerializer, Immutable]
 public sealed record PeerInfo(
     string NodeId,
     string RemoteEndpoint,
@@ -24,10 +30,13 @@ public sealed record PeerInfo(
     DateTimeOffset ConnectedAt);
 
 /// <summary>Count and digest of a table. Converged nodes report equal digests.</summary>
+[GenerateSerializer, Immutable]
 public sealed record TableSummary(string Table, long Count, string Digest);
 
+[GenerateSerializer, Immutable]
 public sealed record ObjectRecord(string Hash, JsonElement Value);
 
+[GenerateSerializer, Immutable]
 public sealed record DtMessage(string Id, string Origin, DateTimeOffset SentAt, JsonElement Payload);
 
 /// <summary>
@@ -35,6 +44,7 @@ public sealed record DtMessage(string Id, string Origin, DateTimeOffset SentAt, 
 /// <c>object_added</c> for every object already held. <see cref="AfterEventId"/>: null for live events only; an event
 /// id to replay every later event the node still holds (0 replays all it holds, from <c>started</c> on).
 /// </summary>
+[GenerateSerializer, Immutable]
 public sealed record EventSubscription(string? Table = null, long? AfterEventId = null, bool IncludeExisting = false);
 
 /// <summary>
@@ -42,6 +52,7 @@ public sealed record EventSubscription(string? Table = null, long? AfterEventId 
 /// <c>object_added</c> events of <see cref="EventSubscription.IncludeExisting"/>. <see cref="Origin"/> is the node
 /// (or address) a change, message or error came from; <see cref="MessageId"/> is set on <c>message_received</c>.
 /// </summary>
+[GenerateSerializer, Immutable]
 public sealed record DtEvent(
     long Id,
     string Type,
@@ -73,7 +84,8 @@ public static class DtErrorCodes
     public const string Unavailable = "unavailable";
 }
 
-/// <summary>A refused operation. What matters is in <see cref="Exception.Message"/> and <c>Data["code"]</c>.</summary>
+/// <summary>A refused operation. What matters is in <see cref="Exception.Message"/> and <c>Data["code"]</c> (that is
+/// what crosses to Orleans callers, once "Dt" is among the supported exception namespaces: <see cref="DtSerialization"/>).</summary>
 public class DtException : Exception
 {
     public DtException(string code, string message) : base(message) => Data["code"] = code;

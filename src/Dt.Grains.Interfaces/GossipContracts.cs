@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Orleans;
 
 namespace Dt;
 
@@ -7,7 +8,7 @@ namespace Dt;
 /// Every node owns a set of keys that every node learns by anti-entropy; peers are named by their gossip name (by
 /// default their node id). Patterns: <c>*</c> matches any run of characters, <c>?</c> one character.
 /// </summary>
-public interface IGossipGrain
+public interface IGossipGrain : IGrainWithStringKey
 {
     /// <summary>This node as a gossip member: name, generation, version, heartbeat, key and peer counts.</summary>
     Task<GossipInfo> GetInfo();
@@ -67,7 +68,7 @@ public interface IGossipGrain
 /// deletions are kept as tombstones for the retention period (7 days by default), so a node offline meanwhile still
 /// deletes the key and never brings it back.
 /// </summary>
-public interface IMapGrain
+public interface IMapGrain : IGrainWithStringKey
 {
     Task<MapEntry?> Get(string key);
 
@@ -95,10 +96,12 @@ public interface IMapGrain
 public enum PeerStatus { Alive, Dead }
 
 /// <summary>This node as a gossip member.</summary>
+[GenerateSerializer, Immutable]
 public sealed record GossipInfo(string Name, string NodeId, long Generation, long Version, long Heartbeat, int Keys, int LivePeers, int DeadPeers);
 
 /// <summary>A peer as this node sees it. <see cref="Phi"/>: current suspicion level; <see cref="LastHeard"/>: when
 /// its latest heartbeat was sent, as far as this node knows.</summary>
+[GenerateSerializer, Immutable]
 public sealed record GossipPeer(
     string Name,
     string NodeId,
@@ -111,34 +114,44 @@ public sealed record GossipPeer(
     DateTimeOffset LastHeard);
 
 /// <summary>A key of a node's state. <see cref="ExpiresAt"/>: when it expires here (null: no TTL).</summary>
+[GenerateSerializer, Immutable]
 public sealed record StateEntry(string Peer, string Key, JsonElement Value, long Version, DateTimeOffset? ExpiresAt);
 
 /// <summary>A change of a node's state: <see cref="Type"/> is <c>state_set</c>, <c>state_deleted</c> or <c>key_expired</c>.</summary>
+[GenerateSerializer, Immutable]
 public sealed record StateChange(string Type, string Peer, string Key, JsonElement? Value, long Version);
 
 /// <summary>What to watch: keys matching <see cref="KeyPattern"/>, of one peer or all, this node's own keys if asked.</summary>
+[GenerateSerializer, Immutable]
 public sealed record StateWatch(string KeyPattern = "*", string? Peer = null, bool IncludeOwn = false);
 
 /// <summary>A membership change: <see cref="Type"/> is <c>peer_new</c>, <c>peer_up</c>, <c>peer_down</c> or <c>peer_forgotten</c>.</summary>
+[GenerateSerializer, Immutable]
 public sealed record PeerChange(string Type, string Peer, string NodeId, long Generation, bool Restarted);
 
 /// <summary>An event of the say/hear bus, as heard on this node.</summary>
+[GenerateSerializer, Immutable]
 public sealed record SaidEvent(string Id, string Event, JsonElement Data, string Origin, string OriginNodeId, DateTimeOffset ExpiresAt);
 
 /// <summary>What to hear: event names matching <see cref="Pattern"/>; this node's own events if <see cref="IncludeOwn"/>;
 /// first the events still lasting on this node if <see cref="IncludeActive"/>.</summary>
+[GenerateSerializer, Immutable]
 public sealed record HearRequest(string Pattern = "*", bool IncludeOwn = false, bool IncludeActive = false);
 
 /// <summary>A map entry. <see cref="Written"/>: the writer's clock; <see cref="Writer"/>: the writer's id.</summary>
+[GenerateSerializer, Immutable]
 public sealed record MapEntry(string Map, string Key, JsonElement Value, DateTimeOffset Written, string Writer);
 
 /// <summary>A map on this node: live entries, readiness, and a digest equal on converged nodes.</summary>
+[GenerateSerializer, Immutable]
 public sealed record MapInfo(string Map, long Count, bool Ready, string Digest);
 
 /// <summary>A change of a map: <see cref="Type"/> is <c>map_set</c> (with the value), <c>map_delete</c> (with the
 /// old value) or <c>map_ready</c>.</summary>
+[GenerateSerializer, Immutable]
 public sealed record MapChange(string Type, string Map, string? Key, JsonElement? Value, JsonElement? OldValue);
 
+[GenerateSerializer, Immutable]
 public sealed record MapWatch(bool IncludeExisting = false);
 
 /// <summary>Event types the gossip modules publish into a node's event stream (JSON in <see cref="DtEvent.Value"/>).</summary>

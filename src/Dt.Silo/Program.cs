@@ -1,6 +1,8 @@
 using System.Net.Sockets;
+using Dt.Grains.Hosting;
 using Dt.Hosting;
 using Dt.Silo.Configuration;
+using Orleans.Dashboard;
 
 namespace Dt.Silo;
 
@@ -39,11 +41,26 @@ public static class Program
 
         // A failed start (a port in use) is reported below as one line; the host's own error log would add a stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+        // Orleans logs a failed start (a port in use) as errors with stack traces, and its shutdown after that as
+        // warnings, where the one line below says which setting to fix: hold its errors back until the silo has
+        // started, and its lines after a failed start. Otherwise its lines keep their configured level.
+        var orleansLevel = Enum.TryParse<LogLevel>(builder.Configuration["Logging:LogLevel:Orleans"], true, out var l) ? l : LogLevel.Warning;
+        int state = 0; // 0 starting, 1 started, 2 failed to start
+        builder.Logging.AddFilter("Orleans", level => level >= orleansLevel && Volatile.Read(ref state) switch
+        {
+            0 => level < LogLevel.Error,
+            1 => true,
+            _ => false,
+        });
+        builder.UseOrleans(silo => SiloCluster.Configure(silo, settings));
         builder.Services.AddDtSilo(settings.Silo);
         builder.Services.AddDtSiloDns(settings.Dns); // off unless Dns:Enabled
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(10));
         await using var app = builder.Build();
+        var dtSilo = app.Services.GetRequiredService<DtSiloNode>();
+        app.Services.GetRequiredService<SiloNode>().Follow(dtSilo);
         app.UseDtSilo();
+        if (settings.Silo.Dashboard) app.MapOrleansDashboard(routePrefix: "/dashboard");
         var loggers = app.Services.GetRequiredService<ILoggerFactory>();
         var log = loggers.CreateLogger("Dt.Silo");
         foreach (var warning in settings.Warnings) SiloLog.ConfigurationWarning(log, warning);
@@ -52,60 +69,63 @@ public static class Program
         if (keys.Master == KeySource.DataDir) SiloLog.KeyLoaded(log, keys.MasterFile.Path);
         if (keys.MasterPublicKey is { } publicKey) SiloLog.MasterPublicKey(log, publicKey);
 
-        DtNode node;
         try
         {
-            // Validated with the other settings above; Attach checks again and throws DtConfigurationException.
-            Dt.Gossip.GossipOptions.Attach(settings.Dt, settings.Gossip);
-            node = await DtNode.StartAsync(settings.Dt, loggers);
+            // Starts the Orleans silo, whose lifecycle starts the Dt node (then DNS, when enabled), then Kestrel.
+            await app.StartAsync();
         }
-        catch (SocketException e)
+        catch (Exception e)
         {
-            return StartupError.Start($"cannot listen for peers on {settings.Dt.ListenAddress} port {settings.Dt.Port} (Dt:ListenAddress, Dt:Port): {e.Message}");
+            Volatile.Write(ref state, 2);
+            return StartupFailure(e, settings);
         }
-        catch (DtConfigurationException e)
-        {
-            return StartupError.Configuration(e.Errors);
-        }
+        Volatile.Write(ref state, 1);
 
-        try
-        {
-            app.Services.GetRequiredService<SiloNode>().Attach(node);
-            try
-            {
-                // Starts the DNS service when enabled (it needs the node attached above), then Kestrel.
-                await app.StartAsync();
-            }
-            catch (DnsStartException e)
-            {
-                // A DNS port in use (say, a resolver already on port 53) or one the user may not bind.
-                return StartupError.Start(e.Message);
-            }
-            catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or SocketException)
-            {
-                // A port in use, a port the user may not bind, an https URL without a certificate.
-                return StartupError.Start($"cannot serve the HTTP API on {string.Join(", ", settings.ApiUrls)} (urls): {e.Message}");
-            }
+        var node = dtSilo.Node;
+        var urls = app.Urls.ToList();
+        if (keys.GeneratedAny && !await StoreGeneratedKeysAsync(settings, node, urls, log, app))
+            return StartupError.Start($"cannot store the generated keys in {settings.Dt.DataDir} (Dt:DataDir)");
+        var o = settings.Cluster;
+        SiloLog.Ready(log, dtSilo.Name, node.NodeId, string.Join(' ', urls), node.Overlay.ListenEndPoint?.ToString() ?? "nothing (Dt:Listen=false)",
+            o.GatewayPortFor(settings.Dt.Port), o.Membership.ToString(), o.ClusterId);
 
-            var urls = app.Urls.ToList();
-            if (keys.GeneratedAny && !await StoreGeneratedKeysAsync(settings, node, urls, log, app))
-                return StartupError.Start($"cannot store the generated keys in {settings.Dt.DataDir} (Dt:DataDir)");
-            SiloLog.Ready(log, node.NodeId, string.Join(' ', urls), node.Overlay.ListenEndPoint?.ToString() ?? "nothing (Dt:Listen=false)");
+        await app.WaitForShutdownAsync();
+        SiloLog.Stopping(log);
+        // The silo's lifecycle stopped the node after the silo stopped taking grain calls.
+        SiloLog.Stopped(log);
+        return 0;
+    }
 
-            await app.WaitForShutdownAsync();
-            SiloLog.Stopping(log);
-            return 0;
-        }
-        finally
-        {
-            // After the API has stopped: links close and the node's loops end before the process does.
-            await node.DisposeAsync();
-            SiloLog.Stopped(log);
-        }
+    /// <summary>One clear line for a start that failed: the error that says which setting to look at, found among
+    /// the wrappers Orleans and the host put around it.</summary>
+    private static int StartupFailure(Exception e, SiloSettings settings)
+    {
+        var all = Flatten(e).ToList();
+        if (all.OfType<DtConfigurationException>().FirstOrDefault() is { } config) return StartupError.Configuration(config.Errors);
+        if (all.OfType<DtNodeStartException>().FirstOrDefault() is { } dt) return StartupError.Start(dt.Message);
+        if (all.OfType<DnsStartException>().FirstOrDefault() is { } dns) return StartupError.Start(dns.Message);
+        var o = settings.Cluster;
+        if (all.OfType<StackExchange.Redis.RedisConnectionException>().FirstOrDefault() is { } redis)
+            return StartupError.Start($"cannot reach Redis at {o.Redis} for clustering (Cluster:Redis): {redis.Message}");
+        if (all.OfType<SocketException>().FirstOrDefault() is { } socket && !all.Any(x => x is IOException && x.Message.Contains("bind", StringComparison.OrdinalIgnoreCase)))
+            return StartupError.Start($"cannot listen for Orleans on port {o.SiloPortFor(settings.Dt.Port)} (Cluster:SiloPort) and {o.GatewayPortFor(settings.Dt.Port)} (Cluster:GatewayPort): {socket.Message}");
+        if (all.FirstOrDefault(x => x is IOException or InvalidOperationException or UnauthorizedAccessException) is { } http)
+            // A port in use, a port the user may not bind, an https URL without a certificate.
+            return StartupError.Start($"cannot serve the HTTP API on {string.Join(", ", settings.ApiUrls)} (urls): {http.Message}");
+        return StartupError.Start(e.Message);
+    }
+
+    private static IEnumerable<Exception> Flatten(Exception e)
+    {
+        yield return e;
+        var inner = e is AggregateException a ? a.InnerExceptions : e.InnerException is { } i ? [i] : (IEnumerable<Exception>)[];
+        foreach (var x in inner)
+            foreach (var y in Flatten(x))
+                yield return y;
     }
 
     private const string Usage = """
-        Dt.Silo: runs one Dt node and its HTTP API.
+        Dt.Silo: runs one Dt node as an Orleans silo, with its HTTP API.
 
         Usage: dotnet run --project src/Dt.Silo -- [--Section:Setting=value ...] [--urls URL[;URL]]
                dotnet Dt.Silo.dll [--Section:Setting=value ...] [--urls URL[;URL]]
@@ -118,6 +138,8 @@ public static class Program
           --Dt:Network=NAME        --Dt:DataDir=PATH     --Silo:ApiToken=TOKEN    --Silo:MaxBodyBytes=N
           --Dns:Enabled=true       --Dns:Port=53         --Dns:ListenAddress=::   (DNS server, off by default)
           --Dt:Gossip:NodeName=NAME  --Dt:Gossip:HeartbeatInterval=00:00:00.5   (gossip state, event bus, maps)
+          --Dt:NodeName=NAME       --Cluster:GatewayPort=11700  --Cluster:Membership=Localhost|Redis
+          --Cluster:Redis=127.0.0.1:6379  --Cluster:ClusterId=dt  --Cluster:SiloPort=10700
         Every setting is described in docs/API.md (Dns: docs/DNS.md). Exit codes: 0 stopped cleanly,
         1 could not start, 2 invalid configuration.
         """;

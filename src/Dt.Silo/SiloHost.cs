@@ -32,16 +32,16 @@ public static class SiloHost
 
     /// <summary>
     /// The DNS service (Dt.Dns) beside the node, when <see cref="DnsOptions.Enabled"/>: a <see cref="DnsService"/>
-    /// over the attached node, started with the host (before Kestrel, after the node is attached) and stopped with
-    /// it. The /v1/dns routes find it in the services; without it they answer 404. A port it cannot bind fails the
-    /// start with a <see cref="DnsStartException"/> naming the settings.
+    /// over the silo's node, started in the silo's lifecycle once the node runs and stopped before it. The /v1/dns
+    /// routes find it in the services; without it they answer 404. A port it cannot bind fails the start with a
+    /// <see cref="DnsStartException"/> naming the settings.
     /// </summary>
     public static IServiceCollection AddDtSiloDns(this IServiceCollection services, DnsOptions options)
     {
         services.AddSingleton(options);
         if (!options.Enabled) return services;
         services.AddSingleton(sp => new DnsService(sp.GetRequiredService<SiloNode>().Node, options, sp.GetService<ILoggerFactory>(), sp.GetService<TimeProvider>()));
-        services.AddHostedService<DnsHostedService>();
+        services.AddSingleton<Orleans.ILifecycleParticipant<Orleans.Runtime.ISiloLifecycle>, DnsLifecycle>();
         return services;
     }
 

@@ -3,8 +3,8 @@ namespace Dt.Silo;
 /// <summary>Every log line of the silo, source-generated, with stable event ids.</summary>
 internal static partial class SiloLog
 {
-    [LoggerMessage(1, LogLevel.Information, "Dt silo ready: node {NodeId}, HTTP API on {Urls}, peers on {PeerEndpoint}")]
-    public static partial void Ready(ILogger log, Guid nodeId, string urls, string peerEndpoint);
+    [LoggerMessage(1, LogLevel.Information, "Dt silo ready: node {NodeId} named {Name}, HTTP API on {Urls}, peers on {PeerEndpoint}, Orleans gateway on port {GatewayPort} ({Clustering} clustering, cluster {ClusterId})")]
+    public static partial void Ready(ILogger log, string name, Guid nodeId, string urls, string peerEndpoint, int gatewayPort, string clustering, string clusterId);
 
     [LoggerMessage(2, LogLevel.Information, "Key read from {Path}")]
     public static partial void KeyLoaded(ILogger log, string path);

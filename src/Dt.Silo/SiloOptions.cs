@@ -21,6 +21,10 @@ public sealed class SiloOptions
     /// <summary>Interval of keep-alive comments on idle event streams (proxies and clients then know the stream is alive). Default 15 s.</summary>
     public TimeSpan EventKeepAlive { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>Serve the Orleans Dashboard under /dashboard, behind the same guard as /v1 (loopback only without a
+    /// token, the token otherwise). Default true.</summary>
+    public bool Dashboard { get; set; } = true;
+
     public List<string> Validate()
     {
         var errors = new List<string>();

@@ -1,63 +1,32 @@
-using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Dt.Gossip;
-using Dt.Hosting;
-using Dt.Maps;
+using Dt.Grains.Hosting;
+using Dt.Grains.Placement;
+using Dt.InProcess;
+using Orleans.Concurrency;
 
 namespace Dt.Grains;
 
-/// <summary>A shared map, keyed by its name. Any node may set and delete; see <see cref="MapModule"/> for the rules.</summary>
-public class MapGrain : IMapGrain
+/// <summary>A shared map as a node holds it, keyed "node/map" (<see cref="DtGrainKeys.Map"/>). Any node may write.</summary>
+[DtNodePlacement, Reentrant]
+public sealed class MapGrain(DtSiloNode silo) : DtGrain(silo, hasName: true), IMapGrain
 {
-    private readonly DtNode _node;
-    private readonly MapModule _maps;
+    private LocalMapGrain? _local;
 
-    public MapGrain(string name, DtNode node)
-    {
-        MapModule.CheckName(name);
-        Map = name;
-        _node = node;
-        _maps = node.Module<MapModule>();
-    }
+    private LocalMapGrain Local => _local ??= new LocalMapGrain(Key.Name, Node);
 
-    public string Map { get; }
+    public Task<MapEntry?> Get(string key) => Local.Get(key);
 
-    public Task<MapEntry?> Get(string key) => Task.FromResult(_maps.Get(Map, key));
+    public Task<MapEntry> Set(string key, JsonElement value) => Local.Set(key, value);
 
-    public Task<MapEntry> Set(string key, JsonElement value) => Task.FromResult(_maps.Set(Map, key, GossipGrain.Bytes(value)));
+    public Task<bool> Delete(string key) => Local.Delete(key);
 
-    public Task<bool> Delete(string key) => Task.FromResult(_maps.Delete(Map, key));
+    public IAsyncEnumerable<MapEntry> List(CancellationToken cancellationToken = default) => Local.List(cancellationToken);
 
-    public async IAsyncEnumerable<MapEntry> List([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        foreach (var e in _maps.List(Map))
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            yield return e;
-        }
-        await Task.CompletedTask;
-    }
+    public Task<MapInfo> GetInfo() => Local.GetInfo();
 
-    public Task<MapInfo> GetInfo() => Task.FromResult(_maps.Info(Map));
+    public Task<bool> IsReady() => Local.IsReady();
 
-    public Task<bool> IsReady() => Task.FromResult(_maps.IsReady);
+    public Task WaitReady(CancellationToken cancellationToken = default) => Local.WaitReady(cancellationToken);
 
-    public Task WaitReady(CancellationToken cancellationToken = default) => _maps.WhenReady.WaitAsync(cancellationToken);
-
-    public async IAsyncEnumerable<MapChange> Watch(MapWatch watch, [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        // Subscribe before the snapshot so nothing falls between the two (an entry may then appear twice).
-        await using var live = _node.Events.Open(null, null);
-        if (watch.IncludeExisting)
-            foreach (var e in _maps.List(Map)) yield return new MapChange(GossipEventTypes.MapSet, Map, e.Key, e.Value, null);
-        await foreach (var ev in live.ReadAllAsync(cancellationToken))
-        {
-            if (ev.Type is not (GossipEventTypes.MapSet or GossipEventTypes.MapDelete or GossipEventTypes.MapReady) || ev.Value is not { } v) continue;
-            if (v.GetProperty("map").GetString() != Map) continue;
-            string? key = v.TryGetProperty("key", out var k) ? k.GetString() : null;
-            JsonElement? value = v.TryGetProperty("value", out var x) ? x.Clone() : null;
-            JsonElement? old = v.TryGetProperty("oldValue", out var o) ? o.Clone() : null;
-            yield return new MapChange(ev.Type, Map, key, value, old);
-        }
-    }
+    public IAsyncEnumerable<MapChange> Watch(MapWatch watch, CancellationToken cancellationToken = default) => Local.Watch(watch, cancellationToken);
 }

@@ -1,22 +1,19 @@
-using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Dt.Hosting;
+using Dt.Grains.Hosting;
+using Dt.Grains.Placement;
+using Dt.InProcess;
+using Orleans.Concurrency;
 
 namespace Dt.Grains;
 
-/// <summary>Broadcast messages of the node. Keyed by stream name (one stream, "default", today).</summary>
-public class MessageStream(string key, DtNode node) : IMessageStream
+/// <summary>A node's broadcast messages, keyed "node/default" (<see cref="DtGrainKeys.MessageStream"/>): any node
+/// sends to every online node. The same messages are on the Orleans stream <see cref="DtStreams.Messages"/>.</summary>
+[DtNodePlacement, Reentrant]
+public sealed class MessageStream(DtSiloNode silo) : DtGrain(silo, hasName: true), IMessageStream
 {
-    private static readonly IReadOnlySet<string> MessageTypes = new HashSet<string> { DtEventTypes.MessageReceived };
+    private LocalMessageStream Local => new(Key.Name, Node);
 
-    public string Key { get; } = key;
+    public Task<string> Send(JsonElement message) => Local.Send(message);
 
-    public Task<string> Send(JsonElement message) => Task.FromResult(node.SendMessage(message).ToString());
-
-    public async IAsyncEnumerable<DtMessage> Subscribe([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        await using var feed = node.Events.Open(null, null, MessageTypes);
-        await foreach (var e in feed.ReadAllAsync(cancellationToken))
-            yield return new DtMessage(e.MessageId!, e.Origin!, e.Time, e.Value ?? default);
-    }
+    public IAsyncEnumerable<DtMessage> Subscribe(CancellationToken cancellationToken = default) => Local.Subscribe(cancellationToken);
 }

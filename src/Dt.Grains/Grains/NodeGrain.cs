@@ -1,39 +1,22 @@
-using System.Runtime.CompilerServices;
-using Dt.Hosting;
-using Dt.Overlay;
+using Dt.Grains.Hosting;
+using Dt.Grains.Placement;
+using Dt.InProcess;
+using Orleans.Concurrency;
 
 namespace Dt.Grains;
 
-/// <summary>The node itself: identity, links, tables, events. Keyed by node id; "local" is this node.</summary>
-public class NodeGrain(string key, DtNode node) : INodeGrain
+/// <summary>A node's identity, links, tables and events, keyed by node name (<see cref="DtGrainKeys.Node"/>).</summary>
+[DtNodePlacement, Reentrant]
+public sealed class NodeGrain(DtSiloNode silo) : DtGrain(silo, hasName: false), INodeGrain
 {
-    public string Key { get; } = key;
+    private LocalNodeGrain Local => new(Silo.Name, Node);
 
-    public Task<NodeInfo> GetInfo()
-    {
-        var listen = node.Overlay.ListenEndPoint is { } ep ? new[] { ep.ToString() } : [];
-        return Task.FromResult(new NodeInfo(node.NodeId.ToString(), node.Options.Master, node.Options.Network, listen,
-            Peers(), Tables(), node.StartedAt));
-    }
+    public Task<NodeInfo> GetInfo() => Local.GetInfo();
 
-    public Task<IReadOnlyList<PeerInfo>> GetPeers() => Task.FromResult(Peers());
+    public Task<IReadOnlyList<PeerInfo>> GetPeers() => Local.GetPeers();
 
-    public Task<IReadOnlyList<TableSummary>> GetTables() => Task.FromResult(Tables());
+    public Task<IReadOnlyList<TableSummary>> GetTables() => Local.GetTables();
 
     public IAsyncEnumerable<DtEvent> SubscribeEvents(EventSubscription subscription, CancellationToken cancellationToken = default) =>
-        TableGrain.Subscribe(node, subscription, cancellationToken);
-
-    private IReadOnlyList<PeerInfo> Peers()
-    {
-        var primary = node.Overlay.PrimaryNode;
-        return node.Overlay.LinkStates()
-            .Where(x => x.State.Role != LinkRole.Test)
-            .Select(x => new PeerInfo(x.Link.RemoteNodeId.ToString(), x.Link.RemoteEndPoint.ToString(),
-                x.Link.IsDialer ? LinkDirection.Outbound : LinkDirection.Inbound,
-                x.Link.RemoteNodeId == primary, x.Link.RemoteIsMaster, x.State.Rtt.Average, x.State.Rtt.Count, x.Link.ConnectedAt))
-            .ToList();
-    }
-
-    private IReadOnlyList<TableSummary> Tables() =>
-        node.Replicator.Tables.Select(TableGrain.Summarize).OrderBy(t => t.Table, StringComparer.Ordinal).ToList();
+        Local.SubscribeEvents(subscription, cancellationToken);
 }

@@ -1,122 +1,55 @@
-using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Dt.Hosting;
-using Dt.Replication;
+using Dt.Grains.Hosting;
+using Dt.Grains.Placement;
+using Dt.InProcess;
+using Orleans;
+using Orleans.Concurrency;
 
 namespace Dt.Grains;
 
-/// <summary>One replicated table, keyed by its name. Changes succeed only on master nodes.</summary>
-public class TableGrain : ITableGrain
+/// <summary>
+/// A table of a node, keyed "node/table" (<see cref="DtGrainKeys.Table"/>). Reads answer from the node's replica.
+/// Writes: on a master node, there; addressed to a named non-master, <c>not_master</c>; addressed without a node, on a
+/// master of the cluster (forwarded when this silo's node is not one), or <c>not_master</c> when none is up.
+/// </summary>
+[DtNodePlacement, Reentrant]
+public sealed class TableGrain(DtSiloNode silo, DtClusterNodes cluster) : DtGrain(silo, hasName: true), ITableGrain
 {
-    private readonly DtNode _node;
+    private LocalTableGrain? _local;
 
-    public TableGrain(string table, DtNode node)
-    {
-        if (!Replicator.IsValidTableName(table))
-            throw new DtException(DtErrorCodes.InvalidArgument, $"table name '{table}' is invalid: use 1 to 128 letters, digits, '.', '_', '-', ':' or '/'");
-        Table = table;
-        _node = node;
-    }
-
-    public string Table { get; }
+    private LocalTableGrain Local => _local ??= new LocalTableGrain(Key.Name, Node);
 
     public async Task<string> AddObject(JsonElement value) => (await AddObjects([value]))[0];
 
-    /// <summary>Adds objects; completes once the change is durable on this master (on disk, with disk storage).</summary>
-    public async Task<IReadOnlyList<string>> AddObjects(IReadOnlyList<JsonElement> values)
-    {
-        var canonical = new byte[values.Count][];
-        for (int i = 0; i < values.Count; i++) canonical[i] = Canonical(values[i]);
-        var hashes = _node.Replicator.Add(Table, canonical);
-        await _node.Replicator.WhenDurable();
-        return hashes.Select(h => h.ToString()).ToList();
-    }
+    public async Task<IReadOnlyList<string>> AddObjects(IReadOnlyList<JsonElement> values) =>
+        await (await WriterAsync()).AddObjects(values);
 
-    public async Task<bool> RemoveObject(string hash)
-    {
-        bool removed = _node.Replicator.Remove(Table, ParseHash(hash));
-        if (removed) await _node.Replicator.WhenDurable();
-        return removed;
-    }
+    public async Task<bool> RemoveObject(string hash) => await (await WriterAsync()).RemoveObject(hash);
 
-    public Task<bool> RemoveObjectByValue(JsonElement value) => RemoveObject(ObjectHash.Of(Canonical(value)).ToString());
+    public async Task<bool> RemoveObjectByValue(JsonElement value) => await (await WriterAsync()).RemoveObjectByValue(value);
 
-    public Task<ObjectRecord?> GetObject(string hash)
-    {
-        var h = ParseHash(hash);
-        var t = _node.Replicator.Find(Table);
-        if (t is null) return Task.FromResult<ObjectRecord?>(null);
-        byte[] json;
-        lock (t.Sync)
-            if (!t.TryGetLive(h, out json)) return Task.FromResult<ObjectRecord?>(null);
-        return Task.FromResult<ObjectRecord?>(new ObjectRecord(h.ToString(), Events.EventHub.Parse(json)));
-    }
+    public Task<ObjectRecord?> GetObject(string hash) => Local.GetObject(hash);
 
-    public async IAsyncEnumerable<ObjectRecord> ListObjects([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        var t = _node.Replicator.Find(Table);
-        if (t is null) yield break;
-        List<(ObjectHash Hash, byte[] Json)> live;
-        lock (t.Sync) live = t.SnapshotLive();
-        foreach (var (h, json) in live)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            yield return new ObjectRecord(h.ToString(), Events.EventHub.Parse(json));
-        }
-        await Task.CompletedTask;
-    }
+    public IAsyncEnumerable<ObjectRecord> ListObjects(CancellationToken cancellationToken = default) => Local.ListObjects(cancellationToken);
 
-    public Task<TableSummary> GetSummary()
-    {
-        var t = _node.Replicator.Find(Table);
-        return Task.FromResult(t is null ? new TableSummary(Table, 0, Summarize(new TableState(Table)).Digest) : Summarize(t));
-    }
+    public Task<TableSummary> GetSummary() => Local.GetSummary();
 
     public IAsyncEnumerable<DtEvent> Subscribe(EventSubscription subscription, CancellationToken cancellationToken = default) =>
-        Subscribe(_node, subscription with { Table = Table }, cancellationToken);
+        Local.Subscribe(subscription, cancellationToken);
 
-    internal static TableSummary Summarize(TableState t)
+    /// <summary>Who carries out a write: this node when it is a master or was named; else a master's table grain.</summary>
+    private async ValueTask<ITableGrain> WriterAsync()
     {
-        lock (t.Sync) return new TableSummary(t.Name, t.LiveCount, t.LiveDigest);
-    }
-
-    /// <summary>Events after the subscription's id; first, if asked, an object_added (id 0) for each object held.</summary>
-    internal static async IAsyncEnumerable<DtEvent> Subscribe(DtNode node, EventSubscription s, [EnumeratorCancellation] CancellationToken ct)
-    {
-        if (s.Table is not null && !Replicator.IsValidTableName(s.Table))
-            throw new DtException(DtErrorCodes.InvalidArgument, $"table name '{s.Table}' is invalid");
-        // Register before the snapshot so nothing falls between the two (an object may then appear twice).
-        await using var feed = node.Events.Open(s.Table, s.AfterEventId);
-        if (s.IncludeExisting)
-        {
-            foreach (var t in node.Replicator.Tables)
-            {
-                if (s.Table is not null && t.Name != s.Table) continue;
-                List<(ObjectHash Hash, byte[] Json)> snapshot;
-                lock (t.Sync) snapshot = t.SnapshotLive();
-                foreach (var (h, json) in snapshot)
-                    yield return new DtEvent(0, DtEventTypes.ObjectAdded, node.Time.GetUtcNow(), t.Name, h.ToString(), Events.EventHub.Parse(json), "existing");
-            }
-        }
-        await foreach (var e in feed.ReadAllAsync(ct)) yield return e;
-    }
-
-    private byte[] Canonical(JsonElement value)
-    {
-        try
-        {
-            return CanonicalJson.ToBytes(value);
-        }
-        catch (FormatException e)
-        {
-            throw new DtException(DtErrorCodes.InvalidArgument, $"object is not valid for table '{Table}': {e.Message}");
-        }
-    }
-
-    private static ObjectHash ParseHash(string hash)
-    {
-        if (!ObjectHash.TryParse(hash, out var h))
-            throw new DtException(DtErrorCodes.InvalidArgument, $"'{hash}' is not an object hash (64 hex characters)");
-        return h;
+        var local = Local; // checks the key and the node first
+        if (Node.Options.Master || !Key.Unnamed) return local;
+        // Addressed without a node, but placed on a non-master (none was known at placement): find one now, and let
+        // this activation go so the next call is placed on a master.
+        if (Key.Node is null) DeactivateOnIdle();
+        string? master = await cluster.FindMasterAsync();
+        if (master is null)
+            throw new DtException(DtErrorCodes.NotMaster,
+                $"no master node is up in this Orleans cluster to change table '{Key.Name}': start a silo with Dt:Master=true " +
+                "(and its public key in Dt:TrustedMasterKeys of the other nodes)");
+        return GrainFactory.GetGrain<ITableGrain>(DtGrainKeys.Table(master, Key.Name));
     }
 }

@@ -22,6 +22,9 @@ internal sealed class SiloSettings
     /// before the node starts.</summary>
     public required GossipOptions Gossip { get; init; }
 
+    /// <summary>The Orleans side: cluster, membership, ports (section "Cluster").</summary>
+    public required ClusterSettings Cluster { get; init; }
+
     public required IReadOnlyList<string> ApiUrls { get; init; }
 
     public required NodeKeys Keys { get; init; }
@@ -37,10 +40,12 @@ internal sealed class SiloSettings
         var silo = new SiloOptions();
         var dns = new DnsOptions();
         var gossip = GossipOptions.Lan();
+        var cluster = new ClusterSettings();
         StrictBinder.Bind(config.GetSection(DtOptions.Section), dt, errors, subsections: ["Gossip"]);
         StrictBinder.Bind(config.GetSection(GossipOptions.Section), gossip, errors);
         StrictBinder.Bind(config.GetSection(SiloOptions.Section), silo, errors);
         StrictBinder.Bind(config.GetSection(DnsOptions.Section), dns, errors);
+        StrictBinder.Bind(config.GetSection(ClusterSettings.Section), cluster, errors);
         var urls = Configuration.ApiUrls.Read(config);
 
         var warnings = new List<string>();
@@ -53,11 +58,27 @@ internal sealed class SiloSettings
         // Checked whether or not the service is enabled: a setting given is a setting meant.
         errors.AddRange(dns.Validate());
         errors.AddRange(gossip.Validate());
+        errors.AddRange(cluster.Validate(dt.Port));
+        if (errors.Count == 0)
+        {
+            cluster.ResolvePorts(dt.Port);
+            dt.NodeName ??= DefaultNodeName(dt.Port != 0 ? dt.Port.ToString() : "g" + cluster.GatewayPort);
+        }
         errors.AddRange(Configuration.ApiUrls.Check(urls, hasToken: silo.ApiToken is not null));
 
-        var settings = new SiloSettings { Dt = dt, Silo = silo, Dns = dns, Gossip = gossip, ApiUrls = urls, Keys = keys };
+        var settings = new SiloSettings { Dt = dt, Silo = silo, Dns = dns, Gossip = gossip, Cluster = cluster, ApiUrls = urls, Keys = keys };
         settings.Errors.AddRange(errors.Distinct());
         settings.Warnings.AddRange(warnings);
         return settings;
+    }
+
+    /// <summary>"{host}-{Dt:Port}" ("{host}-g{gateway port}" with Dt:Port=0): stable across restarts with the same
+    /// settings, distinct for nodes on one machine and, with distinct host names, across machines.</summary>
+    internal static string DefaultNodeName(string port)
+    {
+        var host = new string(Environment.MachineName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '-').ToArray());
+        if (host.Length == 0) host = "dt";
+        if (host.Length > 100) host = host[..100];
+        return $"{host}-{port}";
     }
 }

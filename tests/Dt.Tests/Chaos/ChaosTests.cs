@@ -12,7 +12,8 @@ namespace Dt.Tests.Chaos;
 /// </summary>
 public sealed class ChaosTests
 {
-    private static readonly TimeSpan ChaosTime = TimeSpan.FromSeconds(20);
+    // A fixed number of kills, not a time window: a loaded machine makes the run longer, never red.
+    private const int Kills = 6;
 
     [Fact]
     public async Task Nodes_killed_and_restarted_at_random_under_a_writer_end_with_the_masters_state()
@@ -36,7 +37,7 @@ public sealed class ChaosTests
         {
             for (int i = 0; i < 4; i++) nodes.Add(await SiloProcess.StartAsync($"node{i}", dirs.New($"node{i}"), join));
 
-            using var stop = new CancellationTokenSource(ChaosTime);
+            using var stop = new CancellationTokenSource();
             int adds = 0, removes = 0, kills = 0, failedWrites = 0;
             var writer = Task.Run(async () =>
             {
@@ -63,7 +64,7 @@ public sealed class ChaosTests
             var killer = Task.Run(async () =>
             {
                 var rng = new Random(2);
-                while (!stop.IsCancellationRequested)
+                while (kills < Kills)
                 {
                     var victim = nodes[rng.Next(nodes.Count)];
                     victim.Process.Kill();
@@ -75,6 +76,7 @@ public sealed class ChaosTests
                     if (rng.Next(3) == 0) continue;
                     await Task.Delay(rng.Next(100, 600), ct);
                 }
+                await stop.CancelAsync(); // the writer stops with the last restart
             }, ct);
             await Task.WhenAll(writer, killer);
 
@@ -92,7 +94,6 @@ public sealed class ChaosTests
             await foreach (var o in table.ListObjects(ct)) held.Add(o.Hash);
             Assert.Equal(live.Count, held.Count);
             Assert.True(live.SetEquals(held), "the master holds exactly the acknowledged adds minus the acknowledged removals");
-            Assert.True(kills >= 5, $"only {kills} kills happened");
         }
         finally
         {

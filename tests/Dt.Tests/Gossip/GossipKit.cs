@@ -1,5 +1,5 @@
 using Dt.Gossip;
-using Dt.Grains;
+using Dt.InProcess;
 using Dt.Hosting;
 using Dt.Maps;
 using Dt.Replication;
@@ -34,9 +34,9 @@ internal static class GossipKit
 
     public static MapModule M(this DtNode node) => node.Module<MapModule>();
 
-    public static IGossipGrain Grain(this DtNode node) => new GossipGrain("local", node);
+    public static IGossipGrain Grain(this DtNode node) => new LocalGossipGrain("local", node);
 
-    public static IMapGrain Map(this DtNode node, string name) => new MapGrain(name, node);
+    public static IMapGrain Map(this DtNode node, string name) => new LocalMapGrain(name, node);
 
     public static string Name(this DtNode node) => node.G().Name;
 

@@ -11,6 +11,13 @@ public sealed partial class DtOptions
 {
     public const string Section = "Dt";
 
+    /// <summary>
+    /// Stable name of this node, by which callers address it (<c>n2</c> in grain keys; shown in /v1/node): 1 to 128
+    /// letters, digits, '.', '_', '-' or ':'. Unlike the node id, which is new at every start, it survives restarts.
+    /// Default null: in an Orleans silo the silo's name, in Dt.Silo "{host}-{Dt:Port}", in a bare engine none.
+    /// </summary>
+    public string? NodeName { get; set; }
+
     /// <summary>Name of the network. Bound into every link's keys: networks with different names never join. Default "dt".</summary>
     public string Network { get; set; } = "dt";
 
@@ -165,6 +172,8 @@ public sealed partial class DtOptions
         var errors = new List<string>();
         if (string.IsNullOrWhiteSpace(Network) || Network.Length > 64 || !NetworkName().IsMatch(Network))
             errors.Add($"Dt:Network '{Network}' must be 1 to 64 characters of letters, digits, '.', '_' or '-'.");
+        if (NodeName is not null && !DtGrainKeys.IsValidNodeName(NodeName))
+            errors.Add($"Dt:NodeName '{NodeName}' must be 1 to {DtGrainKeys.MaxNodeNameLength} letters, digits, '.', '_', '-' or ':'.");
         if (string.IsNullOrWhiteSpace(Key))
             errors.Add("Dt:Key is required: a 32-byte network key as base64 or hex (e.g. from `openssl rand -base64 32`).");
         else if (!Security.NetworkKey.TryParse(Key, out _))

@@ -72,7 +72,7 @@ public sealed partial class GossipModule : INodeModule
         _log = log;
         _limits = GossipCodec.Limits.From(options);
         _t0 = node.Time.GetTimestamp();
-        Name = options.NodeName ?? node.NodeId.ToString();
+        Name = options.NodeName ?? node.Options.NodeName ?? node.NodeId.ToString();
         _self = new OwnerState(NextGeneration(node.Time));
         _inbox = new ModuleInbox(options.MaxInboxMessages, node.Time, e => GossipLog.HandlerFailed(log, e));
     }

@@ -24,7 +24,7 @@ public sealed class GossipOptions
 
     /// <summary>
     /// Name of this node in gossip state and membership (what <c>GetRemote(peer, key)</c> and peer lists use).
-    /// Default null: the node id. A node restarted with the same name is the same member in a new generation: its
+    /// Default null: the node's Dt:NodeName, else its node id. A node restarted with the same name is the same member in a new generation: its
     /// new writes replace everything its previous life wrote. Two live nodes must never share a name.
     /// At most 128 UTF-8 bytes, no control characters.
     /// </summary>

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Dt.Events;
-using Dt.Grains;
+using Dt.InProcess;
 using Dt.Messaging;
 using Dt.Overlay;
 using Dt.Protocol;
@@ -184,15 +184,15 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
 
     // ---- grains ----------------------------------------------------------------------------------------------
 
-    public INodeGrain GetNode(string key = "local") => new NodeGrain(key, this);
+    public INodeGrain GetNode(string key = "local") => new LocalNodeGrain(key, this);
 
-    public ITableGrain GetTable(string table = "default") => new TableGrain(table, this);
+    public ITableGrain GetTable(string table = "default") => new LocalTableGrain(table, this);
 
-    public IMessageStream GetMessageStream(string key = "default") => new MessageStream(key, this);
+    public IMessageStream GetMessageStream(string key = "default") => new LocalMessageStream(key, this);
 
-    public IGossipGrain GetGossip(string key = "local") => new GossipGrain(key, this);
+    public IGossipGrain GetGossip(string key = "local") => new LocalGossipGrain(key, this);
 
-    public IMapGrain GetMap(string name) => new MapGrain(name, this);
+    public IMapGrain GetMap(string name) => new LocalMapGrain(name, this);
 
     // ---- key rotation ----------------------------------------------------------------------------------------
 
