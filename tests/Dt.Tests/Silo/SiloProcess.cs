@@ -68,7 +68,11 @@ internal sealed partial class SiloProcess : IAsyncDisposable
     {
         string line = await Process.WaitForLineAsync(l => ReadyLine().IsMatch(l), $"{Name} to serve its API", TimeSpan.FromSeconds(30));
         Api = new Uri(ReadyLine().Match(line).Groups[1].Value);
+        GatewayPort = int.Parse(GatewayLine().Match(line).Groups[1].Value);
     }
+
+    /// <summary>The port Orleans clients connect to, as the silo reports it.</summary>
+    public int GatewayPort { get; private set; }
 
     public DtClient Client() => new(new DtClientOptions { BaseAddress = Api, ApiToken = ApiToken, ReconnectMaxDelay = TimeSpan.FromMilliseconds(500) });
 
@@ -90,4 +94,7 @@ internal sealed partial class SiloProcess : IAsyncDisposable
 
     [GeneratedRegex(@"HTTP API on (http://[^\s,]+)")]
     private static partial Regex ReadyLine();
+
+    [GeneratedRegex(@"Orleans gateway on port (\d+)")]
+    private static partial Regex GatewayLine();
 }

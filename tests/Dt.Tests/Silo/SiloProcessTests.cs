@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Dt.Client;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Xunit;
 
@@ -123,6 +124,15 @@ public sealed class SiloProcessTests(TwoSilos silos) : IClassFixture<TwoSilos>
             Assert.Equal(DtApiErrors.Unauthorized, (await ProblemAsync(refused)).Code);
             using var health = await anonymous.GetAsync(new Uri(silos.Master.Api, "/healthz"), ct);
             Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+            // The Orleans Dashboard is guarded like /v1.
+            using var dashboard = await anonymous.GetAsync(new Uri(silos.Master.Api, "/dashboard/"), ct);
+            Assert.Equal(HttpStatusCode.Unauthorized, dashboard.StatusCode);
+        }
+        using (var authorized = Http(token: TwoSilos.Token))
+        using (var dashboard = await authorized.GetAsync(new Uri(silos.Master.Api, "/dashboard/"), ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, dashboard.StatusCode);
+            Assert.Contains("<html", await dashboard.Content.ReadAsStringAsync(ct), StringComparison.OrdinalIgnoreCase);
         }
         using (var wrong = Http(token: TwoSilos.Token + "x"))
         using (var refused = await wrong.GetAsync(new Uri(silos.Master.Api, "/v1/node"), ct))
@@ -137,6 +147,32 @@ public sealed class SiloProcessTests(TwoSilos silos) : IClassFixture<TwoSilos>
         Assert.Equal(1, cli.ExitCode);
         Assert.StartsWith("dt: this silo needs its API token", cli.Stderr.Trim());
         Assert.Contains("(master)", await Cli.OkAsync(silos.Master.Api, TwoSilos.Token, "status"));
+    }
+
+    [Fact]
+    public async Task An_Orleans_client_calls_the_grains_of_a_silo_through_its_gateway()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.UseDtOrleansClient(o => o.GatewayPorts = [silos.Master.GatewayPort]);
+        using var host = builder.Build();
+        await host.StartAsync(ct);
+        var dt = host.Services.GetRequiredService<IDtGrainFactory>();
+
+        var info = await dt.GetNode().GetInfo();
+        Assert.True(info.IsMaster);
+        Assert.NotNull(info.Name);
+        var hash = await dt.GetTable("orleans-gateway").AddObject(JsonDocument.Parse("""{"via":"gateway"}""").RootElement);
+        // The same node over HTTP, and the other silo (a Dt node of its own Orleans cluster) over the overlay.
+        using var http = silos.Master.Client();
+        Assert.NotNull(await http.GetTable("orleans-gateway").GetObject(hash));
+        using var other = silos.Node.Client();
+        await Poll.UntilAsync(async () => await other.GetTable("orleans-gateway").GetObject(hash) is not null, "the other node has the object");
+        // Both HTTP and Orleans refuse the same way: a named non-master node is not in this cluster at all.
+        string otherName = (await other.GetNode().GetInfo()).Name!;
+        var elsewhere = await Assert.ThrowsAsync<DtException>(() => ((DtGrainFactory)dt).OnNode(otherName).GetNode().GetInfo());
+        Assert.Equal(DtErrorCodes.Unavailable, elsewhere.Code);
+        await host.StopAsync(ct);
     }
 
     [Fact]
