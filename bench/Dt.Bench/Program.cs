@@ -98,6 +98,27 @@ if (opt.Has("live-adds"))
     ], msg => [new Row("live adds", "in-process", "", "did not complete: " + msg, "", "FAILED")]);
 }
 
+// Starts a Release Dt.Silo: only when asked for, or in a full run (not in --quick).
+if (opt.Selected.Contains("ingest") || (opt.Selected.Count == 0 && !opt.Quick))
+{
+    var (batches, singles) = opt.Quick ? (10, 200) : (200, 2_000);
+    await Job("ingest through a Dt.Silo", () => Ingest.RunAsync(batches, singles, Progress), v =>
+    [
+        new Row("ingest through the silo, batches of 1,000", "Dt.Silo process, disk; HTTP", $"{Fmt.Count(batches * 1000)}, one call at a time",
+            $"{v.Spread("http_batch_rate", Fmt.Rate)} objects", "≥ 200 k/s", Fmt.Status(v.Get("http_batch_rate") >= 200_000)),
+        new Row("ingest through the silo, batches of 1,000", "Dt.Silo process, disk; Orleans client", $"{Fmt.Count(batches * 1000)}, one call at a time",
+            $"{v.Spread("grain_batch_rate", Fmt.Rate)} objects ({Fmt.Ratio(v.Get("grain_batch_rate") / v.Get("http_batch_rate"))} of HTTP)", "≥ 200 k/s, not slower than HTTP",
+            Fmt.Status(v.Get("grain_batch_rate") >= 200_000 && v.Get("grain_batch_rate") >= v.Get("http_batch_rate"))),
+        new Row("single adds through the silo (durable)", "Dt.Silo process, disk; HTTP", $"{singles:N0}, one call at a time",
+            $"{v.Spread("http_single_rate", Fmt.Rate)} adds, p50 {v.Spread("http_p50_ms", Fmt.Ms)}, p99 {v.Spread("http_p99_ms", Fmt.Ms)}", "(none set)", ""),
+        new Row("single adds through the silo (durable)", "Dt.Silo process, disk; Orleans client", $"{singles:N0}, one call at a time",
+            $"{v.Spread("grain_single_rate", Fmt.Rate)} adds, p50 {v.Spread("grain_p50_ms", Fmt.Ms)}, p99 {v.Spread("grain_p99_ms", Fmt.Ms)}", "not slower than HTTP",
+            Fmt.Status(v.Get("grain_p50_ms") <= v.Get("http_p50_ms"))),
+        new Row("a read call (table summary)", "Dt.Silo process; HTTP vs Orleans client", $"{singles:N0}, one call at a time",
+            $"HTTP p50 {v.Spread("http_read_p50_ms", Fmt.Ms)}, p99 {v.Spread("http_read_p99_ms", Fmt.Ms)}; grain p50 {v.Spread("grain_read_p50_ms", Fmt.Ms)}, p99 {v.Spread("grain_read_p99_ms", Fmt.Ms)}", "(none set)", ""),
+    ], msg => [new Row("ingest through the silo", "Dt.Silo process", "", "did not complete: " + msg, "", "FAILED")]);
+}
+
 if (opt.Has("messages"))
 {
     int m = opt.Quick ? 20_000 : 1_000_000;
@@ -214,13 +235,14 @@ static string Chain(Values v) => v.Get("chain_intact") == 1 ? "" : " (the chain 
 /// <summary>Command line of the scenario benchmark.</summary>
 sealed class BenchArgs
 {
-    public static readonly string[] Scenarios = ["initial-sync", "catch-up", "memory", "live-adds", "messages", "broadcast", "gossip", "detection"];
+    public static readonly string[] Scenarios = ["initial-sync", "catch-up", "memory", "live-adds", "ingest", "messages", "broadcast", "gossip", "detection"];
 
     public const string Usage = """
         Usage: dotnet run -c Release --project bench/Dt.Bench -- [options]
           --quick               small sizes (CI smoke run, well under a minute)
           --scenario NAME       run only these (repeatable or comma-separated): initial-sync, catch-up, memory,
-                                live-adds, messages, broadcast, gossip, detection; sweep = initial-sync,catch-up,memory
+                                live-adds, ingest (a Release Dt.Silo; not in --quick unless named), messages, broadcast,
+                                gossip, detection; sweep = initial-sync,catch-up,memory
           --size N[,N...]       table sizes for initial-sync / catch-up / memory (default 10000,100000,1000000; quick 10000)
           --mode M              inproc | process | silo | all (default all: every size in-process, the largest also as
                                 bench child processes and as Dt.Silo processes; quick: in-process and child processes)

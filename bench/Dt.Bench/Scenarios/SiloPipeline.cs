@@ -190,14 +190,14 @@ public static class SiloPipeline
         throw new TimeoutException($"silo: not converged after {timeout.TotalSeconds:0} s (holds {held} of {count})");
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    private sealed class SiloProcess
+    internal sealed class SiloProcess
     {
         private readonly Process _p;
         private readonly StringBuilder _log = new();

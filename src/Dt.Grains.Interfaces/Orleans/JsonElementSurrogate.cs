@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Orleans;
 
@@ -11,17 +12,19 @@ public readonly struct JsonElementSurrogate(byte[]? utf8)
     [Id(0)] public readonly byte[]? Utf8 = utf8;
 }
 
-/// <summary>Converts <see cref="JsonElement"/> to and from its surrogate. The element that arrives owns its memory
-/// (no pooled document behind it), so a grain may keep it.</summary>
+/// <summary>Converts <see cref="JsonElement"/> to and from its surrogate: the element's raw UTF-8 text is copied
+/// out as it stands (no re-serialization), and the element that arrives is parsed in place over the array that
+/// arrived, which only it refers to, so a grain may keep it (measured: a copy per element made the grain path of
+/// batch adds slower than HTTP). Its document is never disposed; the metadata it rented is left to the GC.</summary>
 [RegisterConverter]
 public sealed class JsonElementConverter : IConverter<JsonElement, JsonElementSurrogate>
 {
-    public JsonElement ConvertFromSurrogate(in JsonElementSurrogate surrogate) =>
-        surrogate.Utf8 is null ? default : JsonSerializer.Deserialize(surrogate.Utf8, DtContractsJsonContext.Default.JsonElement);
+    public JsonElement ConvertFromSurrogate(in JsonElementSurrogate surrogate)
+    {
+        if (surrogate.Utf8 is null) return default;
+        return JsonDocument.Parse(surrogate.Utf8).RootElement;
+    }
 
     public JsonElementSurrogate ConvertToSurrogate(in JsonElement value) =>
-        new(value.ValueKind == JsonValueKind.Undefined ? null : JsonSerializer.SerializeToUtf8Bytes(value, DtContractsJsonContext.Default.JsonElement));
+        new(value.ValueKind == JsonValueKind.Undefined ? null : JsonMarshal.GetRawUtf8Value(value).ToArray());
 }
-
-[System.Text.Json.Serialization.JsonSerializable(typeof(JsonElement))]
-internal sealed partial class DtContractsJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
