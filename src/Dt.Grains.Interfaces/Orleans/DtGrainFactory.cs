@@ -31,12 +31,12 @@ public sealed class DtGrainFactory : IDtGrainFactory
             _node = _table = DtGrainKeys.AnyNode;
             return;
         }
-        _node = CheckName(node);
+        _node = DtGrainKeys.RequireNodeName(node);
         _table = named ? node : DtGrainKeys.Unnamed(node);
     }
 
     /// <summary>The grains of one named node: reads and writes go to that node only.</summary>
-    public DtGrainFactory OnNode(string node) => new(_grains, CheckName(node), named: true);
+    public DtGrainFactory OnNode(string node) => new(_grains, DtGrainKeys.RequireNodeName(node), named: true);
 
     /// <summary>"local" is this factory's node; any other key names a node.</summary>
     public INodeGrain GetNode(string key = "local") => _grains.GetGrain<INodeGrain>(NodePart(key));
@@ -51,9 +51,4 @@ public sealed class DtGrainFactory : IDtGrainFactory
     public IMapGrain GetMap(string name) => _grains.GetGrain<IMapGrain>(DtGrainKeys.Map(_node, name));
 
     private string NodePart(string? key) => key is null or "local" ? _node : DtGrainKeys.Node(key);
-
-    private static string CheckName(string node) => DtGrainKeys.IsValidNodeName(node)
-        ? node
-        : throw new DtException(DtErrorCodes.InvalidArgument,
-            $"'{node}' is not a node name (1 to {DtGrainKeys.MaxNodeNameLength} letters, digits, '.', '_', '-' or ':')");
 }

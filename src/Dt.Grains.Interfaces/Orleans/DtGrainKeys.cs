@@ -52,17 +52,19 @@ public static class DtGrainKeys
         }
         bool unnamed = nodePart.StartsWith('*');
         string? node = unnamed ? (nodePart.Length == 1 ? null : nodePart[1..]) : nodePart;
-        if (node is not null && !IsValidNodeName(node))
-            throw Invalid(key, $"'{node}' is not a node name (1 to {MaxNodeNameLength} letters, digits, '.', '_', '-' or ':'; '*' for no node)");
+        if (node is not null && !IsValidNodeName(node)) throw Invalid(key, NotANodeName(node).Message);
         return new DtGrainKey(node, unnamed, rest);
     }
 
-    private static string CheckNode(string node)
-    {
-        if (node == AnyNode || (node.StartsWith('*') && IsValidNodeName(node[1..])) || IsValidNodeName(node)) return node;
-        throw new DtException(DtErrorCodes.InvalidArgument,
-            $"'{node}' is not a node name (1 to {MaxNodeNameLength} letters, digits, '.', '_', '-' or ':'; '*' for no node)");
-    }
+    /// <summary><paramref name="name"/> if it can name a node, else <c>invalid_argument</c> saying what a name is.</summary>
+    public static string RequireNodeName(string name) => IsValidNodeName(name) ? name : throw NotANodeName(name);
+
+    /// <summary>A key's node part: a node name, <c>*</c>, or <c>*</c> and a node name.</summary>
+    private static string CheckNode(string node) =>
+        node == AnyNode || (node.StartsWith('*') && IsValidNodeName(node[1..])) || IsValidNodeName(node) ? node : throw NotANodeName(node);
+
+    private static DtException NotANodeName(string name) =>
+        new(DtErrorCodes.InvalidArgument, $"'{name}' is not a node name (1 to {MaxNodeNameLength} letters, digits, '.', '_', '-' or ':'; '*' for no node)");
 
     private static DtException Invalid(string key, string why) =>
         new(DtErrorCodes.InvalidArgument, $"grain key '{key}' is invalid: {why}");

@@ -32,14 +32,7 @@ public sealed class DtSiloNode
     public DtNode Node => Volatile.Read(ref _node)
                           ?? throw new DtException(DtErrorCodes.Unavailable, $"the Dt node '{Name}' is not running (its silo is starting or stopping)");
 
-    /// <summary>Raised once the node has started, before the silo takes grain calls.</summary>
-    public event Action<DtNode>? Started;
-
-    internal void OnStarted(DtNode node)
-    {
-        Volatile.Write(ref _node, node);
-        Started?.Invoke(node);
-    }
+    internal void OnStarted(DtNode node) => Volatile.Write(ref _node, node);
 
     internal DtNode? OnStopping() => Interlocked.Exchange(ref _node, null);
 }
