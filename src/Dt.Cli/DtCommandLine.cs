@@ -7,7 +7,8 @@ namespace Dt.Cli;
 
 /// <summary>
 /// The `dt` command tree. Every command talks to one silo (--api, else DT_API, else http://127.0.0.1:9780) with an
-/// optional token (--token, else DT_TOKEN). Exit codes: 0 success, 1 failure with one line on stderr ("dt: ..."),
+/// optional token (--token, else DT_TOKEN), and, with --expect-network (or DT_NETWORK), only if its node is in that
+/// network. Exit codes: 0 success, 1 failure with one line on stderr ("dt: ..."),
 /// and System.CommandLine's own for usage errors.
 /// </summary>
 public static class DtCommandLine
@@ -19,6 +20,7 @@ public static class DtCommandLine
         {
             globals.Api,
             globals.Token,
+            globals.ExpectNetwork,
             StatusCommand.Create(globals),
             AddCommand.Create(globals),
             RemoveCommand.Create(globals),
@@ -72,6 +74,14 @@ public sealed class GlobalOptions(CliConsole console)
         DefaultValueFactory = _ => console.Environment("DT_TOKEN") is { Length: > 0 } v ? v : null,
     };
 
+    public Option<string?> ExpectNetwork { get; } = new("--expect-network")
+    {
+        Description = "Refuse to act unless the silo's node is in this Dt network (Dt:Network) [env: DT_NETWORK]",
+        Recursive = true,
+        HelpName = "NAME",
+        DefaultValueFactory = _ => console.Environment("DT_NETWORK") is { Length: > 0 } v ? v : null,
+    };
+
     public DtClient Client(ParseResult parse) =>
         new(new DtClientOptions { BaseAddress = DtClient.ParseBaseAddress(parse.GetValue(Api)!), ApiToken = parse.GetValue(Token) });
 
@@ -90,6 +100,12 @@ public sealed class GlobalOptions(CliConsole console)
             try
             {
                 using var client = Client(parse);
+                if (parse.GetValue(ExpectNetwork) is { } expected)
+                {
+                    var info = await client.GetNode().GetInfo();
+                    if (info.Network != expected)
+                        throw new CliException($"the node at {client.BaseAddress} ({info.Name ?? info.NodeId}) is in network '{info.Network}', not '{expected}' (--expect-network, DT_NETWORK); nothing was done");
+                }
                 return await body(parse, client, ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)

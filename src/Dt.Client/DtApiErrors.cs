@@ -14,6 +14,9 @@ public static class DtApiErrors
     /// <summary>The object (or route) asked for does not exist.</summary>
     public const string NotFound = "not_found";
 
+    /// <summary>The route exists, but not for this HTTP method (405, with an Allow header).</summary>
+    public const string MethodNotAllowed = "method_not_allowed";
+
     /// <summary>An unexpected failure inside the silo; details are in its log.</summary>
     public const string Internal = "internal";
 
@@ -23,6 +26,7 @@ public static class DtApiErrors
         Unauthorized => StatusCodes.Unauthorized,
         DtErrorCodes.NotMaster => StatusCodes.Forbidden,
         NotFound => StatusCodes.NotFound,
+        MethodNotAllowed => StatusCodes.MethodNotAllowed,
         DtErrorCodes.TooLarge => StatusCodes.PayloadTooLarge,
         // A capacity limit of the node (objects per table, number of tables): the request is fine, the node is full.
         DtErrorCodes.LimitReached => StatusCodes.InsufficientStorage,
@@ -37,6 +41,7 @@ public static class DtApiErrors
         StatusCodes.Unauthorized => Unauthorized,
         StatusCodes.Forbidden => DtErrorCodes.NotMaster,
         StatusCodes.NotFound => NotFound,
+        StatusCodes.MethodNotAllowed => MethodNotAllowed,
         StatusCodes.PayloadTooLarge => DtErrorCodes.TooLarge,
         StatusCodes.InsufficientStorage or StatusCodes.Conflict => DtErrorCodes.LimitReached,
         StatusCodes.BadGateway or StatusCodes.ServiceUnavailable or StatusCodes.GatewayTimeout => DtErrorCodes.Unavailable,
@@ -49,6 +54,7 @@ public static class DtApiErrors
         Unauthorized => "Missing or wrong API token",
         DtErrorCodes.NotMaster => "This node is not a master",
         NotFound => "Not found",
+        MethodNotAllowed => "Method not allowed",
         DtErrorCodes.TooLarge => "Too large",
         DtErrorCodes.LimitReached => "A limit of the node is reached",
         DtErrorCodes.SubscriberTooSlow => "Event subscriber too slow",
@@ -62,7 +68,7 @@ public static class DtApiErrors
     /// <summary>Status codes used here, as numbers (the client has no ASP.NET Core reference).</summary>
     private static class StatusCodes
     {
-        public const int BadRequest = 400, Unauthorized = 401, Forbidden = 403, NotFound = 404, Conflict = 409, PayloadTooLarge = 413;
+        public const int BadRequest = 400, Unauthorized = 401, Forbidden = 403, NotFound = 404, MethodNotAllowed = 405, Conflict = 409, PayloadTooLarge = 413;
         public const int InternalServerError = 500, BadGateway = 502, ServiceUnavailable = 503, GatewayTimeout = 504, InsufficientStorage = 507;
     }
 }

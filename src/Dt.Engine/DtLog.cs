@@ -56,8 +56,11 @@ internal static partial class DtLog
     [LoggerMessage(24, LogLevel.Error, "Overlay maintenance failed")]
     public static partial void MaintenanceFailed(ILogger log, Exception e);
 
-    [LoggerMessage(31, LogLevel.Warning, "Change from {Origin} to table '{Table}' refused: {Reason}")]
-    public static partial void UntrustedChange(ILogger log, string origin, string table, string reason);
+    [LoggerMessage(31, LogLevel.Warning, "Dropping changes to table '{Table}' from {Origin}: they are signed by master {Fingerprint}, which is not in Dt:TrustedMasterKeys ({Count} changes dropped since the last line; repeated at most once a minute). If that master is yours, add its public key (it prints it at start with this fingerprint) to Dt:TrustedMasterKeys")]
+    public static partial void UntrustedSigner(ILogger log, string table, string origin, string fingerprint, long count);
+
+    [LoggerMessage(35, LogLevel.Warning, "Dropping changes to table '{Table}' from {Origin}: they are signed as trusted master {Fingerprint} but fail verification, forged or altered ({Count} changes dropped since the last line; repeated at most once a minute)")]
+    public static partial void ForgedChanges(ILogger log, string table, string origin, string fingerprint, long count);
 
     [LoggerMessage(32, LogLevel.Warning, "Streaming changes to {Link} failed: {Reason}")]
     public static partial void BulkSendFailed(ILogger log, string link, string reason);

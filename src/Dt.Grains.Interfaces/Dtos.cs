@@ -4,7 +4,8 @@ using Orleans;
 namespace Dt;
 
 /// <summary>A node: <see cref="NodeId"/> is new at every start; <see cref="Name"/> is its stable name (Dt:NodeName or
-/// its silo's name), null when it has none.</summary>
+/// its silo's name), null when it has none. <see cref="Warnings"/>: what an operator must fix, one sentence each
+/// (e.g. "degraded: dropping changes from untrusted master …"); empty when all is well.</summary>
 [GenerateSerializer, Immutable]
 public sealed record NodeInfo(
     string NodeId,
@@ -14,7 +15,8 @@ public sealed record NodeInfo(
     IReadOnlyList<PeerInfo> Peers,
     IReadOnlyList<TableSummary> Tables,
     DateTimeOffset StartedAt,
-    string? Name = null);
+    string? Name = null,
+    IReadOnlyList<string>? Warnings = null);
 
 public enum LinkDirection { Outbound, Inbound }
 

@@ -20,9 +20,8 @@ public static class Program
             Console.Out.WriteLine(Usage);
             return 0;
         }
-        // The command-line provider silently drops a last switch that has no value; say so instead.
-        if (args is [.., var last] && last.StartsWith('-') && !last.Contains('='))
-            return StartupError.Configuration([$"{last} needs a value (e.g. {last.TrimStart('-', '/')}=...)"]);
+        // The command-line provider silently drops what it does not understand; say so instead, before anything starts.
+        if (CommandLineCheck.Check(args) is { Count: > 0 } argErrors) return StartupError.Configuration(argErrors);
 
         WebApplicationBuilder builder;
         try
@@ -67,8 +66,8 @@ public static class Program
         var keys = settings.Keys;
         if (keys.Network == KeySource.DataDir) SiloLog.KeyLoaded(log, keys.NetworkFile.Path);
         if (keys.Master == KeySource.DataDir) SiloLog.KeyLoaded(log, keys.MasterFile.Path);
-        if (keys.MasterPublicKey is { } publicKey) SiloLog.MasterPublicKey(log, publicKey);
 
+        var dataDir = DataDirSnapshot.Take(settings.Dt.DataDir);
         try
         {
             // Starts the Orleans silo, whose lifecycle starts the Dt node (then DNS, when enabled), then Kestrel.
@@ -77,7 +76,10 @@ public static class Program
         catch (Exception e)
         {
             Volatile.Write(ref state, 2);
-            return StartupFailure(e, settings);
+            int code = StartupFailure(e, settings);
+            await app.DisposeAsync(); // closes the node's files before what it created is removed
+            dataDir.RemoveWhatIsNew();
+            return code;
         }
         Volatile.Write(ref state, 1);
 
@@ -85,6 +87,10 @@ public static class Program
         var urls = app.Urls.ToList();
         if (keys.GeneratedAny && !await StoreGeneratedKeysAsync(settings, node, urls, log, app))
             return StartupError.Start($"cannot store the generated keys in {settings.Dt.DataDir} (Dt:DataDir)");
+        // Only now, with the node running and its keys stored: a key printed by a start that failed would be one
+        // that was never kept.
+        if (keys.MasterPublicKey is { } publicKey && node.Replicator.AuthorId is { } author)
+            SiloLog.MasterPublicKey(log, publicKey, Dt.Replication.UntrustedSigners.Fingerprint(author));
         var o = settings.Cluster;
         SiloLog.Ready(log, dtSilo.Name, node.NodeId, string.Join(' ', urls), node.Overlay.ListenEndPoint?.ToString() ?? "nothing (Dt:Listen=false)",
             o.GatewayPortFor(settings.Dt.Port), o.Membership.ToString(), o.ClusterId);

@@ -12,8 +12,8 @@ internal static partial class SiloLog
     [LoggerMessage(3, LogLevel.Information, "Key generated and stored in {Path}")]
     public static partial void KeyGenerated(ILogger log, string path);
 
-    [LoggerMessage(7, LogLevel.Information, "This master's public key (other nodes list it in Dt:TrustedMasterKeys): {PublicKey}")]
-    public static partial void MasterPublicKey(ILogger log, string publicKey);
+    [LoggerMessage(7, LogLevel.Information, "This master's public key (other nodes list it in Dt:TrustedMasterKeys): {PublicKey} (fingerprint {Fingerprint}, as nodes that do not trust it name it)")]
+    public static partial void MasterPublicKey(ILogger log, string publicKey, string fingerprint);
 
     [LoggerMessage(4, LogLevel.Warning, "{Warning}")]
     public static partial void ConfigurationWarning(ILogger log, string warning);

@@ -21,7 +21,7 @@ public static class StatusCommand
                 return 0;
             }
             var up = DateTimeOffset.UtcNow - info.StartedAt;
-            await o.WriteLineAsync($"node      {info.NodeId}{(info.IsMaster ? "  (master)" : "")}");
+            await o.WriteLineAsync($"node      {(info.Name is null ? info.NodeId : $"{info.Name} ({info.NodeId})")}{(info.IsMaster ? "  (master)" : "")}");
             await o.WriteLineAsync($"api       {client.BaseAddress}");
             await o.WriteLineAsync($"network   {info.Network}");
             await o.WriteLineAsync($"listening {(info.ListenEndpoints.Count == 0 ? "no (outbound only)" : string.Join(", ", info.ListenEndpoints))}");
@@ -38,6 +38,8 @@ public static class StatusCommand
             await o.WriteLineAsync($"tables    {info.Tables.Count}");
             foreach (var t in info.Tables)
                 await o.WriteLineAsync($"  {t.Table}  {t.Count} objects  digest {t.Digest}");
+            foreach (var w in info.Warnings ?? [])
+                await o.WriteLineAsync($"warning   {w}");
             return 0;
         }));
         return command;

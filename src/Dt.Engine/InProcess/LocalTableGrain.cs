@@ -12,8 +12,7 @@ public class LocalTableGrain : ITableGrain
 
     public LocalTableGrain(string table, DtNode node)
     {
-        if (!Replicator.IsValidTableName(table))
-            throw new DtException(DtErrorCodes.InvalidArgument, $"table name '{table}' is invalid: use 1 to 128 letters, digits, '.', '_', '-', ':' or '/'");
+        TableNames.Require(table);
         Table = table;
         _node = node;
     }
@@ -83,8 +82,7 @@ public class LocalTableGrain : ITableGrain
     /// <summary>Events after the subscription's id; first, if asked, an object_added (id 0) for each object held.</summary>
     internal static async IAsyncEnumerable<DtEvent> Subscribe(DtNode node, EventSubscription s, [EnumeratorCancellation] CancellationToken ct)
     {
-        if (s.Table is not null && !Replicator.IsValidTableName(s.Table))
-            throw new DtException(DtErrorCodes.InvalidArgument, $"table name '{s.Table}' is invalid");
+        if (s.Table is not null) TableNames.Require(s.Table);
         // Register before the snapshot so nothing falls between the two (an object may then appear twice).
         await using var feed = node.Events.Open(s.Table, s.AfterEventId);
         if (s.IncludeExisting)

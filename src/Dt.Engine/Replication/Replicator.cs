@@ -58,6 +58,7 @@ public sealed partial class Replicator
         _changeLog = changeLog;
         _signer = signer;
         _trusted = trusted;
+        Untrusted = new UntrustedSigners(time);
         _options = options;
         _nodeId = nodeId;
         _store = store;
@@ -75,22 +76,22 @@ public sealed partial class Replicator
     /// <summary>This master's author id, or null on a non-master.</summary>
     public Guid? AuthorId => _signer?.Id;
 
+    /// <summary>Drops by signer, for logs and the node's warnings.</summary>
+    public UntrustedSigners Untrusted { get; }
+
     /// <summary>Changes dropped because no trusted master signed them.</summary>
     public long DroppedUnknownAuthor => Interlocked.Read(ref _droppedUnknownAuthor);
 
     /// <summary>Reconciliation rounds this node started that found every table equal to the peer's.</summary>
     public long RoundsInSync => Interlocked.Read(ref _roundsInSync);
 
-    /// <summary>Table names: 1 to 128 characters of letters, digits, '.', '_', '-', ':' and '/'.</summary>
-    public static bool IsValidTableName(string? name) => name is { Length: > 0 and <= WireLimits.MaxTableName } && TableName().IsMatch(name);
-
-    [GeneratedRegex("^[A-Za-z0-9._:/-]+$")]
-    private static partial Regex TableName();
+    /// <summary>Table names: see <see cref="TableNames"/>.</summary>
+    public static bool IsValidTableName(string? name) => TableNames.IsValid(name);
 
     public TableState GetOrCreate(string name)
     {
         if (!IsValidTableName(name))
-            throw new DtException(DtErrorCodes.InvalidArgument, $"table name '{Truncate(name)}' is invalid: use 1 to 128 letters, digits, '.', '_', '-', ':' or '/'");
+            throw new DtException(DtErrorCodes.InvalidArgument, $"table name '{TableNames.Shown(name)}' is invalid: {TableNames.Rule}");
         if (_store.Tables.TryGetValue(name, out var t)) return t;
         if (_store.Tables.Count >= WireLimits.MaxTables)
             throw new DtException(DtErrorCodes.LimitReached, $"this node already holds {WireLimits.MaxTables} tables");
@@ -267,11 +268,18 @@ public sealed partial class Replicator
         lock (t.Sync)
             if (t.TryGetBatch(batch.Author, batch.Hlc, out var held) && held.SameAs(batch)) return true;
         if (_trusted.Contains(batch.Author) && Verify(t.Name, batch)) return true;
-        string why = _trusted.Contains(batch.Author)
-            ? $"a change signed as master {batch.Author} failed verification (forged or altered); dropped"
-            : $"a change by {batch.Author}, which is not a trusted master, dropped";
-        if (Interlocked.Increment(ref _droppedUnknownAuthor) % 1000 == 1)
-            DtLog.UntrustedChange(_log, origin, t.Name, why);
+        bool forged = _trusted.Contains(batch.Author);
+        string fingerprint = UntrustedSigners.Fingerprint(batch.Author);
+        string why = forged
+            ? $"a change signed as trusted master {fingerprint} failed verification (forged or altered); dropped"
+            : $"a change signed by master {fingerprint}, which is not a trusted master (Dt:TrustedMasterKeys), dropped";
+        Interlocked.Increment(ref _droppedUnknownAuthor);
+        long toLog = Untrusted.Record(batch.Author, forged, t.Name, origin, batch.Members.Length);
+        if (toLog > 0)
+        {
+            if (forged) DtLog.ForgedChanges(_log, t.Name, origin, fingerprint, toLog);
+            else DtLog.UntrustedSigner(_log, t.Name, origin, fingerprint, toLog);
+        }
         _events.Publish(DtEventTypes.Error, t.Name, batch.Members[0].Hash, null, origin, why);
         if (_metrics is not null) _metrics.Add(_metrics.ChangesRejected, batch.Members.Length);
         return false;

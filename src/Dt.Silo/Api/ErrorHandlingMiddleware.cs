@@ -14,9 +14,15 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         try
         {
             await next(ctx);
-            if (ctx.Response is { StatusCode: 404 or 405, HasStarted: false, ContentType: null })
-                await Problems.WriteAsync(ctx, ctx.Response.StatusCode == 404 ? DtApiErrors.NotFound : DtErrorCodes.InvalidArgument,
-                    ctx.Response.StatusCode == 404 ? $"no such route: {ctx.Request.Method} {ctx.Request.Path}" : $"{ctx.Request.Method} is not allowed on {ctx.Request.Path}");
+            // Routing's own 404 and 405 (its Allow header kept), and any other bare 4xx, get a problem body too.
+            if (ctx.Response is { StatusCode: >= 400 and < 500, HasStarted: false, ContentType: null } r)
+                await (r.StatusCode switch
+                {
+                    404 => Problems.WriteAsync(ctx, DtApiErrors.NotFound, $"no such route: {ctx.Request.Method} {ctx.Request.Path}"),
+                    405 => Problems.WriteAsync(ctx, DtApiErrors.MethodNotAllowed,
+                        $"{ctx.Request.Method} is not allowed on {ctx.Request.Path}" + (r.Headers.Allow.Count > 0 ? $" (allowed: {r.Headers.Allow})" : "")),
+                    _ => Problems.WriteAsync(ctx, DtApiErrors.CodeFor((System.Net.HttpStatusCode)r.StatusCode), $"{ctx.Request.Method} {ctx.Request.Path} was refused ({r.StatusCode})", r.StatusCode),
+                });
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {

@@ -164,13 +164,4 @@ public sealed class SecurityTests
         Assert.Contains("Dt:Port", ex.Message);
         Assert.Empty(DtOptions.ForTests(NetworkKey.Generate().ToBase64()).Validate());
     }
-
-    private sealed class ManualTime : TimeProvider
-    {
-        private DateTimeOffset _now = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-
-        public override DateTimeOffset GetUtcNow() => _now;
-
-        public void Advance(TimeSpan by) => _now += by;
-    }
 }

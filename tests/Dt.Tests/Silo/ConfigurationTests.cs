@@ -7,12 +7,7 @@ namespace Dt.Tests.Silo;
 /// <summary>Start-up of the real silo: bad settings stop it with one message naming them; keys are made once.</summary>
 public sealed class ConfigurationTests
 {
-    private static async Task<ChildProcess> RunToExitAsync(string dataDir, params string[] args)
-    {
-        var p = ChildProcess.Start(Binaries.Silo, [$"--Dt:DataDir={dataDir}", .. args], workingDirectory: dataDir);
-        await p.WaitForExitAsync(TimeSpan.FromSeconds(30));
-        return p;
-    }
+    private static Task<ChildProcess> RunToExitAsync(string dataDir, params string[] args) => SiloProcess.RunToExitAsync(dataDir, fastProfile: false, args);
 
     [Fact]
     public async Task Invalid_configuration_exits_non_zero_with_one_message_naming_each_bad_setting()

@@ -67,10 +67,5 @@ public sealed class SiloDnsTests
         }
     }
 
-    private static async Task<ChildProcess> RunToExitAsync(string dataDir, params string[] args)
-    {
-        var p = ChildProcess.Start(Binaries.Silo, [.. SiloProcess.FastProfile, $"--Dt:DataDir={dataDir}", .. args], workingDirectory: dataDir);
-        await p.WaitForExitAsync(TimeSpan.FromSeconds(30));
-        return p;
-    }
+    private static Task<ChildProcess> RunToExitAsync(string dataDir, params string[] args) => SiloProcess.RunToExitAsync(dataDir, fastProfile: true, args);
 }

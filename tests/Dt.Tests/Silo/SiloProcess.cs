@@ -54,6 +54,16 @@ internal sealed partial class SiloProcess : IAsyncDisposable
         return silo;
     }
 
+    /// <summary>Runs a silo that is expected to stop by itself (a refused configuration, a failed start) and waits
+    /// for its exit. <paramref name="fastProfile"/>: put the fast test profile first (the args still win).</summary>
+    public static async Task<ChildProcess> RunToExitAsync(string dataDir, bool fastProfile, params string[] args)
+    {
+        string[] all = [.. fastProfile ? FastProfile : [], $"--Dt:DataDir={dataDir}", .. args];
+        var p = ChildProcess.Start(Binaries.Silo, all, workingDirectory: Directory.Exists(dataDir) ? dataDir : Path.GetTempPath());
+        await p.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        return p;
+    }
+
     /// <summary>Starts this silo again, after it stopped, with the same arguments and data directory.</summary>
     public async Task RestartAsync()
     {
