@@ -17,6 +17,8 @@ namespace Dt.Grains;
 internal sealed partial class DtStreamForwarder(DtSiloNode silo, IServiceProvider services, ILogger<DtStreamForwarder> log)
     : ILifecycleParticipant<ISiloLifecycle>
 {
+    private const int MaxBatch = 512;
+
     private readonly CancellationTokenSource _stop = new();
     private Task _run = Task.CompletedTask;
 
@@ -47,16 +49,31 @@ internal sealed partial class DtStreamForwarder(DtSiloNode silo, IServiceProvide
             try
             {
                 await using var feed = node.Events.Open(null, after);
-                await foreach (var e in feed.ReadAllAsync(ct))
+                await using var e = feed.ReadAllAsync(ct).GetAsyncEnumerator(ct);
+                // What the feed already holds goes out as one batch per stream: a bulk sync's events cost one
+                // stream message per batch, not one each.
+                var batch = new List<DtEvent>(MaxBatch);
+                var said = new List<DtMessage>();
+                while (true)
                 {
-                    if (e.Id > 0) // 0: a notice of the feed itself (events no longer held)
+                    var next = e.MoveNextAsync();
+                    if (batch.Count > 0 && (!next.IsCompleted || batch.Count >= MaxBatch))
                     {
-                        if (after > 0 && e.Id > after + 1) Skipped(log, silo.Name, e.Id - after - 1);
-                        after = e.Id;
+                        if (said.Count > 0) await messages.OnNextBatchAsync(said);
+                        await events.OnNextBatchAsync(batch);
+                        batch = new List<DtEvent>(MaxBatch);
+                        said = [];
                     }
-                    if (e.Type == DtEventTypes.MessageReceived)
-                        await messages.OnNextAsync(new DtMessage(e.MessageId!, e.Origin!, e.Time, e.Value ?? default));
-                    await events.OnNextAsync(e);
+                    if (!await next) break;
+                    var ev = e.Current;
+                    if (ev.Id > 0) // 0: a notice of the feed itself (events no longer held)
+                    {
+                        if (after > 0 && ev.Id > after + 1) Skipped(log, silo.Name, ev.Id - after - 1);
+                        after = ev.Id;
+                    }
+                    if (ev.Type == DtEventTypes.MessageReceived)
+                        said.Add(new DtMessage(ev.MessageId!, ev.Origin!, ev.Time, ev.Value ?? default));
+                    batch.Add(ev);
                 }
                 return;
             }
