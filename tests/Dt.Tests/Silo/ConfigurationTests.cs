@@ -56,7 +56,7 @@ public sealed class ConfigurationTests
         await using var first = await SiloProcess.StartAsync("first", dir);
         string key = File.ReadAllText(Path.Combine(dir, "network.key")).Trim();
         Assert.Contains($"--Dt:Key={key}", first.Process.Stdout);
-        if (OperatingSystem.IsWindows()) return;
+        if (OperatingSystem.IsWindows()) Assert.Skip("the restart below stops the silo with SIGTERM, which Windows has not");
 
         first.Process.Terminate();
         Assert.Equal(0, await first.Process.WaitForExitAsync(TimeSpan.FromSeconds(15)));
