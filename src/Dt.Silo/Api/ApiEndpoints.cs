@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Dt.Client;
+using Dt.Silo.Status;
 
 namespace Dt.Silo.Api;
 
@@ -23,6 +24,7 @@ internal static class ApiEndpoints
         app.MapGet(DtApiRoutes.Events, ctx => ctx.RequestServices.GetRequiredService<EventStreamEndpoint>().HandleAsync(ctx));
         app.MapGossipApi();
         app.MapDnsApi();
+        app.MapStatusPage();
     }
 
     public static IDtGrainFactory Node(HttpContext ctx) => ctx.RequestServices.GetRequiredService<SiloNode>().Node;
