@@ -88,6 +88,7 @@ public sealed class StatusPageTests
             var response = await route.FetchAsync();
             var json = JsonNode.Parse(await response.TextAsync())!.AsObject();
             json["stats"] = JsonNode.Parse("""{"refusedHandshakes":3,"blocked":{"ips":["192.0.2.7","192.0.2.8"]},"note":"<i id=\"stats-injected\">x</i>"}""");
+            json["warnings"] = JsonNode.Parse("""["degraded: dropping changes from untrusted master 00ff"]""");
             await route.FulfillAsync(new RouteFulfillOptions { Response = response, Body = json.ToJsonString() });
         }));
 
@@ -96,6 +97,7 @@ public sealed class StatusPageTests
         await Expect(page.Locator("#node-name")).ToHaveTextAsync(info.Name!);
         await Expect(page.Locator("#node-master")).ToHaveTextAsync("yes");
         await Expect(page.Locator("#node-network")).ToHaveTextAsync(info.Network);
+        await Expect(page.Locator("#node-warnings")).ToHaveTextAsync("degraded: dropping changes from untrusted master 00ff");
         await Expect(page.Locator("#events-state")).ToHaveTextAsync("live");
         await Expect(page.Locator("#links tr", new() { HasText = otherInfo.NodeId }).Locator(".rtt")).ToHaveTextAsync(new Regex(@"^\d+\.\d\d$"));
         await Expect(page.Locator("#members tr", new() { HasText = otherInfo.Name! })).ToContainTextAsync("Alive");
