@@ -44,17 +44,18 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         _messageIds = new MessageIdWindow(options.MessageIdWindow, options.MaxRememberedMessageIds, time);
         var allow = options.IpAllowList.Select(a => { IpAccessControl.TryParseRange(a, out var r); return r; }).ToList();
         Access = new IpAccessControl(options.IpFailureLimit, options.IpFailureWindow, options.IpBlockDuration, options.NeverBlockLoopback, allow, time);
-        Metrics = new DtMetrics(NodeId, () => Replicator!.Tables.Sum(t => t.LiveCount), () => _overlay!.Links.Count);
+        Metrics = new DtMetrics(NodeId, () => Replicator!.Tables.Sum(t => t.LiveCount), () => _overlay!.Links.Count,
+            () => _overlay!.Links.Sum(l => l.QueuedBytes), () => Access.BlockedNow());
         Access.Blocked += (ip, n) =>
         {
             DtLog.IpBlocked(_log, ip.ToString(), n);
-            Metrics.Add(Metrics.IpBlocks);
+            Metrics.IpBlocked();
             Events.Publish(DtEventTypes.Error, origin: ip.ToString(), error: $"address blocked for {options.IpBlockDuration} after {n} failed handshakes");
             IpBlocked?.Invoke(ip, n);
         };
         Socket = options.Listen ? PeerOverlay.Bind(options) : null;
         var ctx = new LinkContext(Keys, options.Network, NodeId, options.Master, (ushort)(Socket is null ? 0 : ((IPEndPoint)Socket.LocalEndPoint!).Port),
-            options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time);
+            options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time, Metrics);
         _overlay = new PeerOverlay(options, ctx, this, Access, time, loggers.CreateLogger("Dt.Overlay"));
         var trusted = new TrustedMasters();
         foreach (var k in options.TrustedMasterKeys)
@@ -267,7 +268,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     private void Deliver(BroadcastMessage m, PeerLink? from)
     {
         Events.Publish(DtEventTypes.MessageReceived, json: m.Payload, origin: m.Origin.ToString(), messageId: m.Id);
-        Metrics.Add(Metrics.MessagesDelivered);
+        Metrics.MessageDelivered();
         using var w = new WireWriter(m.Payload.Length + 64);
         m.Encode(w);
         foreach (var link in _overlay.Links)
@@ -278,21 +279,20 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
 
     void IOverlayHost.OnLinkUp(PeerLink link)
     {
-        Metrics.Add(Metrics.LinksOpened);
+        Metrics.LinkOpened();
         if (link.IsDialer) Replicator.StartSync(link);
         foreach (var m in _modules) m.OnLinkUp(link);
     }
 
     void IOverlayHost.OnLinkDown(PeerLink link, string reason)
     {
-        Metrics.Add(Metrics.LinksClosed);
+        Metrics.LinkClosed();
         Replicator.LinkClosed(link);
         foreach (var m in _modules) m.OnLinkDown(link);
     }
 
     void IOverlayHost.OnHandshakeRefused(IPAddress remote, string reason, bool blocked)
     {
-        Metrics.Add(Metrics.HandshakesRefused);
         Events.Publish(DtEventTypes.Error, origin: remote.ToString(), error: $"peer refused: {reason}");
     }
 

@@ -145,12 +145,14 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             if (remote.IsIPv4MappedToIPv6) remote = remote.MapToIPv4();
             if (_access.IsBlocked(remote))
             {
+                Refused(RefusalReason.Blocked);
                 DtLog.BlockedConnection(_log, remote.ToString());
                 socket.Dispose();
                 continue;
             }
             if (!_handshakes.TryAcquire(remote))
             {
+                Refused(RefusalReason.RateLimited);
                 DtLog.HandshakeRateLimited(_log, remote.ToString());
                 socket.Dispose();
                 continue;
@@ -165,6 +167,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             }
             if (!admitted)
             {
+                Refused(RefusalReason.InboundLimit);
                 DtLog.InboundLimit(_log, remote.ToString());
                 socket.Dispose();
                 continue;
@@ -185,12 +188,17 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             bool blocked = e.CountsAgainstPeer && _access.RecordFailure(remote);
             if (e.Failure != HandshakeFailure.IsSelf)
             {
+                Refused(e.Failure.ToRefusal());
                 DtLog.HandshakeRefused(_log, remote.ToString(), e.Message);
                 if (e.CountsAgainstPeer) _host.OnHandshakeRefused(remote, e.Message, blocked);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException) { }
-        catch (Exception e) { DtLog.HandshakeRefused(_log, remote.ToString(), e.Message); }
+        catch (Exception e)
+        {
+            Refused(RefusalReason.Closed);
+            DtLog.HandshakeRefused(_log, remote.ToString(), e.Message);
+        }
         if (link is null)
         {
             ReleaseInbound(remote);
@@ -200,6 +208,8 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         // A peer's node test stays a test here too: it carries nothing but pings and does not count as a link.
         Register(link, new LinkState(link.RemoteIsTest ? LinkRole.Test : LinkRole.Inbound, null, _options.RttSamples));
     }
+
+    private void Refused(RefusalReason reason) => _ctx.Metrics?.HandshakeRefused(reason);
 
     private void ReleaseInbound(IPAddress remote)
     {

@@ -247,6 +247,7 @@ public sealed partial class Replicator
                     if (c.Version.Removed && c.Version.Hlc < tombstoneFloor) continue;
                     if (!c.Version.Removed && t.LiveCount >= _options.MaxObjectsPerTable && !t.TryGetLive(c.Hash, out _))
                     {
+                        _metrics?.ChangesDropped(DropReason.TableFull, 1);
                         _events.Publish(DtEventTypes.Error, table, c.Hash, null, origin, $"table '{table}' is full ({_options.MaxObjectsPerTable} objects); change dropped");
                         continue;
                     }
@@ -257,7 +258,7 @@ public sealed partial class Replicator
             if (batch.Hlc > maxHlc) maxHlc = batch.Hlc;
         }
         _clock.Observe(maxHlc);
-        if (_metrics is not null && changed.Count > 0) _metrics.Add(_metrics.ChangesApplied, changed.Count);
+        if (changed.Count > 0) _metrics?.ChangesApplied(changed.Count);
         Flood(table, changed, except: from);
     }
 
@@ -267,13 +268,14 @@ public sealed partial class Replicator
         lock (t.Sync)
             if (t.TryGetBatch(batch.Author, batch.Hlc, out var held) && held.SameAs(batch)) return true;
         if (_trusted.Contains(batch.Author) && Verify(t.Name, batch)) return true;
-        string why = _trusted.Contains(batch.Author)
+        bool known = _trusted.Contains(batch.Author);
+        string why = known
             ? $"a change signed as master {batch.Author} failed verification (forged or altered); dropped"
             : $"a change by {batch.Author}, which is not a trusted master, dropped";
         if (Interlocked.Increment(ref _droppedUnknownAuthor) % 1000 == 1)
             DtLog.UntrustedChange(_log, origin, t.Name, why);
+        _metrics?.ChangesDropped(known ? DropReason.BadSignature : DropReason.UntrustedSigner, batch.Members.Length);
         _events.Publish(DtEventTypes.Error, t.Name, batch.Members[0].Hash, null, origin, why);
-        if (_metrics is not null) _metrics.Add(_metrics.ChangesRejected, batch.Members.Length);
         return false;
     }
 
