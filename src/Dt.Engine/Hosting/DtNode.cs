@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Dt.Diagnostics;
 using Dt.Events;
 using Dt.InProcess;
 using Dt.Messaging;
@@ -56,7 +57,9 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         Socket = options.Listen ? PeerOverlay.Bind(options) : null;
         var ctx = new LinkContext(Keys, options.Network, NodeId, options.Master, (ushort)(Socket is null ? 0 : ((IPEndPoint)Socket.LocalEndPoint!).Port),
             options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time, Metrics);
-        _overlay = new PeerOverlay(options, ctx, this, Access, time, loggers.CreateLogger("Dt.Overlay"));
+        var overlayLog = loggers.CreateLogger("Dt.Overlay");
+        Warnings = new PeerWarnings(overlayLog, _log, options.PeerWarningInterval, time);
+        _overlay = new PeerOverlay(options, ctx, this, Access, time, overlayLog, Warnings);
         var trusted = new TrustedMasters();
         foreach (var k in options.TrustedMasterKeys)
             if (TrustedMasters.TryParsePublic(k, out var spki)) trusted.Add(spki);
@@ -66,7 +69,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
             trusted.Add(signer!.PublicKey);
         }
         Trusted = trusted;
-        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links, Signer, trusted, changeLog, Metrics);
+        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links, Signer, trusted, changeLog, Metrics, Warnings);
         CreateModules(_modules, loggers);
         foreach (var m in _modules)
             foreach (var t in m.MessageTypes)
@@ -99,6 +102,9 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     public IpAccessControl Access { get; }
 
     public DtMetrics Metrics { get; }
+
+    /// <summary>The per-connection and per-message warnings, rate-limited per remote address.</summary>
+    public PeerWarnings Warnings { get; }
 
     /// <summary>Raised when an address (IPv6: a /64) is blocked after repeated failed handshakes.</summary>
     public event Action<IPAddress, int>? IpBlocked;
@@ -344,7 +350,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         }
         catch (DtException e)
         {
-            DtLog.BadMessage(_log, link.ToString(), e.Message);
+            Warnings.BadMessage(link, e.Message);
             Events.Publish(DtEventTypes.Error, origin: link.RemoteNodeId.ToString(), error: e.Message);
         }
         return ValueTask.CompletedTask;

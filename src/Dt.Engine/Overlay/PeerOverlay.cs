@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Dt.Diagnostics;
 using Dt.Hosting;
 using Dt.Protocol;
 using Dt.Security;
@@ -35,6 +36,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
     private readonly IOverlayHost _host;
     private readonly IpAccessControl _access;
     private readonly HandshakeRateLimiter _handshakes;
+    private readonly PeerWarnings _warnings;
     private readonly ILogger _log;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
@@ -58,8 +60,11 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         public bool IsMaster;
     }
 
-    public PeerOverlay(DtOptions options, LinkContext ctx, IOverlayHost host, IpAccessControl access, TimeProvider time, ILogger log)
+    /// <param name="warnings">Where per-connection warnings go, rate-limited per remote address (by default to
+    /// <paramref name="log"/>).</param>
+    public PeerOverlay(DtOptions options, LinkContext ctx, IOverlayHost host, IpAccessControl access, TimeProvider time, ILogger log, PeerWarnings? warnings = null)
     {
+        _warnings = warnings ?? new PeerWarnings(log, log, options.PeerWarningInterval, time);
         _options = options;
         _ctx = ctx;
         _host = host;
@@ -146,14 +151,14 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             if (_access.IsBlocked(remote))
             {
                 Refused(RefusalReason.Blocked);
-                DtLog.BlockedConnection(_log, remote.ToString());
+                _warnings.Blocked(remote);
                 socket.Dispose();
                 continue;
             }
             if (!_handshakes.TryAcquire(remote))
             {
                 Refused(RefusalReason.RateLimited);
-                DtLog.HandshakeRateLimited(_log, remote.ToString());
+                _warnings.RateLimited(remote);
                 socket.Dispose();
                 continue;
             }
@@ -168,7 +173,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             if (!admitted)
             {
                 Refused(RefusalReason.InboundLimit);
-                DtLog.InboundLimit(_log, remote.ToString());
+                _warnings.InboundLimit(remote);
                 socket.Dispose();
                 continue;
             }
@@ -189,7 +194,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             if (e.Failure != HandshakeFailure.IsSelf)
             {
                 Refused(e.Failure.ToRefusal());
-                DtLog.HandshakeRefused(_log, remote.ToString(), e.Message);
+                _warnings.HandshakeRefused(remote, e.Message);
                 if (e.CountsAgainstPeer) _host.OnHandshakeRefused(remote, e.Message, blocked);
             }
         }
@@ -197,7 +202,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         catch (Exception e)
         {
             Refused(RefusalReason.Closed);
-            DtLog.HandshakeRefused(_log, remote.ToString(), e.Message);
+            _warnings.HandshakeRefused(remote, e.Message);
         }
         if (link is null)
         {

@@ -52,8 +52,10 @@ public sealed partial class Replicator
     private long _roundsInSync;
 
     public Replicator(DtOptions options, Guid nodeId, NodeStore store, EventHub events, HybridLogicalClock clock, TimeProvider time, ILogger log,
-        Func<IReadOnlyList<PeerLink>> links, MasterSigningKey? signer, TrustedMasters trusted, Storage.ChangeLog? changeLog = null, DtMetrics? metrics = null)
+        Func<IReadOnlyList<PeerLink>> links, MasterSigningKey? signer, TrustedMasters trusted, Storage.ChangeLog? changeLog = null, DtMetrics? metrics = null,
+        Diagnostics.PeerWarnings? warnings = null)
     {
+        Warnings = warnings ?? new Diagnostics.PeerWarnings(log, log, options.PeerWarningInterval, time);
         _metrics = metrics;
         _changeLog = changeLog;
         _signer = signer;
@@ -69,6 +71,9 @@ public sealed partial class Replicator
     }
 
     public bool IsMaster => _options.Master;
+
+    /// <summary>Where warnings about a peer's messages go, rate-limited per remote address.</summary>
+    public Diagnostics.PeerWarnings Warnings { get; }
 
     public IEnumerable<TableState> Tables => _store.Tables.Values;
 
@@ -217,7 +222,7 @@ public sealed partial class Replicator
 
     /// <summary>Queues decoded changes of a link to be applied in order on the link's applier task.</summary>
     public ValueTask EnqueueChanges(PeerLink link, string table, List<(ChangeBatch Batch, List<Change> Included)> groups) =>
-        _appliers.GetValue(link, l => new ChangeApplier(l, this, _log)).EnqueueAsync(table, groups);
+        _appliers.GetValue(link, l => new ChangeApplier(l, this)).EnqueueAsync(table, groups);
 
     /// <summary>Ends a closed link's applier once it has applied what it holds.</summary>
     public void LinkClosed(PeerLink link)
