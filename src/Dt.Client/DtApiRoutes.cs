@@ -12,6 +12,9 @@ public static class DtApiRoutes
     public const string Messages = "/v1/messages";
     public const string Events = "/v1/events";
 
+    /// <summary>Prometheus scraping endpoint (text format), guarded like /v1.</summary>
+    public const string Metrics = "/metrics";
+
     /// <summary>Name of the SSE event that marks a stream as caught up (data: <see cref="EventStreamReady"/>).</summary>
     public const string ReadyEvent = "dt-ready";
 

@@ -13,6 +13,7 @@ namespace Dt.Client;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     UseStringEnumConverter = true)]
 [JsonSerializable(typeof(NodeInfo))]
+[JsonSerializable(typeof(NodeStats))]
 [JsonSerializable(typeof(PeerInfo))]
 [JsonSerializable(typeof(IReadOnlyList<PeerInfo>))]
 [JsonSerializable(typeof(TableSummary))]

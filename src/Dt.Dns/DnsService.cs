@@ -31,6 +31,7 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
     private DnsServer? _server;
+    private DnsMetrics? _metrics;
     private Notifier? _notifier;
     private LookupResponder? _responder;
     private Task _keeper = Task.CompletedTask;
@@ -72,6 +73,9 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
     /// <summary>The port answered on (UDP and TCP).</summary>
     public int Port => UdpEndPoint.Port;
 
+    /// <summary>DNS responses sent so far with this protocol and header RCODE (the counts behind <c>dt.dns.queries</c>).</summary>
+    public long Answered(bool tcp, Wire.DnsRcode rcode) => _metrics?.Count(tcp, rcode) ?? 0;
+
     /// <summary>NOTIFYs not yet acknowledged.</summary>
     public int PendingNotifies => _notifier?.PendingCount ?? 0;
 
@@ -88,7 +92,8 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
         var engine = new QueryEngine(Zones, Options);
         var transfer = new ZoneTransfer(Zones, Options, transferAllow, _log);
         var update = new UpdateProcessor(Zones, Editor, tsig, AddressRange.ParseAll(Options.UpdateAllow), _log);
-        _server = new DnsServer(Options, engine, transfer, update, _log);
+        _metrics = new DnsMetrics(info.NodeId);
+        _server = new DnsServer(Options, engine, transfer, update, _log, _metrics);
         _server.Bind();
         _notifier = new Notifier(notifyTargets, Options, _log, _time);
         _notifier.Start();
@@ -150,6 +155,7 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
         await _stop.CancelAsync();
         try { await _keeper; } catch (OperationCanceledException) { }
         if (_server is not null) await _server.DisposeAsync();
+        _metrics?.Dispose();
         if (_responder is not null) await _responder.DisposeAsync();
         if (_notifier is not null)
         {

@@ -41,6 +41,9 @@ internal static partial class DtLog
     [LoggerMessage(18, LogLevel.Warning, "Blocked {Address} after {Failures} failed handshakes")]
     public static partial void IpBlocked(ILogger log, string address, int failures);
 
+    [LoggerMessage(25, LogLevel.Warning, "Refused {Count:N0} connections from {Remote} in the last {Period} ({Suppressed:N0} not logged one by one)")]
+    public static partial void RefusedSummary(ILogger log, long count, string remote, string period, long suppressed);
+
     [LoggerMessage(20, LogLevel.Debug, "Discovered node {NodeId} at {Address}")]
     public static partial void Discovered(ILogger log, string address, Guid nodeId);
 
@@ -73,4 +76,7 @@ internal static partial class DtLog
 
     [LoggerMessage(41, LogLevel.Warning, "Message from {Link} rejected: {Reason}")]
     public static partial void BadMessage(ILogger log, string link, string reason);
+
+    [LoggerMessage(42, LogLevel.Warning, "Rejected {Count:N0} messages from {Remote} in the last {Period} ({Suppressed:N0} not logged one by one)")]
+    public static partial void BadMessageSummary(ILogger log, long count, string remote, string period, long suppressed);
 }

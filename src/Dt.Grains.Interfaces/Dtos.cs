@@ -16,7 +16,32 @@ public sealed record NodeInfo(
     IReadOnlyList<TableSummary> Tables,
     DateTimeOffset StartedAt,
     string? Name = null,
-    IReadOnlyList<string>? Warnings = null);
+    IReadOnlyList<string>? Warnings = null,
+    NodeStats? Stats = null);
+
+/// <summary>
+/// What an operator watches, counted since the node started (the same counts as the "Dt" meter's instruments, see
+/// docs/API.md "Metrics"): traffic on links, connections to the peer port refused before they became links (by
+/// reason: wrong_key, wrong_network, bad_proof, protocol, timeout, closed, rate_limited, blocked, inbound_limit),
+/// address blocks, changes from peers applied and dropped (by reason: untrusted_signer, bad_signature, table_full),
+/// broadcast messages delivered. <see cref="QueuedBytes"/> and <see cref="IpsBlockedNow"/> are the values now.
+/// The by-reason maps hold only reasons seen.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record NodeStats(
+    long LinksOpened,
+    long LinksClosed,
+    long BytesSent,
+    long BytesReceived,
+    long QueuedBytes,
+    long HandshakesRefused,
+    long IpBlocks,
+    int IpsBlockedNow,
+    long ChangesApplied,
+    long ChangesDropped,
+    long MessagesDelivered,
+    IReadOnlyDictionary<string, long>? HandshakesRefusedByReason = null,
+    IReadOnlyDictionary<string, long>? ChangesDroppedByReason = null);
 
 public enum LinkDirection { Outbound, Inbound }
 

@@ -2,6 +2,7 @@ using Dt.Client;
 using Dt.Dns;
 using Dt.Silo.Api;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using OpenTelemetry.Metrics;
 
 namespace Dt.Silo;
 
@@ -22,6 +23,11 @@ public static class SiloHost
             k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
             k.AddServerHeader = false;
         });
+        // GET /metrics (guarded like /v1): the node's meter "Dt" (DtMetrics; Dt.Dns adds dt.dns.*), Orleans' and the runtime's.
+        services.AddOpenTelemetry().WithMetrics(m => m
+            .AddMeter(DtMetrics.MeterName, "Microsoft.Orleans")
+            .AddRuntimeInstrumentation()
+            .AddPrometheusExporter());
         services.ConfigureHttpJsonOptions(j =>
         {
             j.SerializerOptions.TypeInfoResolverChain.Insert(0, DtJsonContext.Default);
@@ -50,6 +56,7 @@ public static class SiloHost
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseMiddleware<ApiTokenMiddleware>();
         app.MapDtApi();
+        app.MapPrometheusScrapingEndpoint(DtApiRoutes.Metrics);
         return app;
     }
 }

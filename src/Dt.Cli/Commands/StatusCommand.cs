@@ -38,12 +38,33 @@ public static class StatusCommand
             await o.WriteLineAsync($"tables    {info.Tables.Count}");
             foreach (var t in info.Tables)
                 await o.WriteLineAsync($"  {t.Table}  {t.Count} objects  digest {t.Digest}");
+            if (info.Stats is { } s)
+                foreach (var line in StatsLines(s)) await o.WriteLineAsync(line);
             foreach (var w in info.Warnings ?? [])
                 await o.WriteLineAsync($"warning   {w}");
             return 0;
         }));
         return command;
     }
+
+    /// <summary>The node's counts since it started, three lines (docs/CLI.md shows them).</summary>
+    public static IEnumerable<string> StatsLines(NodeStats s)
+    {
+        yield return $"traffic   sent {Bytes(s.BytesSent)}, received {Bytes(s.BytesReceived)}, queued {Bytes(s.QueuedBytes)}; links opened {s.LinksOpened:N0}, closed {s.LinksClosed:N0}";
+        yield return $"refused   {s.HandshakesRefused:N0} connections{ByReason(s.HandshakesRefusedByReason)}; {s.IpsBlockedNow:N0} addresses blocked now, {s.IpBlocks:N0} blocks in all";
+        yield return $"changes   applied {s.ChangesApplied:N0}, dropped {s.ChangesDropped:N0}{ByReason(s.ChangesDroppedByReason)}; messages delivered {s.MessagesDelivered:N0}";
+    }
+
+    private static string ByReason(IReadOnlyDictionary<string, long>? counts) =>
+        counts is null || counts.Count == 0 ? "" : $" ({string.Join(", ", counts.Select(kv => $"{kv.Key} {kv.Value:N0}"))})";
+
+    private static string Bytes(long n) => n switch
+    {
+        < 1024 => $"{n} B",
+        < 1024 * 1024 => $"{n / 1024.0:0.#} KiB",
+        < 1024L * 1024 * 1024 => $"{n / (1024.0 * 1024):0.#} MiB",
+        _ => $"{n / (1024.0 * 1024 * 1024):0.##} GiB",
+    };
 
     private static string Format(TimeSpan t) =>
         t.TotalDays >= 1 ? $"{(int)t.TotalDays}d {t.Hours}h" : t.TotalHours >= 1 ? $"{(int)t.TotalHours}h {t.Minutes}m" : $"{(int)t.TotalMinutes}m {t.Seconds}s";

@@ -21,6 +21,7 @@ internal sealed class DnsServer : IAsyncDisposable
     private readonly ZoneTransfer _transfer;
     private readonly UpdateProcessor _update;
     private readonly ILogger _log;
+    private readonly DnsMetrics? _metrics;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
     private readonly Channel<(DnsMessage Message, byte[] Raw, SocketAddress From)> _updates;
@@ -29,8 +30,9 @@ internal sealed class DnsServer : IAsyncDisposable
     private Socket? _tcp;
     private int _open;
 
-    public DnsServer(DnsOptions options, QueryEngine engine, ZoneTransfer transfer, UpdateProcessor update, ILogger log)
+    public DnsServer(DnsOptions options, QueryEngine engine, ZoneTransfer transfer, UpdateProcessor update, ILogger log, DnsMetrics? metrics = null)
     {
+        _metrics = metrics;
         _options = options;
         _engine = engine;
         _transfer = transfer;
@@ -128,6 +130,7 @@ internal sealed class DnsServer : IAsyncDisposable
                 switch (kind)
                 {
                     case RequestKind.Respond:
+                        _metrics?.Answered(false, w.Written);
                         await socket.SendToAsync(w.WrittenMemory, SocketFlags.None, from, ct);
                         break;
                     case RequestKind.Update:
@@ -137,6 +140,7 @@ internal sealed class DnsServer : IAsyncDisposable
                         {
                             DnsLog.UpdateQueueFull(_log, Remote(from), _options.UpdateQueueSize);
                             _engine.WriteError(w, message!.Id, message.Flags, message.Question, DnsRcode.ServFail, null, tcp: false);
+                            _metrics?.Answered(false, w.Written);
                             await socket.SendToAsync(w.WrittenMemory, SocketFlags.None, from, ct);
                         }
                         break;
@@ -182,6 +186,7 @@ internal sealed class DnsServer : IAsyncDisposable
                 try
                 {
                     var response = await _update.ProcessAsync(message, raw, ep.Address, ct);
+                    _metrics?.Answered(false, response);
                     await _udp!.SendToAsync(response, SocketFlags.None, from, ct);
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -259,6 +264,7 @@ internal sealed class DnsServer : IAsyncDisposable
                 switch (kind)
                 {
                     case RequestKind.Respond:
+                        _metrics?.Answered(true, w.Written);
                         await WriteFramedAsync(stream, w.Written.ToArray(), ct);
                         break;
                     case RequestKind.Transfer:
@@ -268,6 +274,7 @@ internal sealed class DnsServer : IAsyncDisposable
                         break;
                     case RequestKind.Update:
                         var response = await _update.ProcessAsync(message!, buffer.AsSpan(0, n).ToArray(), remote.Address, ct);
+                        _metrics?.Answered(true, response);
                         await WriteFramedAsync(stream, response, ct);
                         break;
                 }

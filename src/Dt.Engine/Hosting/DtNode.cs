@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Dt.Diagnostics;
 using Dt.Events;
 using Dt.InProcess;
 using Dt.Messaging;
@@ -44,18 +45,21 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         _messageIds = new MessageIdWindow(options.MessageIdWindow, options.MaxRememberedMessageIds, time);
         var allow = options.IpAllowList.Select(a => { IpAccessControl.TryParseRange(a, out var r); return r; }).ToList();
         Access = new IpAccessControl(options.IpFailureLimit, options.IpFailureWindow, options.IpBlockDuration, options.NeverBlockLoopback, allow, time);
-        Metrics = new DtMetrics(NodeId, () => Replicator!.Tables.Sum(t => t.LiveCount), () => _overlay!.Links.Count);
+        Metrics = new DtMetrics(NodeId, () => Replicator!.Tables.Sum(t => t.LiveCount), () => _overlay!.Links.Count,
+            () => _overlay!.Links.Sum(l => l.QueuedBytes), () => Access.BlockedNow());
         Access.Blocked += (ip, n) =>
         {
             DtLog.IpBlocked(_log, ip.ToString(), n);
-            Metrics.Add(Metrics.IpBlocks);
+            Metrics.IpBlocked();
             Events.Publish(DtEventTypes.Error, origin: ip.ToString(), error: $"address blocked for {options.IpBlockDuration} after {n} failed handshakes");
             IpBlocked?.Invoke(ip, n);
         };
         Socket = options.Listen ? PeerOverlay.Bind(options) : null;
         var ctx = new LinkContext(Keys, options.Network, NodeId, options.Master, (ushort)(Socket is null ? 0 : ((IPEndPoint)Socket.LocalEndPoint!).Port),
-            options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time);
-        _overlay = new PeerOverlay(options, ctx, this, Access, time, loggers.CreateLogger("Dt.Overlay"));
+            options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time, Metrics);
+        var overlayLog = loggers.CreateLogger("Dt.Overlay");
+        Warnings = new PeerWarnings(overlayLog, _log, options.PeerWarningInterval, time);
+        _overlay = new PeerOverlay(options, ctx, this, Access, time, overlayLog, Warnings);
         var trusted = new TrustedMasters();
         foreach (var k in options.TrustedMasterKeys)
             if (TrustedMasters.TryParsePublic(k, out var spki)) trusted.Add(spki);
@@ -65,7 +69,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
             trusted.Add(signer!.PublicKey);
         }
         Trusted = trusted;
-        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links, Signer, trusted, changeLog, Metrics);
+        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links, Signer, trusted, changeLog, Metrics, Warnings);
         CreateModules(_modules, loggers);
         foreach (var m in _modules)
             foreach (var t in m.MessageTypes)
@@ -98,6 +102,9 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     public IpAccessControl Access { get; }
 
     public DtMetrics Metrics { get; }
+
+    /// <summary>The per-connection and per-message warnings, rate-limited per remote address.</summary>
+    public PeerWarnings Warnings { get; }
 
     /// <summary>Raised when an address (IPv6: a /64) is blocked after repeated failed handshakes.</summary>
     public event Action<IPAddress, int>? IpBlocked;
@@ -267,7 +274,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     private void Deliver(BroadcastMessage m, PeerLink? from)
     {
         Events.Publish(DtEventTypes.MessageReceived, json: m.Payload, origin: m.Origin.ToString(), messageId: m.Id);
-        Metrics.Add(Metrics.MessagesDelivered);
+        Metrics.MessageDelivered();
         using var w = new WireWriter(m.Payload.Length + 64);
         m.Encode(w);
         foreach (var link in _overlay.Links)
@@ -278,21 +285,20 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
 
     void IOverlayHost.OnLinkUp(PeerLink link)
     {
-        Metrics.Add(Metrics.LinksOpened);
+        Metrics.LinkOpened();
         if (link.IsDialer) Replicator.StartSync(link);
         foreach (var m in _modules) m.OnLinkUp(link);
     }
 
     void IOverlayHost.OnLinkDown(PeerLink link, string reason)
     {
-        Metrics.Add(Metrics.LinksClosed);
+        Metrics.LinkClosed();
         Replicator.LinkClosed(link);
         foreach (var m in _modules) m.OnLinkDown(link);
     }
 
     void IOverlayHost.OnHandshakeRefused(IPAddress remote, string reason, bool blocked)
     {
-        Metrics.Add(Metrics.HandshakesRefused);
         Events.Publish(DtEventTypes.Error, origin: remote.ToString(), error: $"peer refused: {reason}");
     }
 
@@ -344,7 +350,7 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         }
         catch (DtException e)
         {
-            DtLog.BadMessage(_log, link.ToString(), e.Message);
+            Warnings.BadMessage(link, e.Message);
             Events.Publish(DtEventTypes.Error, origin: link.RemoteNodeId.ToString(), error: e.Message);
         }
         return ValueTask.CompletedTask;

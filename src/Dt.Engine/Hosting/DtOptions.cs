@@ -138,6 +138,12 @@ public sealed partial class DtOptions
     /// <summary>Addresses or CIDR ranges never blocked.</summary>
     public List<string> IpAllowList { get; set; } = [];
 
+    /// <summary>Per remote address (IPv6: per /64), at most one warning line about refused connections, refused
+    /// handshakes or rejected messages per this interval; the first is logged at once, the rest are counted and
+    /// summed up in one line per address and interval ("Refused 4,212 connections from 192.0.2.7 in the last minute").
+    /// Default 1 min.</summary>
+    public TimeSpan PeerWarningInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Directory for the node's data: tables (with <see cref="DtStorage.Disk"/>), and the silo's keys. Default "dt-data".</summary>
     public string DataDir { get; set; } = "dt-data";
 
@@ -203,6 +209,7 @@ public sealed partial class DtOptions
         Positive(errors, MessageIdWindow, nameof(MessageIdWindow));
         Positive(errors, TombstoneRetention, nameof(TombstoneRetention));
         Positive(errors, NodeTestInterval, nameof(NodeTestInterval));
+        Positive(errors, PeerWarningInterval, nameof(PeerWarningInterval));
         if (LinkIdleTimeout <= PingInterval * 2)
             errors.Add($"Dt:LinkIdleTimeout ({LinkIdleTimeout}) must be more than twice Dt:PingInterval ({PingInterval}).");
         if (ReconnectMaxDelay < ReconnectBaseDelay)

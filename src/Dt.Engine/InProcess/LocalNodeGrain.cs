@@ -13,7 +13,7 @@ public class LocalNodeGrain(string key, DtNode node) : INodeGrain
     {
         var listen = node.Overlay.ListenEndPoint is { } ep ? new[] { ep.ToString() } : [];
         return Task.FromResult(new NodeInfo(node.NodeId.ToString(), node.Options.Master, node.Options.Network, listen,
-            Peers(), Tables(), node.StartedAt, node.Options.NodeName, node.Replicator.Untrusted.Warnings()));
+            Peers(), Tables(), node.StartedAt, node.Options.NodeName, node.Replicator.Untrusted.Warnings(), node.Metrics.Snapshot()));
     }
 
     public Task<IReadOnlyList<PeerInfo>> GetPeers() => Task.FromResult(Peers());

@@ -51,6 +51,7 @@ public sealed partial class PeerOverlay
             StartNodeTest(now);
         }
         Purge(now);
+        _warnings.Flush();
     }
 
     private void PingAndExpire(DateTimeOffset now)

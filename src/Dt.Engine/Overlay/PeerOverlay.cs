@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Dt.Diagnostics;
 using Dt.Hosting;
 using Dt.Protocol;
 using Dt.Security;
@@ -35,6 +36,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
     private readonly IOverlayHost _host;
     private readonly IpAccessControl _access;
     private readonly HandshakeRateLimiter _handshakes;
+    private readonly PeerWarnings _warnings;
     private readonly ILogger _log;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
@@ -58,8 +60,11 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         public bool IsMaster;
     }
 
-    public PeerOverlay(DtOptions options, LinkContext ctx, IOverlayHost host, IpAccessControl access, TimeProvider time, ILogger log)
+    /// <param name="warnings">Where per-connection warnings go, rate-limited per remote address (by default to
+    /// <paramref name="log"/>).</param>
+    public PeerOverlay(DtOptions options, LinkContext ctx, IOverlayHost host, IpAccessControl access, TimeProvider time, ILogger log, PeerWarnings? warnings = null)
     {
+        _warnings = warnings ?? new PeerWarnings(log, log, options.PeerWarningInterval, time);
         _options = options;
         _ctx = ctx;
         _host = host;
@@ -145,13 +150,15 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             if (remote.IsIPv4MappedToIPv6) remote = remote.MapToIPv4();
             if (_access.IsBlocked(remote))
             {
-                DtLog.BlockedConnection(_log, remote.ToString());
+                Refused(RefusalReason.Blocked);
+                _warnings.Blocked(remote);
                 socket.Dispose();
                 continue;
             }
             if (!_handshakes.TryAcquire(remote))
             {
-                DtLog.HandshakeRateLimited(_log, remote.ToString());
+                Refused(RefusalReason.RateLimited);
+                _warnings.RateLimited(remote);
                 socket.Dispose();
                 continue;
             }
@@ -165,7 +172,8 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             }
             if (!admitted)
             {
-                DtLog.InboundLimit(_log, remote.ToString());
+                Refused(RefusalReason.InboundLimit);
+                _warnings.InboundLimit(remote);
                 socket.Dispose();
                 continue;
             }
@@ -185,12 +193,17 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             bool blocked = e.CountsAgainstPeer && _access.RecordFailure(remote);
             if (e.Failure != HandshakeFailure.IsSelf)
             {
-                DtLog.HandshakeRefused(_log, remote.ToString(), e.Message);
+                Refused(e.Failure.ToRefusal());
+                _warnings.HandshakeRefused(remote, e.Message);
                 if (e.CountsAgainstPeer) _host.OnHandshakeRefused(remote, e.Message, blocked);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException) { }
-        catch (Exception e) { DtLog.HandshakeRefused(_log, remote.ToString(), e.Message); }
+        catch (Exception e)
+        {
+            Refused(RefusalReason.Closed);
+            _warnings.HandshakeRefused(remote, e.Message);
+        }
         if (link is null)
         {
             ReleaseInbound(remote);
@@ -200,6 +213,8 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         // A peer's node test stays a test here too: it carries nothing but pings and does not count as a link.
         Register(link, new LinkState(link.RemoteIsTest ? LinkRole.Test : LinkRole.Inbound, null, _options.RttSamples));
     }
+
+    private void Refused(RefusalReason reason) => _ctx.Metrics?.HandshakeRefused(reason);
 
     private void ReleaseInbound(IPAddress remote)
     {

@@ -1,7 +1,6 @@
 using System.Threading.Channels;
 using Dt.Protocol;
 using Dt.Transport;
-using Microsoft.Extensions.Logging;
 
 namespace Dt.Replication;
 
@@ -15,7 +14,7 @@ internal sealed class ChangeApplier
     private readonly Channel<(string Table, List<(ChangeBatch Batch, List<Change> Included)> Groups)> _queue =
         Channel.CreateBounded<(string, List<(ChangeBatch, List<Change>)>)>(new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
 
-    public ChangeApplier(PeerLink link, Replicator replicator, ILogger log)
+    public ChangeApplier(PeerLink link, Replicator replicator)
     {
         _ = Task.Run(async () =>
         {
@@ -31,7 +30,7 @@ internal sealed class ChangeApplier
                 }
                 catch (DtException e)
                 {
-                    DtLog.BadMessage(log, link.ToString(), e.Message);
+                    replicator.Warnings.BadMessage(link, e.Message);
                 }
                 catch (Exception e)
                 {

@@ -52,8 +52,10 @@ public sealed partial class Replicator
     private long _roundsInSync;
 
     public Replicator(DtOptions options, Guid nodeId, NodeStore store, EventHub events, HybridLogicalClock clock, TimeProvider time, ILogger log,
-        Func<IReadOnlyList<PeerLink>> links, MasterSigningKey? signer, TrustedMasters trusted, Storage.ChangeLog? changeLog = null, DtMetrics? metrics = null)
+        Func<IReadOnlyList<PeerLink>> links, MasterSigningKey? signer, TrustedMasters trusted, Storage.ChangeLog? changeLog = null, DtMetrics? metrics = null,
+        Diagnostics.PeerWarnings? warnings = null)
     {
+        Warnings = warnings ?? new Diagnostics.PeerWarnings(log, log, options.PeerWarningInterval, time);
         _metrics = metrics;
         _changeLog = changeLog;
         _signer = signer;
@@ -70,6 +72,9 @@ public sealed partial class Replicator
     }
 
     public bool IsMaster => _options.Master;
+
+    /// <summary>Where warnings about a peer's messages go, rate-limited per remote address.</summary>
+    public Diagnostics.PeerWarnings Warnings { get; }
 
     public IEnumerable<TableState> Tables => _store.Tables.Values;
 
@@ -218,7 +223,7 @@ public sealed partial class Replicator
 
     /// <summary>Queues decoded changes of a link to be applied in order on the link's applier task.</summary>
     public ValueTask EnqueueChanges(PeerLink link, string table, List<(ChangeBatch Batch, List<Change> Included)> groups) =>
-        _appliers.GetValue(link, l => new ChangeApplier(l, this, _log)).EnqueueAsync(table, groups);
+        _appliers.GetValue(link, l => new ChangeApplier(l, this)).EnqueueAsync(table, groups);
 
     /// <summary>Ends a closed link's applier once it has applied what it holds.</summary>
     public void LinkClosed(PeerLink link)
@@ -248,6 +253,7 @@ public sealed partial class Replicator
                     if (c.Version.Removed && c.Version.Hlc < tombstoneFloor) continue;
                     if (!c.Version.Removed && t.LiveCount >= _options.MaxObjectsPerTable && !t.TryGetLive(c.Hash, out _))
                     {
+                        _metrics?.ChangesDropped(DropReason.TableFull, 1);
                         _events.Publish(DtEventTypes.Error, table, c.Hash, null, origin, $"table '{table}' is full ({_options.MaxObjectsPerTable} objects); change dropped");
                         continue;
                     }
@@ -258,7 +264,7 @@ public sealed partial class Replicator
             if (batch.Hlc > maxHlc) maxHlc = batch.Hlc;
         }
         _clock.Observe(maxHlc);
-        if (_metrics is not null && changed.Count > 0) _metrics.Add(_metrics.ChangesApplied, changed.Count);
+        if (changed.Count > 0) _metrics?.ChangesApplied(changed.Count);
         Flood(table, changed, except: from);
     }
 
@@ -280,8 +286,8 @@ public sealed partial class Replicator
             if (forged) DtLog.ForgedChanges(_log, t.Name, origin, fingerprint, toLog);
             else DtLog.UntrustedSigner(_log, t.Name, origin, fingerprint, toLog);
         }
+        _metrics?.ChangesDropped(forged ? DropReason.BadSignature : DropReason.UntrustedSigner, batch.Members.Length);
         _events.Publish(DtEventTypes.Error, t.Name, batch.Members[0].Hash, null, origin, why);
-        if (_metrics is not null) _metrics.Add(_metrics.ChangesRejected, batch.Members.Length);
         return false;
     }
 

@@ -58,6 +58,19 @@ public sealed class IpAccessControl(int failureLimit, TimeSpan window, TimeSpan 
         return true;
     }
 
+    /// <summary>Address groups blocked now.</summary>
+    public int BlockedNow()
+    {
+        var now = time.GetUtcNow();
+        lock (_lock)
+        {
+            int n = 0;
+            foreach (var r in _records.Values)
+                if (r.BlockedUntil > now) n++;
+            return n;
+        }
+    }
+
     public int FailureCount(IPAddress address)
     {
         var key = Group(address);

@@ -20,7 +20,8 @@ public sealed record LinkContext(
     long MaxQueueBytes,
     TimeSpan HandshakeTimeout,
     TimeSpan IdleTimeout,
-    TimeProvider Time);
+    TimeProvider Time,
+    DtMetrics? Metrics = null);
 
 /// <summary>Receives what arrives on links. Calls for one link never overlap.</summary>
 public interface ILinkHandler
@@ -156,6 +157,8 @@ public sealed class PeerLink : IAsyncDisposable
                 throw new HandshakeException(HandshakeFailure.BadProof, "the peer could not prove it holds the network key");
             // Each side sent and received one hello and one confirm frame (header and type byte included).
             long handshakeBytes = 2 * FrameCodec.HeaderSize + 2 + Hello.Size + proof.Length;
+            ctx.Metrics?.BytesSent(handshakeBytes);
+            ctx.Metrics?.BytesReceived(handshakeBytes);
             return new PeerLink(socket, stream, reader, ctx, log, remote, secrets, isDialer, key.Id) { BytesSent = handshakeBytes, BytesReceived = handshakeBytes };
         }
         catch (Exception e) when (e is not HandshakeException)
@@ -302,6 +305,7 @@ public sealed class PeerLink : IAsyncDisposable
                 }
                 await _stream.WriteAsync(batch.WrittenMemory, _cts.Token);
                 Interlocked.Add(ref BytesSent, batch.WrittenCount);
+                _ctx.Metrics?.BytesSent(batch.WrittenCount);
                 Interlocked.Add(ref _queuedBytes, -drained);
                 if (_space.CurrentCount == 0) _space.Release();
             }
@@ -362,6 +366,7 @@ public sealed class PeerLink : IAsyncDisposable
                     if (!_receiveCipher.TryOpen(hdr, bodySpan, plain))
                         throw new ProtocolException("frame failed authentication (altered, replayed or out of order)");
                     Interlocked.Add(ref BytesReceived, FrameCodec.HeaderSize + n);
+                    _ctx.Metrics?.BytesReceived(FrameCodec.HeaderSize + n);
                     LastReceived = _ctx.Time.GetUtcNow();
                     int plainLength = n - FrameCipher.TagSize;
                     if (plain[0] == (byte)MessageType.Bundle)
@@ -434,6 +439,20 @@ public sealed class PeerLink : IAsyncDisposable
 }
 
 public enum HandshakeFailure { IsSelf, WrongNetwork, WrongKey, BadProof, Protocol, Timeout, Closed }
+
+public static class HandshakeFailures
+{
+    /// <summary>The reason a refused handshake is counted under (<see cref="HandshakeFailure.IsSelf"/> is no refusal).</summary>
+    public static RefusalReason ToRefusal(this HandshakeFailure failure) => failure switch
+    {
+        HandshakeFailure.WrongNetwork => RefusalReason.WrongNetwork,
+        HandshakeFailure.WrongKey => RefusalReason.WrongKey,
+        HandshakeFailure.BadProof => RefusalReason.BadProof,
+        HandshakeFailure.Protocol => RefusalReason.Protocol,
+        HandshakeFailure.Timeout => RefusalReason.Timeout,
+        _ => RefusalReason.Closed,
+    };
+}
 
 /// <summary>A peer refused during the handshake, with why.</summary>
 public sealed class HandshakeException(HandshakeFailure failure, string message) : Exception(message)

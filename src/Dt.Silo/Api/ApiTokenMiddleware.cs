@@ -6,7 +6,7 @@ using Dt.Client;
 namespace Dt.Silo.Api;
 
 /// <summary>
-/// Guards /v1 and the Orleans Dashboard (/dashboard): with Silo:ApiToken set, every request needs "Authorization: Bearer &lt;token&gt;" (compared in constant
+/// Guards /v1, the Orleans Dashboard (/dashboard) and the Prometheus metrics (/metrics): with Silo:ApiToken set, every request needs "Authorization: Bearer &lt;token&gt;" (compared in constant
 /// time); without a token, only requests that arrived on a loopback address are served, a second line of defence
 /// behind the start-up check of the URLs. /healthz stays open for load balancers and orchestrators.
 /// </summary>
@@ -16,7 +16,7 @@ internal sealed class ApiTokenMiddleware(RequestDelegate next, SiloOptions optio
 
     public Task InvokeAsync(HttpContext ctx)
     {
-        if (!ctx.Request.Path.StartsWithSegments("/v1") && !ctx.Request.Path.StartsWithSegments("/dashboard")) return next(ctx);
+        if (!IsGuarded(ctx.Request.Path)) return next(ctx);
         if (_tokenHash is null)
         {
             var local = ctx.Connection.LocalIpAddress;
@@ -29,6 +29,10 @@ internal sealed class ApiTokenMiddleware(RequestDelegate next, SiloOptions optio
         ctx.Response.Headers.WWWAuthenticate = "Bearer";
         return Problems.WriteAsync(ctx, DtApiErrors.Unauthorized, "this silo needs its API token: send \"Authorization: Bearer <Silo:ApiToken>\" (dt: --token or DT_TOKEN)");
     }
+
+    /// <summary>/v1, the dashboard and /metrics (a Prometheus scraper sends the token: <c>authorization: {credentials: ...}</c>).</summary>
+    private static bool IsGuarded(PathString path) =>
+        path.StartsWithSegments("/v1") || path.StartsWithSegments("/dashboard") || path.StartsWithSegments(DtApiRoutes.Metrics);
 
     private bool Matches(string header)
     {

@@ -18,6 +18,7 @@ public sealed class SecurityTests
         await using var intruders = new TestCluster(); // another key
         var intruder = await intruders.Start(peers: [master]);
         await WaitUntil(() => master.Access.FailureCount(IPAddress.Loopback) >= 2, "the master counts the refusals for the intruder's IP");
+        await WaitUntil(() => master.Metrics.Refused(RefusalReason.WrongKey) >= 2, "the refusals are counted as wrong_key (dt.handshakes.refused)");
         Assert.Empty(master.Overlay.Links);
         Assert.Empty(intruder.Overlay.Links);
         Assert.Equal(0, Summary(intruder).Count);
@@ -31,6 +32,7 @@ public sealed class SecurityTests
         var master = await cluster.Start(master: true, configure: o => o.Network = "blue");
         var other = await cluster.Start(peers: [master], configure: o => o.Network = "green");
         await WaitUntil(() => master.Access.FailureCount(IPAddress.Loopback) >= 2, "the refusals are counted");
+        await WaitUntil(() => master.Metrics.Refused(RefusalReason.WrongNetwork) >= 2, "as wrong_network (dt.handshakes.refused)");
         Assert.Empty(master.Overlay.Links);
         var same = await cluster.Start(peers: [master], configure: o => o.Network = "blue");
         await WaitLinked(same, master);
@@ -84,6 +86,9 @@ public sealed class SecurityTests
         await using var intruders = new TestCluster(); // another key
         var intruder = await intruders.Start(peers: [master]);
         await WaitUntil(() => master.Access.IsBlocked(IPAddress.Loopback), "the address is blocked after 3 bad handshakes");
+        await WaitUntil(() => master.Metrics.Snapshot().IpBlocks >= 1, "the block is counted (dt.ip.blocks)");
+        var stats = (await master.GetNode().GetInfo()).Stats!;
+        Assert.True(stats.IpsBlockedNow == 1 || !master.Access.IsBlocked(IPAddress.Loopback), "dt.ip.blocked shows the address while it is blocked");
         lock (blocks) Assert.All(blocks, ip => Assert.Equal(IPAddress.Loopback, ip));
         await intruders.Stop(intruder);
 

@@ -56,6 +56,11 @@ public sealed class TrustTests
         Assert.Contains(errors, e => e.Error!.Contains("failed verification"));
         Assert.Equal(h, errors[0].Hash);
         Assert.True(Holds(honest, h) && Holds(master, h));
+        // Counted by reason, for /metrics (dt.changes.dropped) and /v1/node.
+        Assert.Equal((1L, 2L, 0L), (honest.Metrics.Dropped(DropReason.UntrustedSigner), honest.Metrics.Dropped(DropReason.BadSignature), honest.Metrics.Dropped(DropReason.TableFull)));
+        var stats = (await honest.GetNode().GetInfo()).Stats!;
+        Assert.Equal(3, stats.ChangesDropped);
+        Assert.Equal(new Dictionary<string, long> { ["untrusted_signer"] = 1, ["bad_signature"] = 2 }, stats.ChangesDroppedByReason);
         cts.Cancel();
         await watch;
     }
