@@ -14,7 +14,7 @@ public sealed class LogRateLimiterTests
     [Fact]
     public void The_first_event_of_a_source_is_logged_then_one_per_interval_and_a_summary_counts_the_rest()
     {
-        var time = new ManualClock();
+        var time = new ManualTime();
         var limiter = new LogRateLimiter<IPAddress>(TimeSpan.FromMinutes(1), time);
 
         Assert.True(limiter.ShouldLog(A));
@@ -55,7 +55,7 @@ public sealed class LogRateLimiterTests
     [Fact]
     public void Sources_beyond_the_capacity_are_counted_together()
     {
-        var time = new ManualClock();
+        var time = new ManualTime();
         var limiter = new LogRateLimiter<int>(TimeSpan.FromSeconds(10), time, maxSources: 3);
         int logged = 0;
         for (int source = 0; source < 1_000; source++)
@@ -70,7 +70,7 @@ public sealed class LogRateLimiterTests
     [Fact]
     public void Peer_warnings_write_the_first_line_then_a_summary_line()
     {
-        var time = new ManualClock();
+        var time = new ManualTime();
         var capture = new CapturingLoggerProvider();
         using var loggers = LoggerFactory.Create(b => b.AddProvider(capture).SetMinimumLevel(LogLevel.Trace));
         var warnings = new PeerWarnings(loggers.CreateLogger("Dt.Overlay"), loggers.CreateLogger("Dt.Node"), TimeSpan.FromMinutes(1), time);
@@ -92,14 +92,4 @@ public sealed class LogRateLimiterTests
             (LogLevel.Warning, "Dt.Overlay", "Refused 4,212 connections from 127.0.0.1 in the last minute (4,211 not logged one by one)"),
         }, lines.Skip(2).OrderBy(l => l.Message, StringComparer.Ordinal));
     }
-}
-
-/// <summary>A clock that moves only when told.</summary>
-internal sealed class ManualClock : TimeProvider
-{
-    private DateTimeOffset _now = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-
-    public override DateTimeOffset GetUtcNow() => _now;
-
-    public void Advance(TimeSpan by) => _now += by;
 }
