@@ -84,6 +84,23 @@ public sealed partial class MetricsTests(ITestOutputHelper output)
         Assert.Matches(@"(?m)^refused   \d+ connections \(protocol \d+\); 0 addresses blocked now, 0 blocks in all$", status);
         Assert.Matches(@"(?m)^traffic   sent \d", status);
         Assert.Matches(@"(?m)^changes   applied \d+, dropped 0; messages delivered \d+$", status);
+
+        // A flood of junk connections is counted in full but logged a bounded number of times.
+        int warningsBefore = silo.Process.StdoutLines.Count(l => l.StartsWith("warn: Dt.Overlay", StringComparison.Ordinal));
+        Assert.True(warningsBefore >= 1, "the first refused connection was logged\n" + silo.Process.Stdout);
+        for (int i = 0; i < 1000; i++)
+        {
+            using var junkSocket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await junkSocket.ConnectAsync(peerPort, ct);
+            var junk = new byte[16];
+            Random.Shared.NextBytes(junk);
+            junk[0] = 0xFF;
+            await junkSocket.SendAsync(junk, ct);
+        }
+        await Poll.UntilAsync(async () => (await client.GetNode().GetInfo()).Stats!.HandshakesRefused >= stats.HandshakesRefused + 1000,
+            "all 1,000 junk connections are counted");
+        int warningsAfter = silo.Process.StdoutLines.Count(l => l.StartsWith("warn: Dt.Overlay", StringComparison.Ordinal));
+        Assert.True(warningsAfter - warningsBefore <= 10, $"{warningsAfter - warningsBefore} warning lines for 1,000 junk connections");
     }
 
     private static double Refused(List<Sample> samples, string reason) =>
