@@ -102,18 +102,21 @@ if (opt.Has("live-adds"))
 if (opt.Selected.Contains("ingest") || (opt.Selected.Count == 0 && !opt.Quick))
 {
     var (batches, singles) = opt.Quick ? (10, 200) : (200, 2_000);
-    await Job("ingest through a Dt.Silo", () => Ingest.RunAsync(batches, singles, Progress), v =>
+    // The silo mode stores on disk unless --storage memory is asked for explicitly.
+    var ingestStorage = opt.StorageGiven ? opt.Storage : DtStorage.Disk;
+    string ingestMode = ingestStorage == DtStorage.Disk ? "disk" : "memory";
+    await Job("ingest through a Dt.Silo", () => Ingest.RunAsync(batches, singles, ingestStorage, Progress), v =>
     [
-        new Row("ingest through the silo, batches of 1,000", "Dt.Silo process, disk; HTTP", $"{Fmt.Count(batches * 1000)}, one call at a time",
+        new Row("ingest through the silo, batches of 1,000", $"Dt.Silo process, {ingestMode}; HTTP", $"{Fmt.Count(batches * 1000)}, one call at a time",
             $"{v.Spread("http_batch_rate", Fmt.Rate)} objects", "≥ 200 k/s", Fmt.Status(v.Get("http_batch_rate") >= 200_000)),
-        new Row("ingest through the silo, batches of 1,000", "Dt.Silo process, disk; Orleans client", $"{Fmt.Count(batches * 1000)}, one call at a time",
+        new Row("ingest through the silo, batches of 1,000", $"Dt.Silo process, {ingestMode}; Orleans client", $"{Fmt.Count(batches * 1000)}, one call at a time",
             $"{v.Spread("grain_batch_rate", Fmt.Rate)} objects ({Fmt.Ratio(v.Get("grain_batch_rate") / v.Get("http_batch_rate"))} of HTTP)", "≥ 200 k/s, not slower than HTTP",
             Fmt.Status(v.Get("grain_batch_rate") >= 200_000 && v.Get("grain_batch_rate") >= v.Get("http_batch_rate"))),
-        new Row("single adds through the silo (durable)", "Dt.Silo process, disk; HTTP", $"{singles:N0}, one call at a time",
+        new Row("single adds through the silo (durable)", $"Dt.Silo process, {ingestMode}; HTTP", $"{singles:N0}, one call at a time",
             $"{v.Spread("http_single_rate", Fmt.Rate)} adds, p50 {v.Spread("http_p50_ms", Fmt.Ms)}, p99 {v.Spread("http_p99_ms", Fmt.Ms)}", "(none set)", ""),
-        new Row("single adds through the silo (durable)", "Dt.Silo process, disk; Orleans client", $"{singles:N0}, one call at a time",
+        new Row("single adds through the silo (durable)", $"Dt.Silo process, {ingestMode}; Orleans client", $"{singles:N0}, one call at a time",
             $"{v.Spread("grain_single_rate", Fmt.Rate)} adds, p50 {v.Spread("grain_p50_ms", Fmt.Ms)}, p99 {v.Spread("grain_p99_ms", Fmt.Ms)}", "not slower than HTTP",
-            Fmt.Status(v.Get("grain_p50_ms") <= v.Get("http_p50_ms"))),
+            Fmt.Status(v.Get("grain_single_rate") >= v.Get("http_single_rate"))),
         new Row("a read call (table summary)", "Dt.Silo process; HTTP vs Orleans client", $"{singles:N0}, one call at a time",
             $"HTTP p50 {v.Spread("http_read_p50_ms", Fmt.Ms)}, p99 {v.Spread("http_read_p99_ms", Fmt.Ms)}; grain p50 {v.Spread("grain_read_p50_ms", Fmt.Ms)}, p99 {v.Spread("grain_read_p99_ms", Fmt.Ms)}", "(none set)", ""),
     ], msg => [new Row("ingest through the silo", "Dt.Silo process", "", "did not complete: " + msg, "", "FAILED")]);
@@ -256,6 +259,7 @@ sealed class BenchArgs
     public int Repeat = 1;
     public string Mode = "all";
     public DtStorage Storage = DtStorage.Memory;
+    public bool StorageGiven;
     public string? Json;
     public List<long>? Sizes;
     public HashSet<string> Selected = [];
@@ -306,6 +310,7 @@ sealed class BenchArgs
                     break;
                 case "--storage":
                     o.Storage = Next() switch { "memory" => DtStorage.Memory, "disk" => DtStorage.Disk, var x => throw new ArgumentException($"bad storage '{x}'") };
+                    o.StorageGiven = true;
                     break;
                 case "--repeat":
                     o.Repeat = int.TryParse(Next(), out var r) && r is > 0 and <= 100 ? r : throw new ArgumentException("--repeat takes 1 to 100");

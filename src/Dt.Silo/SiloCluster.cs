@@ -34,7 +34,7 @@ internal static class SiloCluster
             });
             silo.UseRedisClustering(r => r.ConfigurationOptions = ConfigurationOptions.Parse(o.Redis));
         }
-        silo.AddDt(settings.Dt, settings.Gossip);
+        silo.AddDt(settings.Dt, settings.Gossip, settings.Silo.OrleansStreams);
         if (settings.Silo.Dashboard) silo.AddDashboard();
     }
 }

@@ -25,6 +25,11 @@ public sealed class SiloOptions
     /// token, the token otherwise). Default true.</summary>
     public bool Dashboard { get; set; } = true;
 
+    /// <summary>What the silo publishes to the Orleans streams of DtStreams: <c>None</c>, <c>NodeEvents</c> (broadcast
+    /// messages and the node's events but the per-object ones) or <c>AllEvents</c> (also every object added and
+    /// removed, at a cost to ingest). Default NodeEvents.</summary>
+    public Dt.Grains.Hosting.DtStreamEvents OrleansStreams { get; set; } = Dt.Grains.Hosting.DtStreamEvents.NodeEvents;
+
     public List<string> Validate()
     {
         var errors = new List<string>();

@@ -8,7 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace Dt.Bench.Scenarios;
 
 /// <summary>
-/// Ingest through a real <c>Dt.Silo</c> process (a master, tables on disk as the silo stores them by default), the
+/// Ingest through a real <c>Dt.Silo</c> process (a master; tables on disk as the silo stores them by default, in memory
+/// with <c>--storage memory</c>), the
 /// HTTP API and the Orleans grain path side by side in one run, on separate tables:
 /// <list type="bullet">
 /// <item>batches: <c>AddObjects</c> of 1,000 objects per call, one call at a time (HTTP: <c>POST objects:batch</c>
@@ -20,7 +21,7 @@ namespace Dt.Bench.Scenarios;
 /// </summary>
 public static class Ingest
 {
-    public static async Task<Values> RunAsync(int batches, int singles, Action<string> progress)
+    public static async Task<Values> RunAsync(int batches, int singles, Dt.Hosting.DtStorage storage, Action<string> progress)
     {
         string silo = await SiloPipeline.EnsureBuiltAsync();
         var net = new BenchNet();
@@ -29,7 +30,8 @@ public static class Ingest
         string[] args = [$"--Dt:Key={net.Key}", "--Dt:Master=true", $"--Dt:MasterKey={net.MasterKey.ExportPrivateBase64()}",
             "--Dt:ListenAddress=127.0.0.1", $"--Dt:Port={SiloPipeline.FreePort()}", $"--Dt:DataDir={root}",
             $"--Cluster:SiloPort={SiloPipeline.FreePort()}", $"--Cluster:GatewayPort={gateway}", "--urls", $"http://127.0.0.1:{api}",
-            "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning"];
+            "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning",
+            $"--Dt:Storage={storage}"];
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5), BaseAddress = new Uri($"http://127.0.0.1:{api}") };
         var process = new SiloPipeline.SiloProcess(silo, args);
         var v = new Values();

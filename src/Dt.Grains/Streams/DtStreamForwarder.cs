@@ -8,16 +8,26 @@ using Orleans.Streams;
 namespace Dt.Grains;
 
 /// <summary>
-/// Publishes the silo's node events to the Orleans streams of <see cref="DtStreams"/>, from the silo's
+/// Publishes the silo's node events (all, or all but the per-object ones: <see cref="DtStreamEvents"/>) to the
+/// Orleans streams of <see cref="DtStreams"/>, from the silo's
 /// <see cref="ServiceLifecycleStage.Active"/> stage (streams need the silo up) until it stops. Drop policy: the
 /// forwarder reads the node's events through a bounded feed like any subscriber; when Orleans streams fall that far
 /// behind (a bulk sync of a large table, say), the events the feed could not hold are skipped and counted in a
 /// warning, and forwarding goes on with the node's newer events.
 /// </summary>
-internal sealed partial class DtStreamForwarder(DtSiloNode silo, IServiceProvider services, ILogger<DtStreamForwarder> log)
+internal sealed partial class DtStreamForwarder(DtSiloNode silo, IServiceProvider services, ILogger<DtStreamForwarder> log, DtStreamEvents what)
     : ILifecycleParticipant<ISiloLifecycle>
 {
     private const int MaxBatch = 512;
+
+    /// <summary>The node's events but the per-object ones (<see cref="DtStreamEvents.NodeEvents"/>).</summary>
+    private static readonly IReadOnlySet<string> NodeEventTypes = new HashSet<string>
+    {
+        DtEventTypes.Started, DtEventTypes.MessageReceived, DtEventTypes.Error,
+        GossipEventTypes.StateSet, GossipEventTypes.StateDeleted, GossipEventTypes.KeyExpired, GossipEventTypes.PeerNew,
+        GossipEventTypes.PeerUp, GossipEventTypes.PeerDown, GossipEventTypes.PeerForgotten, GossipEventTypes.Say,
+        GossipEventTypes.MapSet, GossipEventTypes.MapDelete, GossipEventTypes.MapReady,
+    };
 
     private readonly CancellationTokenSource _stop = new();
     private Task _run = Task.CompletedTask;
@@ -48,7 +58,7 @@ internal sealed partial class DtStreamForwarder(DtSiloNode silo, IServiceProvide
         {
             try
             {
-                await using var feed = node.Events.Open(null, after);
+                await using var feed = node.Events.Open(null, after, what == DtStreamEvents.AllEvents ? null : NodeEventTypes);
                 await using var e = feed.ReadAllAsync(ct).GetAsyncEnumerator(ct);
                 // What the feed already holds goes out as one batch per stream: a bulk sync's events cost one
                 // stream message per batch, not one each.

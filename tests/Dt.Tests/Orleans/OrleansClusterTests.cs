@@ -135,6 +135,8 @@ public sealed class OrleansClusterTests(OrleansClusterFixture fixture) : IClassF
     public async Task A_broadcast_message_reaches_an_Orleans_stream_subscriber_grain_on_every_silo_exactly_once()
     {
         foreach (var silo in Kit.SiloNames) await Kit.Cluster.Client.GetGrain<IMessageProbeGrain>(silo).Listen();
+        // A change too, which the default stream setting (node events) does not publish.
+        await Kit.Dt.OnNode(DtClusterKit.Master).GetTable("orleans-e").AddObject(Json("\"not on the stream\""));
         var sender = Kit.SiloNames[^1];
         string first = await Kit.Dt.OnNode(sender).GetMessageStream().Send(Json("""{"deploy":"web","version":7}"""));
         // A second message after it: once every probe has the second, a duplicate of the first would have come too.
@@ -153,6 +155,11 @@ public sealed class OrleansClusterTests(OrleansClusterFixture fixture) : IClassF
             var seen = await Kit.Cluster.Client.GetGrain<IMessageProbeGrain>(silo).Seen();
             Assert.Equal(1, seen[first]);
             Assert.Equal(1, seen[second]);
+            // The node's events stream carries the messages as events, and no per-object event.
+            var probe = Kit.Cluster.Client.GetGrain<IMessageProbeGrain>(silo);
+            await Poll.UntilAsync(async () => (await probe.EventTypes()).Count(t => t == DtEventTypes.MessageReceived) >= 2,
+                $"{silo}'s event stream carries both messages");
+            Assert.DoesNotContain(DtEventTypes.ObjectAdded, await probe.EventTypes());
         }
     }
 

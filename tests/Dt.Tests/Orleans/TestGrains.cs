@@ -14,12 +14,16 @@ public interface IMessageProbeGrain : IGrainWithStringKey
 
     /// <summary>How often each message id has arrived.</summary>
     Task<IReadOnlyDictionary<string, int>> Seen();
+
+    /// <summary>The types of the node events that arrived on the node's event stream.</summary>
+    Task<IReadOnlyList<string>> EventTypes();
 }
 
 [DtNodePlacement]
 public sealed class MessageProbeGrain : Grain, IMessageProbeGrain
 {
     private readonly ConcurrentDictionary<string, int> _seen = new();
+    private readonly ConcurrentQueue<string> _types = new();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -30,11 +34,20 @@ public sealed class MessageProbeGrain : Grain, IMessageProbeGrain
             _seen.AddOrUpdate(m.Id, 1, (_, n) => n + 1);
             return Task.CompletedTask;
         });
+        var events = this.GetStreamProvider(DtStreams.ProviderName)
+            .GetStream<DtEvent>(StreamId.Create(DtStreams.EventsNamespace, this.GetPrimaryKeyString()));
+        await events.SubscribeAsync((e, _) =>
+        {
+            _types.Enqueue(e.Type);
+            return Task.CompletedTask;
+        });
     }
 
     public Task Listen() => Task.CompletedTask;
 
     public Task<IReadOnlyDictionary<string, int>> Seen() => Task.FromResult<IReadOnlyDictionary<string, int>>(new Dictionary<string, int>(_seen));
+
+    public Task<IReadOnlyList<string>> EventTypes() => Task.FromResult<IReadOnlyList<string>>([.. _types]);
 }
 
 /// <summary>A backend's own grain that keeps its data in a Dt table through the silo's <see cref="IDtGrainFactory"/>,
