@@ -47,6 +47,8 @@ public sealed class WorldLookup(IDtGrainFactory grains, TimeSpan? defaultTimeout
     internal const string RequestKind = "lookup";
     internal const string AnswerKind = "lookup-answer";
 
+    private static readonly TimeSpan ResendInterval = TimeSpan.FromSeconds(1);
+
     public async Task<WorldLookupReport> RunAsync(string name, string type = "A", int? expectedNodes = null, TimeSpan? timeout = null,
         CancellationToken ct = default)
     {
@@ -62,16 +64,31 @@ public sealed class WorldLookup(IDtGrainFactory grains, TimeSpan? defaultTimeout
         var answers = new Dictionary<string, WorldLookupAnswer>(StringComparer.Ordinal);
         try
         {
-            await stream.Send(JsonSerializer.SerializeToElement(new Dictionary<string, string>
+            var request = JsonSerializer.SerializeToElement(new Dictionary<string, string>
             {
                 [Field] = RequestKind,
                 ["id"] = id,
                 ["name"] = qname.ToString(),
                 ["type"] = DnsMnemonics.TypeName(qtype),
-            }));
+            });
+            await stream.Send(request);
             cts.CancelAfter(wait);
+            // A remote subscription (over HTTP) is registered only once its stream is up, which the request may beat:
+            // answers sent before then never reach it. So the request goes out again each second until enough nodes
+            // answered; answers are kept per node, so one that answers twice counts once.
+            Task resend = Task.Delay(ResendInterval, cts.Token);
             while (expectedNodes is null || answers.Count < expectedNodes)
             {
+                if (await Task.WhenAny(next, resend) == resend)
+                {
+                    if (resend.IsCompletedSuccessfully)
+                    {
+                        await stream.Send(request);
+                        resend = Task.Delay(ResendInterval, cts.Token);
+                    }
+                    else resend = new TaskCompletionSource().Task; // the time is up: the pending read ends the loop
+                    continue;
+                }
                 bool has;
                 try
                 {
