@@ -4,6 +4,7 @@ using BenchmarkDotNet.Attributes;
 using Dt.Protocol;
 using Dt.Replication;
 using Dt.Security;
+using Dt.Model;
 
 namespace Dt.Bench.Micro;
 
@@ -116,7 +117,7 @@ public class TableStateBenchmarks
         _held = new TableState("held");
         _heldMembers = _members[..Replace];
         var first = new ChangeBatch(_author, _hlc, _heldMembers, new byte[64]);
-        for (int i = 0; i < Replace; i++) _held.Apply(new Change(_heldMembers[i].Hash, first.VersionOf(_heldMembers[i]), _objects[i], first, i), out _);
+        for (int i = 0; i < Replace; i++) _held.Apply(new Change(_heldMembers[i].Hash, first.VersionOf(_heldMembers[i]), _objects[i], first, i));
     }
 
     [Benchmark(OperationsPerInvoke = N, Description = "TableState.Apply insert into an empty table, per object")]
@@ -133,7 +134,7 @@ public class TableStateBenchmarks
         {
             var batch = _batches[i / ChangeBatch.MaxMembers];
             int m = i % ChangeBatch.MaxMembers;
-            t.Apply(new Change(_members[i].Hash, batch.VersionOf(batch.Members[m]), _objects[i], batch, m), out _);
+            t.Apply(new Change(_members[i].Hash, batch.VersionOf(batch.Members[m]), _objects[i], batch, m));
         }
         return t.LiveCount;
     }
@@ -142,7 +143,7 @@ public class TableStateBenchmarks
     public long DigestUpdate()
     {
         var batch = new ChangeBatch(_author, ++_hlc, _heldMembers, _batches[0].Signature);
-        for (int i = 0; i < Replace; i++) _held.Apply(new Change(_heldMembers[i].Hash, batch.VersionOf(_heldMembers[i]), _objects[i], batch, i), out _);
+        for (int i = 0; i < Replace; i++) _held.Apply(new Change(_heldMembers[i].Hash, batch.VersionOf(_heldMembers[i]), _objects[i], batch, i));
         return _held.LiveCount;
     }
 

@@ -50,9 +50,9 @@ public sealed class BenchNet : IAsyncDisposable
         return o;
     }
 
-    public async Task<DtNode> Start(DtOptions options, NodeStore? store = null)
+    public async Task<DtNode> Start(DtOptions options, NodeStore? store = null, Dt.Gossip.GossipOptions? gossip = null)
     {
-        var node = await DtNode.StartAsync(options, null, store);
+        var node = await DtNode.StartAsync(options, null, store, gossip: gossip);
         lock (_nodes) _nodes.Add(node);
         return node;
     }
@@ -69,7 +69,7 @@ public sealed class BenchNet : IAsyncDisposable
     {
         var t = node.Replicator.Find(table);
         if (t is null) return (0, new TableState(table).LiveDigest);
-        lock (t.Sync) return (t.LiveCount, t.LiveDigest);
+        return t.Summary();
     }
 
     /// <summary>Bytes on the wire of every open link of a node, both directions, handshakes included.</summary>
@@ -111,9 +111,7 @@ public sealed class BenchNet : IAsyncDisposable
             var t = node.Replicator.Find(table);
             if (t is not null && t.LiveCount == count)
             {
-                string d;
-                lock (t.Sync) d = t.LiveDigest;
-                if (d == digest) return (Stopwatch.GetElapsedTime(since).TotalSeconds, double.IsNaN(linkUp) ? Stopwatch.GetElapsedTime(since).TotalSeconds : linkUp);
+                if (t.LiveDigest == digest) return (Stopwatch.GetElapsedTime(since).TotalSeconds, double.IsNaN(linkUp) ? Stopwatch.GetElapsedTime(since).TotalSeconds : linkUp);
             }
             if (Stopwatch.GetTimestamp() > deadline)
                 throw new TimeoutException($"{what}: not converged after {timeout.TotalSeconds:0} s (holds {t?.LiveCount ?? 0} of {count})");

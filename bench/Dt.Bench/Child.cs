@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Dt.Hosting;
 using Dt.Replication;
+using Dt.Model;
 
 namespace Dt.Bench;
 
@@ -70,8 +71,7 @@ public static class Child
                         await node!.Replicator.WhenDurable();
                         var (n, d) = BenchNet.Summary(node, table);
                         var t = node.Replicator.Find(table)!;
-                        long bytes;
-                        lock (t.Sync) bytes = (long)t.LiveJsonBytes;
+                        long bytes = (long)t.LiveJsonBytes;
                         Reply(new { count = n, digest = d, tableBytes = bytes });
                         break;
                     }

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Dt.Replication;
 using Xunit;
+using Dt.Model;
 
 namespace Dt.Tests;
 

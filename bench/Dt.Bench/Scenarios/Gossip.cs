@@ -21,8 +21,7 @@ public static class Gossip
         for (int i = 0; i < n; i++)
         {
             var o = i == 0 ? net.Options(master: false) : net.Options(master: false, nodes[random is null ? (i - 1) / 2 : random.Next(i)]);
-            GossipOptions.Attach(o, g);
-            nodes[i] = await net.Start(o);
+            nodes[i] = await net.Start(o, gossip: g);
             if (started is not null) await started(nodes[i]);
         }
         return nodes;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Dt.Hosting;
 using Dt.Replication;
+using Dt.Model;
 
 namespace Dt.Bench.Scenarios;
 

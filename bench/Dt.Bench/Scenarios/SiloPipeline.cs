@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Dt.Replication;
+using Dt.Model;
 
 namespace Dt.Bench.Scenarios;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Dt.Hosting;
 using Dt.Replication;
+using Dt.Model;
 
 namespace Dt.Bench.Scenarios;
 
@@ -74,9 +75,7 @@ public static class SyncPipeline
         if (storage == DtStorage.Disk) await master.Replicator.WhenDurable();
         v["change_s"] = sw.Elapsed.TotalSeconds;
         (count, digest) = BenchNet.Summary(master, Table);
-        long tableBytes;
-        var mt = master.Replicator.Find(Table)!;
-        lock (mt.Sync) tableBytes = (long)mt.LiveJsonBytes;
+        long tableBytes = (long)master.Replicator.Find(Table)!.LiveJsonBytes;
         v["table_bytes"] = tableBytes;
 
         t0 = Stopwatch.GetTimestamp();

@@ -9,7 +9,7 @@ namespace Dt.Diagnostics;
 /// <summary>
 /// The warnings a node logs per connection or per message from a peer (refused connections and handshakes, rejected
 /// messages), each kind kept from flooding the log by a <see cref="LogRateLimiter{TKey}"/> per remote address
-/// (IPv6: per /64): the first line of a source, then at most one per <see cref="Hosting.DtOptions.PeerWarningInterval"/>,
+/// (IPv6: per /64): the first line of a source, then at most one per <c>Dt:PeerWarningInterval</c>,
 /// and a summary line per source and interval of what was held back. <see cref="Flush"/> writes the summaries
 /// (the overlay's maintenance tick calls it).
 /// </summary>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Threading.Channels;
 using Dt.Replication;
+using Dt.Model;
 
 namespace Dt.Events;
 

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Dt.Events;
-using Dt.Hosting;
+using Dt.Modules;
 using Dt.Protocol;
 using Dt.Transport;
 using Microsoft.Extensions.Logging;
@@ -22,7 +22,7 @@ public sealed class EventBusModule : INodeModule
 {
     private const long RememberAfterMs = 10_000;
 
-    private readonly DtNode _node;
+    private readonly ModuleContext _node;
     private readonly GossipOptions _o;
     private readonly GossipModule _gossip;
     private readonly ILogger _log;
@@ -33,12 +33,12 @@ public sealed class EventBusModule : INodeModule
 
     private sealed record Said(Guid Id, string Origin, Guid OriginNodeId, string Event, byte[] Data, long DeadlineMs);
 
-    public EventBusModule(DtNode node, GossipOptions options, GossipModule gossip, ILogger log)
+    public EventBusModule(GossipOptions options, ModuleContext node, GossipModule gossip)
     {
         _node = node;
         _o = options;
         _gossip = gossip;
-        _log = log;
+        _log = node.Loggers.CreateLogger("Dt.Gossip.Events");
         _t0 = node.Time.GetTimestamp();
     }
 
@@ -70,7 +70,13 @@ public sealed class EventBusModule : INodeModule
 
     public void OnLinkDown(PeerLink link) { }
 
-    public void OnMessage(PeerLink link, MessageType type, ReadOnlySpan<byte> body)
+    public ValueTask OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body)
+    {
+        OnMessage(link, type, body.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    internal void OnMessage(PeerLink link, MessageType type, ReadOnlySpan<byte> body)
     {
         var (id, origin, originNode, name, remaining, data) = GossipCodec.DecodeSay(body, _o.MaxValueBytes);
         if (remaining <= 0) return;
@@ -153,7 +159,7 @@ public sealed class EventBusModule : INodeModule
     {
         using var w = new WireWriter(128 + e.Data.Length);
         GossipCodec.WriteSay(w, e.Id, e.Origin, e.OriginNodeId, e.Event, e.DeadlineMs - now, e.Data);
-        foreach (var l in _node.Overlay.Links)
+        foreach (var l in _node.Links)
             if (l != from) l.TrySend(w.WrittenSpan);
     }
 

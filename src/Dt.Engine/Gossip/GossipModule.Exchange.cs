@@ -17,7 +17,7 @@ public sealed partial class GossipModule
 
     private void GossipRound(long now)
     {
-        var links = _node.Overlay.Links;
+        var links = _node.Links;
         if (links.Count == 0) return;
         int n = Math.Min(_o.Fanout, links.Count);
         var picked = links.ToArray();
@@ -284,7 +284,7 @@ public sealed partial class GossipModule
         {
             _pushQueued = false;
             long now = NowMs();
-            var links = _node.Overlay.Links;
+            var links = _node.Links;
             long from = Math.Min(_pushedVersion, _self.Version);
             var all = new List<Plan>();
             if (_self.Version > from) all.Add(new Plan(Name, _self, _node.NodeId, 0, from, false));

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Dt.Events;
-using Dt.Hosting;
+using Dt.Modules;
 using Dt.Protocol;
 using Dt.Transport;
 using Microsoft.Extensions.Logging;
@@ -27,7 +27,7 @@ public sealed partial class GossipModule : INodeModule
 {
     private static long s_lastGeneration;
 
-    private readonly DtNode _node;
+    private readonly ModuleContext _node;
     private readonly GossipOptions _o;
     private readonly ILogger _log;
     private readonly Lock _lock = new();
@@ -65,14 +65,15 @@ public sealed partial class GossipModule : INodeModule
 
     private readonly record struct Expiry(string Owner, OwnerState State, string Key, long Version);
 
-    public GossipModule(DtNode node, GossipOptions options, ILogger log)
+    public GossipModule(GossipOptions options, ModuleContext node)
     {
         _node = node;
         _o = options;
-        _log = log;
+        _log = node.Loggers.CreateLogger("Dt.Gossip");
+        var log = _log;
         _limits = GossipCodec.Limits.From(options);
         _t0 = node.Time.GetTimestamp();
-        Name = options.NodeName ?? node.Options.NodeName ?? node.NodeId.ToString();
+        Name = options.NodeName ?? node.NodeName ?? node.NodeId.ToString();
         _self = new OwnerState(NextGeneration(node.Time));
         _inbox = new ModuleInbox(options.MaxInboxMessages, node.Time, e => GossipLog.HandlerFailed(log, e));
     }
@@ -139,7 +140,13 @@ public sealed partial class GossipModule : INodeModule
 
     /// <summary>Decodes on the link's thread (malformed input closes the link), then queues the handling (handlers run
     /// under the lock, one at a time).</summary>
-    public void OnMessage(PeerLink link, MessageType type, ReadOnlySpan<byte> body)
+    public ValueTask OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body)
+    {
+        OnMessage(link, type, body.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    internal void OnMessage(PeerLink link, MessageType type, ReadOnlySpan<byte> body)
     {
         switch (type)
         {
@@ -214,7 +221,7 @@ public sealed partial class GossipModule : INodeModule
                         {
                             nextHeartbeat = now + (long)_o.HeartbeatInterval.TotalMilliseconds;
                             _self.Heartbeat++;
-                            foreach (var l in _node.Overlay.Links) SendHeartbeat(l);
+                            foreach (var l in _node.Links) SendHeartbeat(l);
                         }
                         if (now >= nextGossip)
                         {

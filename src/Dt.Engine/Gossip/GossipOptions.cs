@@ -1,6 +1,4 @@
-using System.Runtime.CompilerServices;
 using System.Text;
-using Dt.Hosting;
 
 namespace Dt.Gossip;
 
@@ -9,16 +7,13 @@ namespace Dt.Gossip;
 /// event bus and shared maps. Every default is stated here and checked by <see cref="Validate"/>. The defaults are the
 /// LAN profile (<see cref="Lan"/>); <see cref="ForTests"/> is a fast profile for in-process clusters.
 /// <para>
-/// A node takes its gossip settings from the <see cref="DtOptions"/> instance it is started with: call
-/// <see cref="Attach"/> before <c>DtNode.StartAsync</c> (a node without attached settings uses <see cref="Lan"/>).
-/// The settings are bound from the "Dt:Gossip" configuration section by the host.
+/// A node is handed its gossip settings when it starts (<c>DtNode.StartAsync(..., gossip:)</c>, <c>AddDt(options, gossip)</c>;
+/// <see cref="Lan"/> when none are given), and validates them then. Hosts bind them from the "Dt:Gossip" configuration section.
 /// </para>
 /// </summary>
 public sealed class GossipOptions
 {
     public const string Section = "Dt:Gossip";
-
-    private static readonly ConditionalWeakTable<DtOptions, GossipOptions> s_attached = new();
 
     // ---- identity ------------------------------------------------------------------------------------------------
 
@@ -164,22 +159,6 @@ public sealed class GossipOptions
 
     /// <summary>A copy of these settings.</summary>
     public GossipOptions Clone() => (GossipOptions)MemberwiseClone();
-
-    /// <summary>
-    /// Makes a node started with <paramref name="node"/> use <paramref name="gossip"/>. Throws
-    /// <see cref="DtConfigurationException"/> naming every bad setting (so a node never starts with bad ones).
-    /// </summary>
-    public static void Attach(DtOptions node, GossipOptions gossip)
-    {
-        ArgumentNullException.ThrowIfNull(node);
-        ArgumentNullException.ThrowIfNull(gossip);
-        var errors = gossip.Validate();
-        if (errors.Count > 0) throw new DtConfigurationException(errors);
-        s_attached.AddOrUpdate(node, gossip.Clone());
-    }
-
-    /// <summary>The settings attached to <paramref name="node"/>, or the LAN defaults.</summary>
-    public static GossipOptions For(DtOptions node) => s_attached.TryGetValue(node, out var g) ? g : Lan();
 
     /// <summary>Every problem with these settings, each naming its setting; empty when they are valid.</summary>
     public List<string> Validate()

@@ -2,8 +2,12 @@ using System.Net;
 using System.Text.Json;
 using Dt.Diagnostics;
 using Dt.Events;
+using Dt.Gossip;
 using Dt.InProcess;
+using Dt.Maps;
 using Dt.Messaging;
+using Dt.Model;
+using Dt.Modules;
 using Dt.Overlay;
 using Dt.Protocol;
 using Dt.Replication;
@@ -11,25 +15,24 @@ using Dt.Security;
 using Dt.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Dt.Model;
 
 namespace Dt.Hosting;
 
 /// <summary>
-/// One running Dt node: the composition of overlay (links), replication (tables), broadcast messages and events,
-/// and the grain factory through which callers reach it. Start with <see cref="StartAsync"/>, stop by disposing.
+/// One running Dt node: the composition of the overlay (links) and the node's modules — replication (tables),
+/// broadcast messages, gossip state, the event bus and shared maps — each routed its own messages by one
+/// <see cref="ModuleRouter"/>; and the grain factory through which callers reach it. Start with
+/// <see cref="StartAsync"/>, stop by disposing.
 /// </summary>
-public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
+public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
 {
     private readonly ILogger _log;
-    private readonly MessageIdWindow _messageIds;
-    private readonly CancellationTokenSource _stop = new();
     private readonly PeerOverlay _overlay;
-    private Task _loop = Task.CompletedTask;
+    private readonly ModuleRouter _modules;
     private int _disposed;
-    private readonly List<INodeModule> _modules = [];
-    private readonly Dictionary<MessageType, INodeModule> _moduleByType = [];
 
-    private DtNode(DtOptions options, NodeStore store, Storage.ChangeLog? changeLog, TimeProvider time, ILoggerFactory loggers)
+    private DtNode(DtOptions options, GossipOptions gossip, NodeStore store, Storage.ChangeLog? changeLog, TimeProvider time, ILoggerFactory loggers)
     {
         ChangeLog = changeLog;
         Options = options;
@@ -42,7 +45,6 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         Keys = new KeyRing(primary!, others);
         Events = new EventHub(options.EventBufferSize, options.SubscriberQueueSize, time);
         Clock = new HybridLogicalClock(time);
-        _messageIds = new MessageIdWindow(options.MessageIdWindow, options.MaxRememberedMessageIds, time);
         var allow = options.IpAllowList.Select(a => { IpAccessControl.TryParseRange(a, out var r); return r; }).ToList();
         Access = new IpAccessControl(options.IpFailureLimit, options.IpFailureWindow, options.IpBlockDuration, options.NeverBlockLoopback, allow, time);
         Metrics = new DtMetrics(NodeId, () => Replicator!.Tables.Sum(t => t.LiveCount), () => _overlay!.Links.Count,
@@ -54,12 +56,13 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
             Events.Publish(DtEventTypes.Error, origin: ip.ToString(), error: $"address blocked for {options.IpBlockDuration} after {n} failed handshakes");
             IpBlocked?.Invoke(ip, n);
         };
-        Socket = options.Listen ? PeerOverlay.Bind(options) : null;
+        var overlayOptions = options.ForOverlay();
+        Socket = options.Listen ? PeerOverlay.Bind(overlayOptions) : null;
         var ctx = new LinkContext(Keys, options.Network, NodeId, options.Master, (ushort)(Socket is null ? 0 : ((IPEndPoint)Socket.LocalEndPoint!).Port),
             options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time, Metrics);
         var overlayLog = loggers.CreateLogger("Dt.Overlay");
         Warnings = new PeerWarnings(overlayLog, _log, options.PeerWarningInterval, time);
-        _overlay = new PeerOverlay(options, ctx, this, Access, time, overlayLog, Warnings);
+        _overlay = new PeerOverlay(overlayOptions, ctx, this, Access, time, overlayLog, Warnings);
         var trusted = new TrustedMasters();
         foreach (var k in options.TrustedMasterKeys)
             if (TrustedMasters.TryParsePublic(k, out var spki)) trusted.Add(spki);
@@ -69,18 +72,28 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
             trusted.Add(signer!.PublicKey);
         }
         Trusted = trusted;
-        Replicator = new Replicator(options, NodeId, store, Events, Clock, time, loggers.CreateLogger("Dt.Replication"), () => _overlay.Links, Signer, trusted, changeLog, Metrics, Warnings);
-        CreateModules(_modules, loggers);
-        foreach (var m in _modules)
-            foreach (var t in m.MessageTypes)
-                if (!_moduleByType.TryAdd(t, m)) throw new InvalidOperationException($"two node modules claim message type {(byte)t}");
+        var context = new ModuleContext(NodeId, options.NodeName, isRoot: options.Peers.Count == 0, () => _overlay.Links, Events, Clock, time, loggers, Warnings, Metrics);
+        Replicator = new Replicator(options.ForReplication(), context, store.Tables, Signer, trusted, changeLog);
+        Broadcast = new BroadcastModule(options.ForBroadcast(), context);
+        Gossip = new GossipModule(gossip, context);
+        EventBus = new EventBusModule(gossip, context, Gossip);
+        Maps = new MapModule(gossip, context, store.Maps);
+        _modules = new ModuleRouter([Replicator, Broadcast, Gossip, EventBus, Maps], context, _log);
     }
 
-    /// <summary>Adds the node's modules (implemented in the modules' own partial files).</summary>
-    partial void CreateModules(List<INodeModule> modules, ILoggerFactory loggers);
+    /// <summary>The node's modules, for the in-process grains that front them.</summary>
+    public T Module<T>() where T : INodeModule => _modules.Get<T>();
 
-    /// <summary>The node's modules, for grains that front them.</summary>
-    public T Module<T>() where T : INodeModule => _modules.OfType<T>().Single();
+    public BroadcastModule Broadcast { get; }
+
+    /// <summary>Node state and membership.</summary>
+    public GossipModule Gossip { get; }
+
+    /// <summary>The say/hear event bus.</summary>
+    public EventBusModule EventBus { get; }
+
+    /// <summary>Shared maps.</summary>
+    public MapModule Maps { get; }
 
     public Guid NodeId { get; }
 
@@ -129,18 +142,24 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     /// Validates the options (throwing <see cref="DtConfigurationException"/> that names every bad setting), loads the
     /// tables from disk (<see cref="DtStorage.Disk"/>), binds the listener, and starts linking.
     /// <paramref name="store"/> hands an in-memory node its state across restarts (tests); it excludes disk storage.
+    /// <paramref name="gossip"/> sets the gossip modules (node state, membership, event bus, maps); default <see cref="GossipOptions.Lan"/>.
     /// </summary>
-    public static Task<DtNode> StartAsync(DtOptions options, ILoggerFactory? loggers = null, NodeStore? store = null, TimeProvider? time = null)
+    public static Task<DtNode> StartAsync(DtOptions options, ILoggerFactory? loggers = null, NodeStore? store = null, TimeProvider? time = null, GossipOptions? gossip = null)
     {
         var errors = options.Validate();
+        gossip ??= GossipOptions.Lan();
+        errors.AddRange(gossip.Validate());
         if (errors.Count > 0) throw new DtConfigurationException(errors);
         loggers ??= NullLoggerFactory.Instance;
         Storage.ChangeLog? changeLog = null;
         if (store is null && options.Storage == DtStorage.Disk)
-            changeLog = Storage.ChangeLog.Open(Path.Combine(options.DataDir, "tables"), options.MaxObjectBytes, loggers.CreateLogger("Dt.Storage"), out store);
+        {
+            changeLog = Storage.ChangeLog.Open(Path.Combine(options.DataDir, "tables"), options.MaxObjectBytes, loggers.CreateLogger("Dt.Storage"), out var tables);
+            store = new NodeStore(tables);
+        }
         try
         {
-            var node = new DtNode(options, store ?? new NodeStore(), changeLog, time ?? TimeProvider.System, loggers);
+            var node = new DtNode(options, gossip.Clone(), store ?? new NodeStore(), changeLog, time ?? TimeProvider.System, loggers);
             node.Start();
             return Task.FromResult(node);
         }
@@ -160,33 +179,8 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         DtLog.NodeStarted(_log, NodeId, Options.Master, Options.Network, _overlay.ListenEndPoint?.ToString() ?? "nothing (outbound only)");
         Events.Publish(DtEventTypes.Started, origin: NodeId.ToString());
         foreach (var t in Replicator.Tables)
-        {
-            List<(ObjectHash Hash, byte[] Json)> live;
-            lock (t.Sync) live = t.SnapshotLive();
-            foreach (var (h, json) in live) Events.Publish(DtEventTypes.ObjectAdded, t.Name, h, json, "store");
-        }
-        foreach (var m in _modules) m.Start();
-        _loop = Task.Run(PeriodicAsync);
-    }
-
-    private async Task PeriodicAsync()
-    {
-        using var timer = new PeriodicTimer(Options.SyncInterval, Time);
-        var lastPurge = Time.GetUtcNow();
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_stop.Token))
-            {
-                foreach (var link in _overlay.Links)
-                    if (link.IsDialer) Replicator.StartSync(link);
-                if (Time.GetUtcNow() - lastPurge > TimeSpan.FromMinutes(10))
-                {
-                    lastPurge = Time.GetUtcNow();
-                    Replicator.PurgeTombstones();
-                }
-            }
-        }
-        catch (OperationCanceledException) { }
+            foreach (var (h, json) in t.SnapshotLive()) Events.Publish(DtEventTypes.ObjectAdded, t.Name, h, json, "store");
+        _modules.Start();
     }
 
     // ---- grains ----------------------------------------------------------------------------------------------
@@ -238,63 +232,20 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
     // ---- messages --------------------------------------------------------------------------------------------
 
     /// <summary>Floods a message to every online node; it is delivered here too. Returns its id.</summary>
-    public Guid SendMessage(JsonElement message)
-    {
-        byte[] payload = JsonSerializer.SerializeToUtf8Bytes(message);
-        if (payload.Length > Options.MaxMessageBytes)
-            throw new DtException(DtErrorCodes.TooLarge, $"message of {payload.Length} bytes is over the limit of {Options.MaxMessageBytes} bytes (Dt:MaxMessageBytes)");
-        var m = new BroadcastMessage(Guid.NewGuid(), NodeId, Time.GetUtcNow().ToUnixTimeMilliseconds(), payload);
-        _messageIds.TryRemember(m.Id);
-        Deliver(m, null);
-        return m.Id;
-    }
-
-    private void OnBroadcast(PeerLink from, BroadcastMessage m)
-    {
-        if (!_messageIds.TryRemember(m.Id)) return;
-        if (!IsJson(m.Payload)) throw new ProtocolException("broadcast payload is not JSON");
-        Deliver(m, from);
-    }
-
-    /// <summary>Validates JSON without building a document (one pass of the reader).</summary>
-    private static bool IsJson(ReadOnlySpan<byte> utf8)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = 64 });
-            while (reader.Read()) { }
-            return reader.TokenType != JsonTokenType.None;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
-
-    private void Deliver(BroadcastMessage m, PeerLink? from)
-    {
-        Events.Publish(DtEventTypes.MessageReceived, json: m.Payload, origin: m.Origin.ToString(), messageId: m.Id);
-        Metrics.MessageDelivered();
-        using var w = new WireWriter(m.Payload.Length + 64);
-        m.Encode(w);
-        foreach (var link in _overlay.Links)
-            if (link != from) link.TrySend(w.WrittenSpan);
-    }
+    public Guid SendMessage(JsonElement message) => Broadcast.Send(message);
 
     // ---- overlay callbacks -----------------------------------------------------------------------------------
 
     void IOverlayHost.OnLinkUp(PeerLink link)
     {
         Metrics.LinkOpened();
-        if (link.IsDialer) Replicator.StartSync(link);
-        foreach (var m in _modules) m.OnLinkUp(link);
+        _modules.OnLinkUp(link);
     }
 
     void IOverlayHost.OnLinkDown(PeerLink link, string reason)
     {
         Metrics.LinkClosed();
-        Replicator.LinkClosed(link);
-        foreach (var m in _modules) m.OnLinkDown(link);
+        _modules.OnLinkDown(link);
     }
 
     void IOverlayHost.OnHandshakeRefused(IPAddress remote, string reason, bool blocked)
@@ -302,70 +253,16 @@ public sealed partial class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDispos
         Events.Publish(DtEventTypes.Error, origin: remote.ToString(), error: $"peer refused: {reason}");
     }
 
-    ValueTask IOverlayHost.OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body)
-    {
-        var r = new WireReader(body.Span);
-        try
-        {
-            switch (type)
-            {
-                case MessageType.Changes:
-                {
-                    var (table, groups) = BatchCodec.Decode(ref r, Options.MaxObjectBytes, Replicator.ReceivedBatches(link));
-                    return Replicator.EnqueueChanges(link, table, groups);
-                }
-                case MessageType.SyncSummary:
-                    Replicator.OnSyncSummary(link, SyncSummaryMessage.Decode(ref r));
-                    break;
-                case MessageType.SyncNodesRequest:
-                    Replicator.OnSyncNodesRequest(link, RangesMessage.Decode(ref r, type));
-                    break;
-                case MessageType.SyncNodes:
-                    Replicator.OnSyncNodes(link, SyncNodesMessage.Decode(ref r));
-                    break;
-                case MessageType.RangeRequest:
-                    Replicator.OnRangeRequest(link, RangesMessage.Decode(ref r, type));
-                    break;
-                case MessageType.RangeVersions:
-                {
-                    var (table, depth, prefixes, entries) = RangeVersionsCodec.Decode(ref r);
-                    Replicator.OnRangeVersions(link, table, depth, prefixes, entries);
-                    break;
-                }
-                case MessageType.EntryRequest:
-                {
-                    var (table, hashes) = EntryRequestCodec.Decode(ref r);
-                    Replicator.OnEntryRequest(link, table, hashes);
-                    break;
-                }
-                case MessageType.Broadcast:
-                    OnBroadcast(link, BroadcastMessage.Decode(ref r, Options.MaxMessageBytes));
-                    break;
-                default:
-                    if (_moduleByType.TryGetValue(type, out var module)) module.OnMessage(link, type, body.Span);
-                    // A newer peer may send types this node does not know: drop them, keep the link.
-                    else DtLog.UnknownMessage(_log, (byte)type, link.ToString());
-                    break;
-            }
-        }
-        catch (DtException e)
-        {
-            Warnings.BadMessage(link, e.Message);
-            Events.Publish(DtEventTypes.Error, origin: link.RemoteNodeId.ToString(), error: e.Message);
-        }
-        return ValueTask.CompletedTask;
-    }
+    ValueTask IOverlayHost.OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body) => _modules.RouteAsync(link, type, body);
 
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        _stop.Cancel();
         await _overlay.DisposeAsync();
-        foreach (var m in _modules) await m.DisposeAsync();
+        await _modules.DisposeAsync();
         if (ChangeLog is not null) await ChangeLog.DisposeAsync();
         Signer?.Dispose();
         Metrics.Dispose();
-        try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
         DtLog.NodeStopped(_log, NodeId);
     }
 }

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Dt.Hosting;
 using Dt.Replication;
+using Dt.Model;
 
 namespace Dt.InProcess;
 
@@ -45,9 +46,7 @@ public class LocalTableGrain : ITableGrain
         var h = ParseHash(hash);
         var t = _node.Replicator.Find(Table);
         if (t is null) return Task.FromResult<ObjectRecord?>(null);
-        byte[] json;
-        lock (t.Sync)
-            if (!t.TryGetLive(h, out json)) return Task.FromResult<ObjectRecord?>(null);
+        if (!t.TryGetLive(h, out var json)) return Task.FromResult<ObjectRecord?>(null);
         return Task.FromResult<ObjectRecord?>(new ObjectRecord(h.ToString(), Events.EventHub.Parse(json)));
     }
 
@@ -55,9 +54,7 @@ public class LocalTableGrain : ITableGrain
     {
         var t = _node.Replicator.Find(Table);
         if (t is null) yield break;
-        List<(ObjectHash Hash, byte[] Json)> live;
-        lock (t.Sync) live = t.SnapshotLive();
-        foreach (var (h, json) in live)
+        foreach (var (h, json) in t.SnapshotLive())
         {
             cancellationToken.ThrowIfCancellationRequested();
             yield return new ObjectRecord(h.ToString(), Events.EventHub.Parse(json));
@@ -76,7 +73,8 @@ public class LocalTableGrain : ITableGrain
 
     internal static TableSummary Summarize(TableState t)
     {
-        lock (t.Sync) return new TableSummary(t.Name, t.LiveCount, t.LiveDigest);
+        var (count, digest) = t.Summary();
+        return new TableSummary(t.Name, count, digest);
     }
 
     /// <summary>Events after the subscription's id; first, if asked, an object_added (id 0) for each object held.</summary>
@@ -90,9 +88,7 @@ public class LocalTableGrain : ITableGrain
             foreach (var t in node.Replicator.Tables)
             {
                 if (s.Table is not null && t.Name != s.Table) continue;
-                List<(ObjectHash Hash, byte[] Json)> snapshot;
-                lock (t.Sync) snapshot = t.SnapshotLive();
-                foreach (var (h, json) in snapshot)
+                foreach (var (h, json) in t.SnapshotLive())
                     yield return new DtEvent(0, DtEventTypes.ObjectAdded, node.Time.GetUtcNow(), t.Name, h.ToString(), Events.EventHub.Parse(json), "existing");
             }
         }

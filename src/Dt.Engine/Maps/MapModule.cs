@@ -4,11 +4,12 @@ using System.Text.Json;
 using System.Threading.Channels;
 using Dt.Events;
 using Dt.Gossip;
-using Dt.Hosting;
+using Dt.Modules;
 using Dt.Protocol;
 using Dt.Replication;
 using Dt.Transport;
 using Microsoft.Extensions.Logging;
+using Dt.Model;
 
 namespace Dt.Maps;
 
@@ -37,7 +38,7 @@ namespace Dt.Maps;
 /// </summary>
 public sealed class MapModule : INodeModule
 {
-    private readonly DtNode _node;
+    private readonly ModuleContext _node;
     private readonly GossipOptions _o;
     private readonly MapStore _store;
     private readonly ILogger _log;
@@ -51,12 +52,13 @@ public sealed class MapModule : INodeModule
 
     private readonly record struct Plan(MapState Map, Guid Writer, long From);
 
-    public MapModule(DtNode node, GossipOptions options, MapStore store, ILogger log)
+    public MapModule(GossipOptions options, ModuleContext node, MapStore store)
     {
         _node = node;
         _o = options;
         _store = store;
-        _log = log;
+        _log = node.Loggers.CreateLogger("Dt.Maps");
+        var log = _log;
         _inbox = new ModuleInbox(options.MaxInboxMessages, node.Time, e => GossipLog.HandlerFailed(log, e));
     }
 
@@ -80,7 +82,7 @@ public sealed class MapModule : INodeModule
         {
             foreach (var m in _store.Maps.Values) m.ReadyAnnounced = false;
             // The first node (a root of the overlay: it dials nobody) has no one to sync with: ready at once.
-            if (_node.Options.Peers.Count == 0) BecomeReady("starting as the first node (no configured peers)");
+            if (_node.IsRoot) BecomeReady("starting as the first node (no configured peers)");
         }
         _loop = Task.Run(LoopAsync);
         _inbox.Start(_stop.Token);
@@ -92,7 +94,13 @@ public sealed class MapModule : INodeModule
 
     public void OnLinkDown(PeerLink link) { }
 
-    public void OnMessage(PeerLink link, MessageType type, ReadOnlySpan<byte> body)
+    public ValueTask OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body)
+    {
+        OnMessage(link, type, body.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    internal void OnMessage(PeerLink link, MessageType type, ReadOnlySpan<byte> body)
     {
         switch (type)
         {
@@ -142,7 +150,7 @@ public sealed class MapModule : INodeModule
                 {
                     lock (Sync)
                     {
-                        var links = _node.Overlay.Links.ToArray();
+                        var links = _node.Links.ToArray();
                         int n = Math.Min(_o.Fanout, links.Length);
                         for (int i = 0; i < n; i++)
                         {
@@ -538,7 +546,7 @@ public sealed class MapModule : INodeModule
         lock (Sync)
         {
             _pushQueued = false;
-            var links = _node.Overlay.Links;
+            var links = _node.Links;
             var bySource = new Dictionary<long, List<Plan>>();
             foreach (var ((map, writer), (from, source)) in _unpushed)
             {

@@ -1,21 +1,14 @@
-using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using Dt.Replication;
 
 namespace Dt.Maps;
 
 /// <summary>
-/// Where a node keeps its shared maps. Rides along with the node's <see cref="NodeStore"/> (<see cref="Of"/>), so a
-/// node restarted with the same store comes back with its maps and goes on with the same writer id; a node started
-/// with a new store starts empty as a new writer.
+/// Where a node keeps its shared maps (part of the node's store, so a node restarted with the same store comes back
+/// with its maps and goes on with the same writer id; a node started with a new store starts empty as a new writer).
 /// </summary>
 public sealed class MapStore
 {
-    private static readonly ConditionalWeakTable<NodeStore, MapStore> s_stores = new();
-
-    /// <summary>The map store that goes with a node store.</summary>
-    public static MapStore Of(NodeStore store) => s_stores.GetValue(store, _ => new MapStore());
-
     /// <summary>This node's id as a writer of map entries (the tie-break of the conflict rule).</summary>
     public Guid WriterId { get; } = Guid.NewGuid();
 

@@ -1,3 +1,6 @@
+using Dt.Protocol;
+using Dt.Transport;
+
 namespace Dt.Overlay;
 
 public enum LinkRole
@@ -12,9 +15,13 @@ public enum LinkRole
     Test,
 }
 
-/// <summary>The overlay's state for one link.</summary>
-public sealed class LinkState(LinkRole role, Candidate? candidate, int rttSamples)
+/// <summary>The overlay's state for one link, and the handler the link reports to.</summary>
+public sealed class LinkState(PeerOverlay overlay, LinkRole role, Candidate? candidate, int rttSamples) : ILinkHandler
 {
+    ValueTask ILinkHandler.OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body) => overlay.OnMessageAsync(this, link, type, body);
+
+    void ILinkHandler.OnClosed(PeerLink link, string reason) => overlay.OnClosed(this, link, reason);
+
     public LinkRole Role { get; set; } = role;
 
     public Candidate? Candidate { get; } = candidate;

@@ -56,12 +56,11 @@ public sealed partial class PeerOverlay
 
     private void PingAndExpire(DateTimeOffset now)
     {
-        List<PeerLink> links;
-        lock (_lock) links = _links.Values.ToList();
+        List<KeyValuePair<PeerLink, LinkState>> links;
+        lock (_lock) links = _links.ToList();
         using var w = new WireWriter(16);
-        foreach (var l in links)
+        foreach (var (l, st) in links)
         {
-            var st = (LinkState)l.Tag!;
             if (now - l.LastReceived > _options.LinkIdleTimeout)
             {
                 l.Close($"nothing received for {_options.LinkIdleTimeout.TotalSeconds:0.#} s");
@@ -82,9 +81,9 @@ public sealed partial class PeerOverlay
         foreach (var l in _fullLinks) l.TrySend(w.WrittenSpan);
     }
 
-    private bool IsLinked(Guid? node) => node is not null && _links.Values.Any(l => l.RemoteNodeId == node && ((LinkState)l.Tag!).Role != LinkRole.Test);
+    private bool IsLinked(Guid? node) => node is not null && _links.Keys.Any(l => l.RemoteNodeId == node && _links[l].Role != LinkRole.Test);
 
-    private int OutboundCount() => _links.Values.Count(l => ((LinkState)l.Tag!).Role is LinkRole.Primary or LinkRole.Bridge) + _candidates.Values.Count(c => c.Dialing);
+    private int OutboundCount() => _links.Keys.Count(l => _links[l].Role is LinkRole.Primary or LinkRole.Bridge) + _candidates.Values.Count(c => c.Dialing);
 
     private void EnsurePrimary(DateTimeOffset now)
     {
@@ -159,9 +158,9 @@ public sealed partial class PeerOverlay
     {
         await DialAsync(candidate, LinkRole.Test);
         PeerLink? link;
-        lock (_lock) link = _links.Values.FirstOrDefault(l => ((LinkState)l.Tag!).Role == LinkRole.Test && ((LinkState)l.Tag!).Candidate == candidate);
-        if (link is null) return;
-        var st = (LinkState)link.Tag!;
+        LinkState? st;
+        lock (_lock) (link, st) = _links.FirstOrDefault(kv => kv.Value.Role == LinkRole.Test && kv.Value.Candidate == candidate);
+        if (link is null || st is null) return;
         try { await st.TestDone!.Task.WaitAsync(_options.PingInterval * (_options.RttSamples + 2) + _options.HandshakeTimeout, _stop.Token); }
         catch (TimeoutException) { }
         catch (OperationCanceledException) { }
@@ -184,8 +183,8 @@ public sealed partial class PeerOverlay
             if (!fewerFailures && !faster) return;
             DtLog.PrimarySwitch(_log, current.Address.ToString(), better.Address.ToString());
             // The old primary stays as a bridge until the outbound cap trims it, so the switch never cuts the node off.
-            foreach (var l in _links.Values)
-                if (l.RemoteNodeId == _primaryNode && ((LinkState)l.Tag!).Role == LinkRole.Primary) ((LinkState)l.Tag!).Role = LinkRole.Bridge;
+            foreach (var l in _links.Keys)
+                if (l.RemoteNodeId == _primaryNode && _links[l].Role == LinkRole.Primary) _links[l].Role = LinkRole.Bridge;
             _primaryNode = null;
             better.Dialing = true;
         }
@@ -206,7 +205,7 @@ public sealed partial class PeerOverlay
             foreach (var (id, m) in _members.ToList())
                 if (m.LastSeen < horizon) _members.Remove(id);
             // Trim bridges beyond the outbound cap (oldest first).
-            var outbound = _links.Values.Where(l => ((LinkState)l.Tag!).Role == LinkRole.Bridge).OrderBy(l => l.ConnectedAt).ToList();
+            var outbound = _links.Keys.Where(l => _links[l].Role == LinkRole.Bridge).OrderBy(l => l.ConnectedAt).ToList();
             int excess = OutboundCount() - _options.MaxOutboundLinks;
             for (int i = 0; i < excess && i < outbound.Count; i++) outbound[i].Close("outbound link cap");
         }

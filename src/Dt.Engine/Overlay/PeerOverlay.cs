@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using Dt.Diagnostics;
-using Dt.Hosting;
 using Dt.Protocol;
 using Dt.Security;
 using Dt.Transport;
@@ -29,9 +28,9 @@ public interface IOverlayHost
 /// links that join fragments, node tests, distant-node discovery through peer lists, presence announcements that show
 /// which nodes share this node's fragment, re-dials with exponential backoff, and purging of unreachable nodes.
 /// </summary>
-public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
+public sealed partial class PeerOverlay : IAsyncDisposable
 {
-    private readonly DtOptions _options;
+    private readonly OverlayOptions _options;
     private readonly LinkContext _ctx;
     private readonly IOverlayHost _host;
     private readonly IpAccessControl _access;
@@ -40,7 +39,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
     private readonly ILogger _log;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
-    private readonly Dictionary<long, PeerLink> _links = new();
+    private readonly Dictionary<PeerLink, LinkState> _links = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<string, Candidate> _candidates = new();
     private readonly Dictionary<Guid, Member> _members = new();
     private readonly Dictionary<IPAddress, int> _inboundPerIp = new();
@@ -62,7 +61,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
 
     /// <param name="warnings">Where per-connection warnings go, rate-limited per remote address (by default to
     /// <paramref name="log"/>).</param>
-    public PeerOverlay(DtOptions options, LinkContext ctx, IOverlayHost host, IpAccessControl access, TimeProvider time, ILogger log, PeerWarnings? warnings = null)
+    public PeerOverlay(OverlayOptions options, LinkContext ctx, IOverlayHost host, IpAccessControl access, TimeProvider time, ILogger log, PeerWarnings? warnings = null)
     {
         _warnings = warnings ?? new PeerWarnings(log, log, options.PeerWarningInterval, time);
         _options = options;
@@ -87,7 +86,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
 
     public IReadOnlyList<(PeerLink Link, LinkState State)> LinkStates()
     {
-        lock (_lock) return _links.Values.Select(l => (l, (LinkState)l.Tag!)).ToList();
+        lock (_lock) return _links.Select(kv => (kv.Key, kv.Value)).ToList();
     }
 
     public IReadOnlyList<Candidate> Candidates()
@@ -116,7 +115,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
     }
 
     /// <summary>Binds the peer listener (dual-mode on "::").</summary>
-    public static Socket Bind(DtOptions options)
+    public static Socket Bind(OverlayOptions options)
     {
         var ip = IPAddress.Parse(options.ListenAddress);
         var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -211,7 +210,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             return;
         }
         // A peer's node test stays a test here too: it carries nothing but pings and does not count as a link.
-        Register(link, new LinkState(link.RemoteIsTest ? LinkRole.Test : LinkRole.Inbound, null, _options.RttSamples));
+        Register(link, new LinkState(this, link.RemoteIsTest ? LinkRole.Test : LinkRole.Inbound, null, _options.RttSamples));
     }
 
     private void Refused(RefusalReason reason) => _ctx.Metrics?.HandshakeRefused(reason);
@@ -282,7 +281,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             DtLog.DialFailed(_log, candidate.Address.ToString(), failure ?? "unknown");
             return;
         }
-        Register(link, new LinkState(role, candidate, _options.RttSamples)
+        Register(link, new LinkState(this, role, candidate, _options.RttSamples)
         {
             TestDone = role == LinkRole.Test ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null,
         });
@@ -315,7 +314,6 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
 
     private void Register(PeerLink link, LinkState state)
     {
-        link.Tag = state;
         string? duplicate = null;
         lock (_lock)
         {
@@ -324,7 +322,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             else if (state.Role != LinkRole.Test)
             {
                 // One full link per node pair: of two, keep the one dialed by the smaller node id (both sides agree).
-                var existing = _links.Values.FirstOrDefault(l => l.RemoteNodeId == link.RemoteNodeId && ((LinkState)l.Tag!).Role != LinkRole.Test);
+                var existing = _links.Keys.FirstOrDefault(l => l.RemoteNodeId == link.RemoteNodeId && _links[l].Role != LinkRole.Test);
                 if (existing is not null)
                 {
                     Guid dialerNew = link.IsDialer ? _ctx.NodeId : link.RemoteNodeId;
@@ -335,7 +333,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
             }
             if (duplicate is null)
             {
-                _links[link.Id] = link;
+                _links[link] = state;
                 if (state.Role != LinkRole.Test)
                 {
                     Touch(link.RemoteNodeId, link.RemoteIsMaster);
@@ -344,7 +342,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
                 }
             }
         }
-        link.Start(this);
+        link.Start(state);
         if (duplicate is not null)
         {
             link.Close(duplicate);
@@ -379,23 +377,23 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         lock (_lock)
         {
             _partitionedFrom = [.. nodes];
-            cut = _links.Values.Where(l => _partitionedFrom.Contains(l.RemoteNodeId)).ToList();
+            cut = _links.Keys.Where(l => _partitionedFrom.Contains(l.RemoteNodeId)).ToList();
         }
         foreach (var l in cut) l.Close("partitioned (fault injection)");
     }
 
     private void RebuildFullLinks() =>
-        _fullLinks = _links.Values.Where(l => ((LinkState)l.Tag!).Role != LinkRole.Test && !l.IsClosed).ToArray();
+        _fullLinks = _links.Keys.Where(l => _links[l].Role != LinkRole.Test && !l.IsClosed).ToArray();
 
-    void ILinkHandler.OnClosed(PeerLink link, string reason)
+    /// <summary>A link closed (<paramref name="state"/> is the handler it was started with).</summary>
+    internal void OnClosed(LinkState state, PeerLink link, string reason)
     {
-        var state = (LinkState)link.Tag!;
         bool wasFull;
         lock (_lock)
         {
-            wasFull = _links.Remove(link.Id) && state.Role != LinkRole.Test;
+            wasFull = _links.Remove(link) && state.Role != LinkRole.Test;
             RebuildFullLinks();
-            if (state.Role == LinkRole.Primary && _primaryNode == link.RemoteNodeId && !_links.Values.Any(l => l.RemoteNodeId == link.RemoteNodeId))
+            if (state.Role == LinkRole.Primary && _primaryNode == link.RemoteNodeId && !_links.Keys.Any(l => l.RemoteNodeId == link.RemoteNodeId))
                 _primaryNode = null;
             if (state.Candidate is { } c && state.Role != LinkRole.Test && !_stop.IsCancellationRequested && reason != "duplicate link")
             {
@@ -410,9 +408,8 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         _host.OnLinkDown(link, reason);
     }
 
-    async ValueTask ILinkHandler.OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body)
+    internal async ValueTask OnMessageAsync(LinkState state, PeerLink link, MessageType type, ReadOnlyMemory<byte> body)
     {
-        var state = (LinkState)link.Tag!;
         switch (type)
         {
             case MessageType.Ping:
@@ -479,9 +476,9 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         var horizon = _time.GetUtcNow() - _options.PurgeAfter;
         lock (_lock)
         {
-            foreach (var l in _links.Values)
+            foreach (var l in _links.Keys)
             {
-                var st = (LinkState)l.Tag!;
+                var st = _links[l];
                 if (l == to || st.Role == LinkRole.Test) continue;
                 if (DialableAddress(l, st) is { } a) records.Add(new PeerRecord(l.RemoteNodeId, l.RemoteIsMaster, a.Host, (ushort)a.Port));
             }
@@ -559,7 +556,7 @@ public sealed partial class PeerOverlay : ILinkHandler, IAsyncDisposable
         lock (_lock)
         {
             _stop.Cancel();
-            links = _links.Values.ToList();
+            links = _links.Keys.ToList();
         }
         _listener?.Dispose();
         using (var w = new WireWriter())

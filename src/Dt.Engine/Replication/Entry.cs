@@ -1,3 +1,4 @@
+using Dt.Model;
 namespace Dt.Replication;
 
 /// <summary>

@@ -1,12 +1,12 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
-using System.Text.RegularExpressions;
 using Dt.Events;
-using Dt.Hosting;
+using Dt.Model;
+using Dt.Modules;
 using Dt.Protocol;
 using Dt.Security;
 using Dt.Transport;
 using Microsoft.Extensions.Logging;
+using Dt.Model;
 
 namespace Dt.Replication;
 
@@ -14,15 +14,16 @@ namespace Dt.Replication;
 /// Keeps a node's tables and makes them converge with its peers.
 /// <list type="bullet">
 /// <item>Masters stamp each change with a hybrid logical clock and their id; every node keeps, per object hash, the
-/// newest change (last writer wins, removals kept as tombstones for <see cref="DtOptions.TombstoneRetention"/>).</item>
+/// newest change (last writer wins, removals kept as tombstones for <see cref="ReplicationOptions.TombstoneRetention"/>).</item>
 /// <item>Live changes are flooded to every link; a node relays a change only if it was new to it, which ends loops.</item>
-/// <item>Reconciliation (started by the dialing side of each link, on connect and every <see cref="DtOptions.SyncInterval"/>)
+/// <item>Reconciliation (started by the dialing side of each link, on connect and every <see cref="ReplicationOptions.SyncInterval"/>)
 /// compares counts and fingerprint sums over a 16-ary tree of hash prefixes, descending only into ranges that differ,
 /// so its traffic grows with the difference, not the table.</item>
 /// <item>Only changes written by a master are kept: a change whose author is not a known master is dropped.</item>
 /// </list>
+/// A node module: it claims the replication message types; each link's replication state is a <see cref="PeerSyncSession"/>.
 /// </summary>
-public sealed partial class Replicator
+public sealed partial class Replicator : INodeModule, ITableObserver
 {
     /// <summary>Ranges per summary request: the reply (16 child summaries each) stays under about 600 KB, and a
     /// deep level costs few scans of the table.</summary>
@@ -33,42 +34,147 @@ public sealed partial class Replicator
     private const int LeafThreshold = 12;
     private const int MaxDepth = 16;
 
-    private readonly DtOptions _options;
-    private readonly Guid _nodeId;
+    private readonly ReplicationOptions _options;
+    private readonly ModuleContext _context;
     private readonly EventHub _events;
     private readonly HybridLogicalClock _clock;
     private readonly ILogger _log;
-    private readonly Func<IReadOnlyList<PeerLink>> _links;
-    private readonly NodeStore _store;
-    private readonly ConditionalWeakTable<PeerLink, SemaphoreSlim> _bulkGates = new();
-    private readonly ConditionalWeakTable<PeerLink, BatchMemory> _sentBatches = new();
-    private readonly ConditionalWeakTable<PeerLink, BatchMemory> _receivedBatches = new();
+    private readonly TableStore _store;
+    private readonly ConcurrentDictionary<PeerLink, PeerSyncSession> _sessions = new(ReferenceEqualityComparer.Instance);
     private readonly TimeProvider _time;
     private readonly MasterSigningKey? _signer;
     private readonly TrustedMasters _trusted;
-    private readonly Storage.ChangeLog? _changeLog;
-    private readonly DtMetrics? _metrics;
+    private readonly IChangeJournal? _journal;
+    private readonly DtMetrics _metrics;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
     private long _droppedUnknownAuthor;
     private long _roundsInSync;
 
-    public Replicator(DtOptions options, Guid nodeId, NodeStore store, EventHub events, HybridLogicalClock clock, TimeProvider time, ILogger log,
-        Func<IReadOnlyList<PeerLink>> links, MasterSigningKey? signer, TrustedMasters trusted, Storage.ChangeLog? changeLog = null, DtMetrics? metrics = null,
-        Diagnostics.PeerWarnings? warnings = null)
+    public Replicator(ReplicationOptions options, ModuleContext context, TableStore store, MasterSigningKey? signer, TrustedMasters trusted, IChangeJournal? journal = null)
     {
-        Warnings = warnings ?? new Diagnostics.PeerWarnings(log, log, options.PeerWarningInterval, time);
-        _metrics = metrics;
-        _changeLog = changeLog;
+        _context = context;
+        Warnings = context.Warnings;
+        _metrics = context.Metrics;
+        _journal = journal;
         _signer = signer;
         _trusted = trusted;
-        Untrusted = new UntrustedSigners(time);
+        _time = context.Time;
+        Untrusted = new UntrustedSigners(_time);
         _options = options;
-        _nodeId = nodeId;
         _store = store;
-        _events = events;
-        _clock = clock;
-        _time = time;
-        _log = log;
-        _links = links;
+        _events = context.Events;
+        _clock = context.Clock;
+        _log = context.Loggers.CreateLogger("Dt.Replication");
+    }
+
+    private IReadOnlyList<PeerLink> Links => _context.Links;
+
+    // ---- the module ------------------------------------------------------------------------------------------
+
+    public IReadOnlyCollection<MessageType> MessageTypes { get; } =
+    [
+        MessageType.Changes, MessageType.SyncSummary, MessageType.SyncNodesRequest, MessageType.SyncNodes,
+        MessageType.RangeRequest, MessageType.RangeVersions, MessageType.EntryRequest,
+    ];
+
+    /// <summary>Starts the periodic reconciliation (each link's dialing side) and tombstone purge.</summary>
+    public void Start() => _loop = Task.Run(PeriodicAsync);
+
+    private async Task PeriodicAsync()
+    {
+        using var timer = new PeriodicTimer(_options.SyncInterval, _time);
+        var lastPurge = _time.GetUtcNow();
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token))
+            {
+                foreach (var link in Links)
+                    if (link.IsDialer) StartSync(link);
+                if (_time.GetUtcNow() - lastPurge > TimeSpan.FromMinutes(10))
+                {
+                    lastPurge = _time.GetUtcNow();
+                    PurgeTombstones();
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    public void OnLinkUp(PeerLink link)
+    {
+        Session(link);
+        if (link.IsDialer) StartSync(link);
+    }
+
+    /// <summary>Ends the link's session once it has applied what it holds, and stops its bulk streams.</summary>
+    public void OnLinkDown(PeerLink link)
+    {
+        if (_sessions.TryRemove(link, out var session)) session.Dispose();
+    }
+
+    /// <summary>The link's session, made on first use: a link's first message may come before its link-up call.</summary>
+    private PeerSyncSession Session(PeerLink link)
+    {
+        var session = _sessions.GetOrAdd(link, l => new PeerSyncSession(l, this));
+        // A link that closed before its link-up call: its link-down has come (or comes) and finds nothing to end.
+        if (link.IsClosed && _sessions.TryRemove(link, out var late)) late.Dispose();
+        return session;
+    }
+
+    public ValueTask OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body)
+    {
+        var r = new WireReader(body.Span);
+        switch (type)
+        {
+            case MessageType.Changes:
+            {
+                var session = Session(link);
+                var (table, groups) = BatchCodec.Decode(ref r, _options.MaxObjectBytes, session.Received);
+                return session.EnqueueChanges(table, groups);
+            }
+            case MessageType.SyncSummary:
+                OnSyncSummary(link, SyncSummaryMessage.Decode(ref r));
+                break;
+            case MessageType.SyncNodesRequest:
+                OnSyncNodesRequest(link, RangesMessage.Decode(ref r, type));
+                break;
+            case MessageType.SyncNodes:
+                OnSyncNodes(link, SyncNodesMessage.Decode(ref r));
+                break;
+            case MessageType.RangeRequest:
+                OnRangeRequest(link, RangesMessage.Decode(ref r, type));
+                break;
+            case MessageType.RangeVersions:
+            {
+                var (table, depth, prefixes, entries) = RangeVersionsCodec.Decode(ref r);
+                OnRangeVersions(link, table, depth, prefixes, entries);
+                break;
+            }
+            case MessageType.EntryRequest:
+            {
+                var (table, hashes) = EntryRequestCodec.Decode(ref r);
+                OnEntryRequest(link, table, hashes);
+                break;
+            }
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        foreach (var link in _sessions.Keys) OnLinkDown(link);
+        try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
+    }
+
+    void ITableObserver.OnApplied(TableState table, ApplyOutcome outcome, in Change change, byte[]? previousJson, string origin)
+    {
+        switch (outcome)
+        {
+            case ApplyOutcome.Added: _events.Publish(DtEventTypes.ObjectAdded, table.Name, change.Hash, change.Json, origin); break;
+            case ApplyOutcome.Removed: _events.Publish(DtEventTypes.ObjectRemoved, table.Name, change.Hash, previousJson, origin); break;
+        }
     }
 
     public bool IsMaster => _options.Master;
@@ -76,7 +182,7 @@ public sealed partial class Replicator
     /// <summary>Where warnings about a peer's messages go, rate-limited per remote address.</summary>
     public Diagnostics.PeerWarnings Warnings { get; }
 
-    public IEnumerable<TableState> Tables => _store.Tables.Values;
+    public IEnumerable<TableState> Tables => _store.Values;
 
     /// <summary>This master's author id, or null on a non-master.</summary>
     public Guid? AuthorId => _signer?.Id;
@@ -97,13 +203,13 @@ public sealed partial class Replicator
     {
         if (!IsValidTableName(name))
             throw new DtException(DtErrorCodes.InvalidArgument, $"table name '{TableNames.Shown(name)}' is invalid: {TableNames.Rule}");
-        if (_store.Tables.TryGetValue(name, out var t)) return t;
-        if (_store.Tables.Count >= WireLimits.MaxTables)
+        if (_store.TryGetValue(name, out var t)) return t;
+        if (_store.Count >= WireLimits.MaxTables)
             throw new DtException(DtErrorCodes.LimitReached, $"this node already holds {WireLimits.MaxTables} tables");
-        return _store.Tables.GetOrAdd(name, n => new TableState(n));
+        return _store.GetOrAdd(name, n => new TableState(n));
     }
 
-    public TableState? Find(string name) => _store.Tables.GetValueOrDefault(name);
+    public TableState? Find(string name) => _store.GetValueOrDefault(name);
 
     /// <summary>
     /// Drops everything no trusted master signed (called at start, before the node links): entries of untrusted
@@ -112,20 +218,8 @@ public sealed partial class Replicator
     public int ForgetUnsigned()
     {
         int n = 0;
-        foreach (var t in _store.Tables.Values)
-        {
-            lock (t.Sync)
-            {
-                var bad = t.Batches.Where(b => !Verify(t.Name, b)).Select(b => b.Key).ToHashSet();
-                var junk = t.All().Where(kv => bad.Contains(kv.Value.Batch.Key)).Select(kv => kv.Key).ToList();
-                foreach (var h in junk)
-                {
-                    if (t.Forget(h, out var old) && old is not null)
-                        _events.Publish(DtEventTypes.ObjectRemoved, t.Name, h, old, origin: "not signed by a trusted master");
-                    n++;
-                }
-            }
-        }
+        foreach (var t in _store.Values)
+            n += t.ForgetWhere(b => Verify(t.Name, b), "not signed by a trusted master", this);
         return n;
     }
 
@@ -143,48 +237,19 @@ public sealed partial class Replicator
         var t = GetOrCreate(table);
         var hashes = new ObjectHash[canonicalObjects.Count];
         for (int i = 0; i < canonicalObjects.Count; i++) hashes[i] = ObjectHash.Of(canonicalObjects[i]);
-        var changed = new List<Change>(canonicalObjects.Count);
-        lock (t.Sync)
-        {
-            var fresh = new List<int>();
-            var seen = new HashSet<ObjectHash>();
-            for (int i = 0; i < hashes.Length; i++)
-                if (!t.TryGetLive(hashes[i], out _) && seen.Add(hashes[i])) fresh.Add(i);
-            if (t.LiveCount + fresh.Count > _options.MaxObjectsPerTable)
-                throw new DtException(DtErrorCodes.LimitReached, $"table '{table}' would exceed {_options.MaxObjectsPerTable} objects (Dt:MaxObjectsPerTable)");
-            for (int start = 0; start < fresh.Count; start += ChangeBatch.MaxMembers)
-            {
-                int count = Math.Min(ChangeBatch.MaxMembers, fresh.Count - start);
-                var members = new BatchMember[count];
-                for (int k = 0; k < count; k++) members[k] = new BatchMember(hashes[fresh[start + k]], false);
-                var batch = Sign(table, members);
-                int before = changed.Count;
-                for (int k = 0; k < count; k++)
-                {
-                    var c = new Change(members[k].Hash, batch.VersionOf(members[k]), canonicalObjects[fresh[start + k]], batch, k);
-                    if (Apply(t, c, origin: "local")) changed.Add(c);
-                }
-                _changeLog?.Append(table, batch, changed.GetRange(before, changed.Count - before));
-            }
-        }
+        var changed = t.AddLocal(hashes, canonicalObjects, _options.MaxObjectsPerTable, members => Sign(table, members), this, Journal(table));
         Flood(table, changed, except: null);
         return hashes;
     }
+
+    private Action<ChangeBatch, List<Change>>? Journal(string table) =>
+        _journal is null ? null : (batch, applied) => _journal.Append(table, batch, applied);
 
     public bool Remove(string table, ObjectHash hash)
     {
         RequireMaster("remove objects");
         var t = Find(table);
-        if (t is null) return false;
-        Change c;
-        lock (t.Sync)
-        {
-            if (!t.TryGetLive(hash, out _)) return false;
-            var batch = Sign(table, [new BatchMember(hash, true)]);
-            c = new Change(hash, batch.VersionOf(batch.Members[0]), null, batch, 0);
-            Apply(t, c, origin: "local");
-            _changeLog?.Append(table, batch, [c]);
-        }
+        if (t?.RemoveLocal(hash, members => Sign(table, members), this, Journal(table)) is not { } c) return false;
         Flood(table, [c], except: null);
         return true;
     }
@@ -197,7 +262,7 @@ public sealed partial class Replicator
     }
 
     /// <summary>Completes when every change this node has applied so far is on disk (at once in memory-only mode).</summary>
-    public Task WhenDurable() => _changeLog is null ? Task.CompletedTask : _changeLog.WaitDurableAsync(_changeLog.LastAppended);
+    public Task WhenDurable() => _journal is null ? Task.CompletedTask : _journal.WaitDurableAsync(_journal.LastAppended);
 
     private void RequireMaster(string what)
     {
@@ -205,34 +270,7 @@ public sealed partial class Replicator
             throw new DtException(DtErrorCodes.NotMaster, $"this node is not a master and may not {what} (set Dt:Master=true on master nodes)");
     }
 
-    /// <summary>Applies one change under the table lock and publishes its event; true if it changed the state.</summary>
-    private bool Apply(TableState t, in Change c, string origin)
-    {
-        var outcome = t.Apply(c, out var previous);
-        switch (outcome)
-        {
-            case ApplyOutcome.Added: _events.Publish(DtEventTypes.ObjectAdded, t.Name, c.Hash, c.Json, origin); break;
-            case ApplyOutcome.Removed: _events.Publish(DtEventTypes.ObjectRemoved, t.Name, c.Hash, previous, origin); break;
-        }
-        return outcome != ApplyOutcome.Stale;
-    }
-
     // ---- changes from peers ----------------------------------------------------------------------------------
-
-    private readonly ConditionalWeakTable<PeerLink, ChangeApplier> _appliers = new();
-
-    /// <summary>Queues decoded changes of a link to be applied in order on the link's applier task.</summary>
-    public ValueTask EnqueueChanges(PeerLink link, string table, List<(ChangeBatch Batch, List<Change> Included)> groups) =>
-        _appliers.GetValue(link, l => new ChangeApplier(l, this)).EnqueueAsync(table, groups);
-
-    /// <summary>Ends a closed link's applier once it has applied what it holds.</summary>
-    public void LinkClosed(PeerLink link)
-    {
-        if (_appliers.TryGetValue(link, out var applier)) applier.Complete();
-    }
-
-    /// <summary>The batches this link's bulk stream asked to remember (see <see cref="BatchMemory"/>).</summary>
-    public BatchMemory ReceivedBatches(PeerLink link) => _receivedBatches.GetValue(link, _ => new BatchMemory());
 
     public void OnChanges(PeerLink from, string table, List<(ChangeBatch Batch, List<Change> Included)> groups)
     {
@@ -240,39 +278,32 @@ public sealed partial class Replicator
         ulong tombstoneFloor = HybridLogicalClock.FromTime(_time.GetUtcNow() - _options.TombstoneRetention);
         var t = GetOrCreate(table);
         var changed = new List<Change>();
+        var refused = new List<Change>();
+        var rules = new TableState.PeerRules(tombstoneFloor, _options.MaxObjectsPerTable);
         ulong maxHlc = 0;
         string origin = from.RemoteNodeId.ToString();
         foreach (var (batch, included) in groups)
         {
             if (!Trusted(t, batch, origin)) continue;
             int before = changed.Count;
-            lock (t.Sync)
-            {
-                foreach (var c in included)
-                {
-                    if (c.Version.Removed && c.Version.Hlc < tombstoneFloor) continue;
-                    if (!c.Version.Removed && t.LiveCount >= _options.MaxObjectsPerTable && !t.TryGetLive(c.Hash, out _))
-                    {
-                        _metrics?.ChangesDropped(DropReason.TableFull, 1);
-                        _events.Publish(DtEventTypes.Error, table, c.Hash, null, origin, $"table '{table}' is full ({_options.MaxObjectsPerTable} objects); change dropped");
-                        continue;
-                    }
-                    if (Apply(t, c, origin)) changed.Add(c);
-                }
-            }
-            if (changed.Count > before) _changeLog?.Append(table, batch, changed.GetRange(before, changed.Count - before));
+            t.ApplyFromPeer(included, rules, origin, this, changed, refused);
+            if (changed.Count > before) _journal?.Append(table, batch, changed.GetRange(before, changed.Count - before));
             if (batch.Hlc > maxHlc) maxHlc = batch.Hlc;
         }
+        foreach (var c in refused)
+        {
+            _metrics.ChangesDropped(DropReason.TableFull, 1);
+            _events.Publish(DtEventTypes.Error, table, c.Hash, null, origin, $"table '{table}' is full ({_options.MaxObjectsPerTable} objects); change dropped");
+        }
         _clock.Observe(maxHlc);
-        if (changed.Count > 0) _metrics?.ChangesApplied(changed.Count);
+        if (changed.Count > 0) _metrics.ChangesApplied(changed.Count);
         Flood(table, changed, except: from);
     }
 
     /// <summary>Checks a received batch's signature once (a batch already held with the same signature needs no check).</summary>
     private bool Trusted(TableState t, ChangeBatch batch, string origin)
     {
-        lock (t.Sync)
-            if (t.TryGetBatch(batch.Author, batch.Hlc, out var held) && held.SameAs(batch)) return true;
+        if (t.TryGetBatch(batch.Author, batch.Hlc, out var held) && held.SameAs(batch)) return true;
         if (_trusted.Contains(batch.Author) && Verify(t.Name, batch)) return true;
         bool forged = _trusted.Contains(batch.Author);
         string fingerprint = UntrustedSigners.Fingerprint(batch.Author);
@@ -286,7 +317,7 @@ public sealed partial class Replicator
             if (forged) DtLog.ForgedChanges(_log, t.Name, origin, fingerprint, toLog);
             else DtLog.UntrustedSigner(_log, t.Name, origin, fingerprint, toLog);
         }
-        _metrics?.ChangesDropped(forged ? DropReason.BadSignature : DropReason.UntrustedSigner, batch.Members.Length);
+        _metrics.ChangesDropped(forged ? DropReason.BadSignature : DropReason.UntrustedSigner, batch.Members.Length);
         _events.Publish(DtEventTypes.Error, t.Name, batch.Members[0].Hash, null, origin, why);
         return false;
     }
@@ -295,7 +326,7 @@ public sealed partial class Replicator
     private void Flood(string table, List<Change> changes, PeerLink? except)
     {
         if (changes.Count == 0) return;
-        var links = _links();
+        var links = Links;
         if (links.Count == 0 || (links.Count == 1 && links[0] == except)) return;
         foreach (var frame in Frames(table, changes))
             foreach (var link in links)
@@ -379,23 +410,10 @@ public sealed partial class Replicator
     private void SendBulk(PeerLink link, string table, List<Change> changes)
     {
         if (changes.Count == 0) return;
-        var gate = _bulkGates.GetValue(link, _ => new SemaphoreSlim(1, 1));
-        _ = Task.Run(async () =>
+        Session(link).RunBulk(async (session, ct) =>
         {
-            await gate.WaitAsync();
-            try
-            {
-                foreach (var frame in Frames(table, changes, _sentBatches.GetValue(link, _ => new BatchMemory())))
-                    if (link.IsClosed || !await link.SendAsync(frame)) break;
-            }
-            catch (Exception e)
-            {
-                DtLog.BulkSendFailed(_log, link.ToString(), e.Message);
-            }
-            finally
-            {
-                gate.Release();
-            }
+            foreach (var frame in Frames(table, changes, session.Sent))
+                if (link.IsClosed || !await link.SendAsync(frame, ct)) break;
         });
     }
 
@@ -406,39 +424,23 @@ public sealed partial class Replicator
     /// </summary>
     private void SendAll(PeerLink link, TableState t)
     {
-        var gate = _bulkGates.GetValue(link, _ => new SemaphoreSlim(1, 1));
-        _ = Task.Run(async () =>
+        Session(link).RunBulk(async (session, ct) =>
         {
-            await gate.WaitAsync();
-            try
+            var batches = t.SnapshotBatches();
+            var chunk = new List<Change>(16384);
+            for (int b = 0; b < batches.Count && !link.IsClosed; b++)
             {
-                List<ChangeBatch> batches;
-                lock (t.Sync) batches = [.. t.Batches];
-                var memory = _sentBatches.GetValue(link, _ => new BatchMemory());
-                var chunk = new List<Change>(16384);
-                for (int b = 0; b < batches.Count && !link.IsClosed; b++)
-                {
-                    var batch = batches[b];
-                    lock (t.Sync)
-                        for (int i = 0; i < batch.Members.Length; i++)
-                            if (t.TryGet(batch.Members[i].Hash, out var s) && ReferenceEquals(s.Batch, batch) && s.Member == i)
-                                chunk.Add(new Change(batch.Members[i].Hash, s.Version, s.Json, batch, i));
-                    if (chunk.Count < 8192 && b < batches.Count - 1) continue;
-                    foreach (var frame in Frames(t.Name, chunk, memory))
-                        if (link.IsClosed || !await link.SendAsync(frame)) break;
-                    chunk.Clear();
-                }
-            }
-            catch (Exception e)
-            {
-                DtLog.BulkSendFailed(_log, link.ToString(), e.Message);
-            }
-            finally
-            {
-                gate.Release();
+                t.CurrentOf(batches[b], chunk);
+                if (chunk.Count < 8192 && b < batches.Count - 1) continue;
+                foreach (var frame in Frames(t.Name, chunk, session.Sent))
+                    if (link.IsClosed || !await link.SendAsync(frame, ct)) break;
+                chunk.Clear();
             }
         });
     }
+
+    /// <summary>A bulk stream of a link failed (not cancelled): logged, the next round repairs what it missed.</summary>
+    internal void BulkSendFailed(PeerLink link, Exception e) => DtLog.BulkSendFailed(_log, link.ToString(), e.Message);
 
     // ---- reconciliation --------------------------------------------------------------------------------------
 
@@ -453,9 +455,11 @@ public sealed partial class Replicator
     private List<TableDigest> Summaries()
     {
         var list = new List<TableDigest>();
-        foreach (var t in _store.Tables.Values)
-            lock (t.Sync)
-                list.Add(new TableDigest(t.Name, t.EntryCount, t.SyncDigest));
+        foreach (var t in _store.Values)
+        {
+            var (count, sum) = t.Root;
+            list.Add(new TableDigest(t.Name, count, sum));
+        }
         return list;
     }
 
@@ -494,8 +498,7 @@ public sealed partial class Replicator
             {
                 if (IsValidTableName(theirs.Table) && theirs.Count <= _options.MaxObjectsPerTable)
                 {
-                    var t = GetOrCreate(theirs.Table);
-                    lock (t.Sync) t.Reserve((int)theirs.Count);
+                    GetOrCreate(theirs.Table).Reserve((int)theirs.Count);
                 }
                 SendRanges(link, MessageType.RangeRequest, theirs.Table, 0, RangeMode.Entries, [0UL]);
             }
@@ -522,7 +525,7 @@ public sealed partial class Replicator
         var t = Find(m.Table);
         RangeSummary[] children;
         if (t is null) children = m.Prefixes.Select(p => new RangeSummary(p)).ToArray();
-        else lock (t.Sync) children = t.Children(m.Depth, m.Prefixes);
+        else children = t.Children(m.Depth, m.Prefixes);
         using var w = new WireWriter(64 + children.Length * 160);
         new SyncNodesMessage(m.Table, m.Depth, children).Encode(w);
         link.TrySend(w.WrittenSpan);
@@ -534,7 +537,7 @@ public sealed partial class Replicator
         var parents = m.Ranges.Select(r => r.Prefix).ToList();
         RangeSummary[] mine;
         if (t is null) mine = parents.Select(p => new RangeSummary(p)).ToArray();
-        else lock (t.Sync) mine = t.Children(m.Depth, parents);
+        else mine = t.Children(m.Depth, parents);
 
         List<ulong> push = [], pull = [], versions = [], descend = [];
         int childDepth = m.Depth + 1;
@@ -554,9 +557,7 @@ public sealed partial class Replicator
         }
         if (push.Count > 0 && t is not null)
         {
-            List<Change> entries;
-            lock (t.Sync) entries = t.InRanges(childDepth, push, withJson: true);
-            SendBulk(link, m.Table, entries);
+            SendBulk(link, m.Table, t.InRanges(childDepth, push, withJson: true));
         }
         if (pull.Count > 0) SendRanges(link, MessageType.RangeRequest, m.Table, childDepth, RangeMode.Entries, pull);
         if (versions.Count > 0) SendRanges(link, MessageType.RangeRequest, m.Table, childDepth, RangeMode.Versions, versions);
@@ -573,7 +574,7 @@ public sealed partial class Replicator
         }
         List<Change> entries;
         if (t is null) entries = [];
-        else lock (t.Sync) entries = t.InRanges(m.Depth, m.Prefixes, withJson: m.Mode == RangeMode.Entries);
+        else entries = t.InRanges(m.Depth, m.Prefixes, withJson: m.Mode == RangeMode.Entries);
         if (m.Mode == RangeMode.Entries)
         {
             SendBulk(link, m.Table, entries);
@@ -611,7 +612,7 @@ public sealed partial class Replicator
         var t = Find(table);
         List<Change> mine;
         if (t is null) mine = [];
-        else lock (t.Sync) mine = t.InRanges(depth, prefixes, withJson: true);
+        else mine = t.InRanges(depth, prefixes, withJson: true);
         var theirMap = new Dictionary<ObjectHash, EntryVersion>(theirs.Count);
         foreach (var (h, v) in theirs) theirMap[h] = v;
         var myMap = new Dictionary<ObjectHash, EntryVersion>(mine.Count);
@@ -641,11 +642,7 @@ public sealed partial class Replicator
     {
         var t = Find(table);
         if (t is null) return;
-        var list = new List<Change>(hashes.Count);
-        lock (t.Sync)
-            foreach (var h in hashes)
-                if (t.TryGet(h, out var s)) list.Add(new Change(h, s.Version, s.Json, s.Batch, s.Member));
-        SendBulk(link, table, list);
+        SendBulk(link, table, t.Lookup(hashes));
     }
 
     /// <summary>Forgets removals older than the retention; nodes ignore such old removals from peers too.</summary>
@@ -653,8 +650,7 @@ public sealed partial class Replicator
     {
         ulong floor = HybridLogicalClock.FromTime(_time.GetUtcNow() - _options.TombstoneRetention);
         int n = 0;
-        foreach (var t in _store.Tables.Values)
-            lock (t.Sync) n += t.PurgeTombstones(floor);
+        foreach (var t in _store.Values) n += t.PurgeTombstones(floor);
         return n;
     }
 

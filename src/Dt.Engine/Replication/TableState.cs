@@ -1,53 +1,59 @@
+using Dt.Model;
 namespace Dt.Replication;
+
+/// <summary>Hears, under the table's lock and so in apply order, what each applied change did to the live set.</summary>
+public interface ITableObserver
+{
+    void OnApplied(TableState table, ApplyOutcome outcome, in Change change, byte[]? previousJson, string origin);
+}
 
 /// <summary>
 /// The replicated state of one table: for every object hash ever changed (within tombstone retention), the latest
 /// change. An object is in the table when its latest change is an add. Keeps, incrementally, what reconciliation
 /// needs: per-range counts and fingerprint sums over a 16-ary tree of hash prefixes (the first
 /// <see cref="LeafBits"/> bits in arrays, deeper ranges by a scan), and a digest of the live set.
-/// Callers hold <see cref="Sync"/> around every call.
+/// Thread-safe: every method takes the table's own lock; what it returns is a copy that needs no lock.
 /// </summary>
 public sealed class TableState(string name)
 {
     public const int LeafBits = 12;
     private const int Leaves = 1 << LeafBits;
 
+    private readonly Lock _sync = new();
     private readonly Dictionary<ObjectHash, Stored> _entries = new();
     private readonly Dictionary<(Guid, ulong), ChangeBatch> _batches = new();
     private ulong[]? _leafSum;
     private int[]? _leafCount;
     private ulong _l0, _l1, _l2, _l3, _syncSum;
     private long _liveCount;
+    private ulong _liveJsonBytes;
 
     public string Name { get; } = name;
 
-    public Lock Sync { get; } = new();
+    public long LiveCount { get { lock (_sync) return _liveCount; } }
 
-    public long LiveCount => _liveCount;
-
-    public int EntryCount => _entries.Count;
+    public int EntryCount { get { lock (_sync) return _entries.Count; } }
 
     /// <summary>Signed batches still backing at least one held entry.</summary>
-    public int BatchCount => _batches.Count;
+    public int BatchCount { get { lock (_sync) return _batches.Count; } }
 
-    public IEnumerable<ChangeBatch> Batches => _batches.Values;
+    public ulong LiveJsonBytes { get { lock (_sync) return _liveJsonBytes; } }
 
-    public bool TryGetBatch(Guid author, ulong hlc, out ChangeBatch batch) => _batches.TryGetValue((author, hlc), out batch!);
-
-    public ulong SyncDigest => _syncSum;
-
-    public ulong LiveJsonBytes { get; private set; }
+    /// <summary>Count and fingerprint sum of every entry (the root range of reconciliation).</summary>
+    public (long Count, ulong Sum) Root { get { lock (_sync) return (_entries.Count, _syncSum); } }
 
     /// <summary>Count and the four lane sums of live object hashes: equal on nodes holding the same objects.</summary>
-    public string LiveDigest
+    public (long Count, string Digest) Summary()
     {
-        get
+        lock (_sync)
         {
             Span<byte> b = stackalloc byte[32];
             new ObjectHash(_l0, _l1, _l2, _l3).Write(b);
-            return Convert.ToHexStringLower(b);
+            return (_liveCount, Convert.ToHexStringLower(b));
         }
     }
+
+    public string LiveDigest => Summary().Digest;
 
     /// <summary>A held entry: the batch and member that wrote it (its version follows from them) and its JSON if live.</summary>
     public readonly record struct Stored(byte[]? Json, ChangeBatch Batch, int Member)
@@ -55,14 +61,165 @@ public sealed class TableState(string name)
         public EntryVersion Version => Batch.VersionOf(Batch.Members[Member]);
     }
 
+    /// <summary>What a peer's changes must pass besides being newer: old removals are ignored, a full table takes no new objects.</summary>
+    public readonly record struct PeerRules(ulong TombstoneFloor, long MaxObjects);
+
+    public bool TryGetBatch(Guid author, ulong hlc, out ChangeBatch batch)
+    {
+        lock (_sync) return _batches.TryGetValue((author, hlc), out batch!);
+    }
+
+    /// <summary>The batches backing held entries, copied.</summary>
+    public List<ChangeBatch> SnapshotBatches()
+    {
+        lock (_sync) return [.. _batches.Values];
+    }
+
     /// <summary>Makes room for about <paramref name="entries"/> entries at once (a bulk sync announces its size).</summary>
     public void Reserve(int entries)
     {
-        if (entries > _entries.Count) _entries.EnsureCapacity(Math.Min(entries, 1 << 26));
+        lock (_sync)
+            if (entries > _entries.Count) _entries.EnsureCapacity(Math.Min(entries, 1 << 26));
     }
 
-    /// <summary>Applies a change if it is newer than what is held. Returns what it did to the live set.</summary>
-    public ApplyOutcome Apply(in Change change, out byte[]? previousJson)
+    /// <summary>Applies one change if it is newer than what is held; the observer hears what it did.</summary>
+    public ApplyOutcome Apply(in Change change, string origin = "", ITableObserver? observer = null)
+    {
+        lock (_sync) return ApplyLocked(change, origin, observer);
+    }
+
+    /// <summary>Applies changes (replay of the log, or tests) in order.</summary>
+    public void ApplyAll(IReadOnlyList<Change> changes)
+    {
+        lock (_sync)
+            foreach (var c in changes) ApplyLocked(c, "", null);
+    }
+
+    /// <summary>
+    /// Applies a peer's changes of one batch under one lock, keeping <paramref name="rules"/>; the ones that changed
+    /// the state go to <paramref name="applied"/>, adds refused because the table is full to <paramref name="refusedFull"/>.
+    /// </summary>
+    public void ApplyFromPeer(List<Change> changes, PeerRules rules, string origin, ITableObserver observer, List<Change> applied, List<Change> refusedFull)
+    {
+        lock (_sync)
+            foreach (var c in changes)
+            {
+                if (c.Version.Removed && c.Version.Hlc < rules.TombstoneFloor) continue;
+                if (!c.Version.Removed && _liveCount >= rules.MaxObjects && !IsLive(c.Hash))
+                {
+                    refusedFull.Add(c);
+                    continue;
+                }
+                if (ApplyLocked(c, origin, observer) != ApplyOutcome.Stale) applied.Add(c);
+            }
+    }
+
+    /// <summary>
+    /// A master's add: the objects not yet live (first of each hash) are signed in batches of at most
+    /// <see cref="ChangeBatch.MaxMembers"/> by <paramref name="sign"/>, applied, and each batch handed to
+    /// <paramref name="journal"/> with its applied changes, all under the lock so the log keeps apply order.
+    /// Throws <see cref="DtException"/> (limit_reached) before changing anything if the table would exceed <paramref name="maxObjects"/>.
+    /// </summary>
+    public List<Change> AddLocal(ObjectHash[] hashes, IReadOnlyList<byte[]> json, long maxObjects, Func<BatchMember[], ChangeBatch> sign,
+        ITableObserver observer, Action<ChangeBatch, List<Change>>? journal)
+    {
+        var changed = new List<Change>(hashes.Length);
+        lock (_sync)
+        {
+            var fresh = new List<int>();
+            var seen = new HashSet<ObjectHash>();
+            for (int i = 0; i < hashes.Length; i++)
+                if (!IsLive(hashes[i]) && seen.Add(hashes[i])) fresh.Add(i);
+            if (_liveCount + fresh.Count > maxObjects)
+                throw new DtException(DtErrorCodes.LimitReached, $"table '{Name}' would exceed {maxObjects} objects (Dt:MaxObjectsPerTable)");
+            for (int start = 0; start < fresh.Count; start += ChangeBatch.MaxMembers)
+            {
+                int count = Math.Min(ChangeBatch.MaxMembers, fresh.Count - start);
+                var members = new BatchMember[count];
+                for (int k = 0; k < count; k++) members[k] = new BatchMember(hashes[fresh[start + k]], false);
+                var batch = sign(members);
+                int before = changed.Count;
+                for (int k = 0; k < count; k++)
+                {
+                    var c = new Change(members[k].Hash, batch.VersionOf(members[k]), json[fresh[start + k]], batch, k);
+                    if (ApplyLocked(c, "local", observer) != ApplyOutcome.Stale) changed.Add(c);
+                }
+                journal?.Invoke(batch, changed.GetRange(before, changed.Count - before));
+            }
+        }
+        return changed;
+    }
+
+    /// <summary>A master's removal of a live object, signed by <paramref name="sign"/>; null if it is not live.</summary>
+    public Change? RemoveLocal(in ObjectHash hash, Func<BatchMember[], ChangeBatch> sign, ITableObserver observer, Action<ChangeBatch, List<Change>>? journal)
+    {
+        lock (_sync)
+        {
+            if (!IsLive(hash)) return null;
+            var batch = sign([new BatchMember(hash, true)]);
+            var c = new Change(hash, batch.VersionOf(batch.Members[0]), null, batch, 0);
+            ApplyLocked(c, "local", observer);
+            journal?.Invoke(batch, [c]);
+            return c;
+        }
+    }
+
+    /// <summary>Drops, without tombstones, every entry whose batch <paramref name="keep"/> refuses; returns how many.</summary>
+    public int ForgetWhere(Func<ChangeBatch, bool> keep, string origin, ITableObserver observer)
+    {
+        lock (_sync)
+        {
+            var bad = _batches.Values.Where(b => !keep(b)).Select(b => b.Key).ToHashSet();
+            if (bad.Count == 0) return 0;
+            var junk = _entries.Where(kv => bad.Contains(kv.Value.Batch.Key)).Select(kv => kv.Key).ToList();
+            foreach (var h in junk)
+            {
+                var held = _entries[h];
+                if (ForgetLocked(h, out var old) && old is not null)
+                    observer.OnApplied(this, ApplyOutcome.Removed, new Change(h, held.Version, null, held.Batch, held.Member), old, origin);
+            }
+            return junk.Count;
+        }
+    }
+
+    /// <summary>Of <paramref name="batch"/>'s members, those whose held entry it still wrote, with their JSON.</summary>
+    public void CurrentOf(ChangeBatch batch, List<Change> into)
+    {
+        lock (_sync)
+            for (int i = 0; i < batch.Members.Length; i++)
+                if (_entries.TryGetValue(batch.Members[i].Hash, out var s) && ReferenceEquals(s.Batch, batch) && s.Member == i)
+                    into.Add(new Change(batch.Members[i].Hash, s.Version, s.Json, batch, i));
+    }
+
+    /// <summary>The held entries (live or tombstone) of these hashes, with their JSON.</summary>
+    public List<Change> Lookup(IReadOnlyList<ObjectHash> hashes)
+    {
+        var list = new List<Change>(hashes.Count);
+        lock (_sync)
+            foreach (var h in hashes)
+                if (_entries.TryGetValue(h, out var s)) list.Add(new Change(h, s.Version, s.Json, s.Batch, s.Member));
+        return list;
+    }
+
+    /// <summary>Every held entry, grouped by the batch that wrote it (what a snapshot stores).</summary>
+    public List<(ChangeBatch Batch, Change[] Included)> SnapshotGroups()
+    {
+        lock (_sync)
+            return _entries.GroupBy(kv => kv.Value.Batch, ReferenceEqualityComparer.Instance)
+                .Select(g => ((ChangeBatch)g.Key!, g.Select(kv => new Change(kv.Key, kv.Value.Version, kv.Value.Json, kv.Value.Batch, kv.Value.Member)).ToArray()))
+                .ToList();
+    }
+
+    private bool IsLive(in ObjectHash hash) => _entries.TryGetValue(hash, out var s) && !s.Version.Removed;
+
+    private ApplyOutcome ApplyLocked(in Change change, string origin, ITableObserver? observer)
+    {
+        var outcome = ApplyLocked(change, out var previous);
+        if (observer is not null && outcome != ApplyOutcome.Stale) observer.OnApplied(this, outcome, change, previous, origin);
+        return outcome;
+    }
+
+    private ApplyOutcome ApplyLocked(in Change change, out byte[]? previousJson)
     {
         previousJson = null;
         bool had = _entries.TryGetValue(change.Hash, out var old);
@@ -106,7 +263,7 @@ public sealed class TableState(string name)
     }
 
     /// <summary>Drops an entry outright (no tombstone): used for entries that no trusted master wrote.</summary>
-    public bool Forget(in ObjectHash hash, out byte[]? previousJson)
+    private bool ForgetLocked(in ObjectHash hash, out byte[]? previousJson)
     {
         previousJson = null;
         if (!_entries.Remove(hash, out var old)) return false;
@@ -129,9 +286,17 @@ public sealed class TableState(string name)
         if (--batch.LiveRefs <= 0) _batches.Remove(batch.Key);
     }
 
-    public bool TryGet(in ObjectHash hash, out Stored stored) => _entries.TryGetValue(hash, out stored);
+    public bool TryGet(in ObjectHash hash, out Stored stored)
+    {
+        lock (_sync) return _entries.TryGetValue(hash, out stored);
+    }
 
     public bool TryGetLive(in ObjectHash hash, out byte[] json)
+    {
+        lock (_sync) return TryGetLiveLocked(hash, out json);
+    }
+
+    private bool TryGetLiveLocked(in ObjectHash hash, out byte[] json)
     {
         if (_entries.TryGetValue(hash, out var s) && !s.Version.Removed)
         {
@@ -142,10 +307,13 @@ public sealed class TableState(string name)
         return false;
     }
 
-    public IEnumerable<KeyValuePair<ObjectHash, Stored>> All() => _entries;
-
-    /// <summary>Copies the live objects (hash, JSON); the copy may be enumerated without the lock.</summary>
+    /// <summary>Copies the live objects (hash, JSON).</summary>
     public List<(ObjectHash Hash, byte[] Json)> SnapshotLive()
+    {
+        lock (_sync) return SnapshotLiveLocked();
+    }
+
+    private List<(ObjectHash Hash, byte[] Json)> SnapshotLiveLocked()
     {
         var list = new List<(ObjectHash, byte[])>((int)_liveCount);
         foreach (var (h, s) in _entries)
@@ -158,6 +326,11 @@ public sealed class TableState(string name)
     /// its 16 child ranges, in the order of <paramref name="parents"/>.
     /// </summary>
     public RangeSummary[] Children(int depth, IReadOnlyList<ulong> parents)
+    {
+        lock (_sync) return ChildrenLocked(depth, parents);
+    }
+
+    private RangeSummary[] ChildrenLocked(int depth, IReadOnlyList<ulong> parents)
     {
         var result = new RangeSummary[parents.Count];
         int childBits = 4 * (depth + 1);
@@ -199,11 +372,13 @@ public sealed class TableState(string name)
         return result;
     }
 
-    /// <summary>Count and sum of the whole table (the root range).</summary>
-    public (long Count, ulong Sum) Root => (_entries.Count, _syncSum);
-
     /// <summary>Entries whose hash has one of <paramref name="prefixes"/> (4·depth bits).</summary>
     public List<Change> InRanges(int depth, IReadOnlyCollection<ulong> prefixes, bool withJson)
+    {
+        lock (_sync) return InRangesLocked(depth, prefixes, withJson);
+    }
+
+    private List<Change> InRangesLocked(int depth, IReadOnlyCollection<ulong> prefixes, bool withJson)
     {
         var set = prefixes as HashSet<ulong> ?? new HashSet<ulong>(prefixes);
         var list = new List<Change>();
@@ -217,26 +392,29 @@ public sealed class TableState(string name)
     /// <summary>Removes tombstones older than <paramref name="hlcBefore"/>; returns how many.</summary>
     public int PurgeTombstones(ulong hlcBefore)
     {
-        List<ObjectHash>? old = null;
-        foreach (var (h, s) in _entries)
-            if (s.Version.Removed && s.Version.Hlc < hlcBefore) (old ??= []).Add(h);
-        if (old is null) return 0;
-        foreach (var h in old) Forget(h, out _);
-        return old.Count;
+        lock (_sync)
+        {
+            List<ObjectHash>? old = null;
+            foreach (var (h, s) in _entries)
+                if (s.Version.Removed && s.Version.Hlc < hlcBefore) (old ??= []).Add(h);
+            if (old is null) return 0;
+            foreach (var h in old) ForgetLocked(h, out _);
+            return old.Count;
+        }
     }
 
     private void AddLive(in ObjectHash h, byte[] json)
     {
         _l0 += h.A; _l1 += h.B; _l2 += h.C; _l3 += h.D;
         _liveCount++;
-        LiveJsonBytes += (ulong)json.Length;
+        _liveJsonBytes += (ulong)json.Length;
     }
 
     private void RemoveLive(in ObjectHash h, byte[] json)
     {
         _l0 -= h.A; _l1 -= h.B; _l2 -= h.C; _l3 -= h.D;
         _liveCount--;
-        LiveJsonBytes -= (ulong)json.Length;
+        _liveJsonBytes -= (ulong)json.Length;
     }
 }
 

@@ -15,14 +15,14 @@ namespace Dt.Storage;
 /// One writer task appends in the order changes arrive, commits in groups (one fsync per group), and compacts the
 /// log into a new snapshot when it outgrows the data.
 /// </summary>
-public sealed class ChangeLog : IAsyncDisposable
+public sealed class ChangeLog : IChangeJournal, IAsyncDisposable
 {
     private const string SnapshotFile = "snapshot.dtl";
     private const string LogFile = "changes.dtl";
     private const int MaxRecordBytes = 64 << 20;
 
     private readonly string _dir;
-    private readonly NodeStore _store;
+    private readonly TableStore _store;
     private readonly ILogger _log;
     private readonly int _maxObjectBytes;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
@@ -35,7 +35,7 @@ public sealed class ChangeLog : IAsyncDisposable
 
     private readonly record struct Pending(string Table, ChangeBatch Batch, Change[] Included, long Sequence);
 
-    private ChangeLog(string dir, NodeStore store, int maxObjectBytes, ILogger log)
+    private ChangeLog(string dir, TableStore store, int maxObjectBytes, ILogger log)
     {
         _dir = dir;
         _store = store;
@@ -51,19 +51,19 @@ public sealed class ChangeLog : IAsyncDisposable
     /// <summary>Bytes of the log file (after the snapshot).</summary>
     public long LogBytes => _file.Length;
 
-    /// <summary>Opens (creating if needed) the store under <paramref name="dir"/>, loading snapshot and log into a new <see cref="NodeStore"/>.</summary>
-    public static ChangeLog Open(string dir, int maxObjectBytes, ILogger log, out NodeStore store)
+    /// <summary>Opens (creating if needed) the store under <paramref name="dir"/>, loading snapshot and log into a new <see cref="TableStore"/>.</summary>
+    public static ChangeLog Open(string dir, int maxObjectBytes, ILogger log, out TableStore store)
     {
         Directory.CreateDirectory(dir);
-        store = new NodeStore();
+        store = new TableStore();
         long records = 0;
         records += Load(Path.Combine(dir, SnapshotFile), store, maxObjectBytes, log, truncateTail: false, out long snapshotBytes);
         records += Load(Path.Combine(dir, LogFile), store, maxObjectBytes, log, truncateTail: true, out _);
-        StorageLog.Loaded(log, dir, records, store.Tables.Values.Sum(t => t.LiveCount));
+        StorageLog.Loaded(log, dir, records, store.Values.Sum(t => t.LiveCount));
         return new ChangeLog(dir, store, maxObjectBytes, log) { _snapshotBytes = snapshotBytes };
     }
 
-    private static long Load(string path, NodeStore store, int maxObjectBytes, ILogger log, bool truncateTail, out long bytes)
+    private static long Load(string path, TableStore store, int maxObjectBytes, ILogger log, bool truncateTail, out long bytes)
     {
         bytes = 0;
         if (!File.Exists(path)) return 0;
@@ -86,10 +86,8 @@ public sealed class ChangeLog : IAsyncDisposable
                 {
                     var r = new WireReader(body.AsSpan(0, length));
                     var (table, groups) = BatchCodec.Decode(ref r, maxObjectBytes);
-                    var t = store.Tables.GetOrAdd(table, n => new TableState(n));
-                    lock (t.Sync)
-                        foreach (var (_, included) in groups)
-                            foreach (var c in included) t.Apply(c, out _);
+                    var t = store.GetOrAdd(table, n => new TableState(n));
+                    foreach (var (_, included) in groups) t.ApplyAll(included);
                 }
                 catch (ProtocolException e)
                 {
@@ -202,14 +200,9 @@ public sealed class ChangeLog : IAsyncDisposable
         {
             var w = new WireWriter(1 << 20);
             var record = new WireWriter(1 << 16);
-            foreach (var t in _store.Tables.Values)
+            foreach (var t in _store.Values)
             {
-                List<(ChangeBatch, Change[])> groups;
-                lock (t.Sync)
-                    groups = t.All().GroupBy(kv => kv.Value.Batch, ReferenceEqualityComparer.Instance)
-                        .Select(g => ((ChangeBatch)g.Key!, g.Select(kv => new Change(kv.Key, kv.Value.Version, kv.Value.Json, kv.Value.Batch, kv.Value.Member)).ToArray()))
-                        .ToList();
-                foreach (var g in groups)
+                foreach (var g in t.SnapshotGroups())
                 {
                     record.Reset();
                     BatchCodec.EncodeGroupsBody(record, t.Name, [g]);

@@ -19,11 +19,10 @@ internal sealed class DtNodeLifecycle(DtSiloNode silo, ILoggerFactory loggers) :
     {
         var options = silo.Options;
         options.NodeName ??= silo.Name;
-        GossipOptions.Attach(options, silo.Gossip);
         DtNode node;
         try
         {
-            node = await DtNode.StartAsync(options, loggers);
+            node = await DtNode.StartAsync(options, loggers, gossip: silo.Gossip);
         }
         catch (System.Net.Sockets.SocketException e)
         {

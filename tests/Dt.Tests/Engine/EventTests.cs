@@ -1,3 +1,4 @@
+using Dt.Hosting;
 using Dt.Replication;
 using Xunit;
 using static Dt.Tests.Engine.TestCluster;

@@ -1,4 +1,6 @@
 using System.Net.Sockets;
+using Dt.Overlay;
+using Dt.Messaging;
 using Dt.Hosting;
 using Dt.Protocol;
 using Dt.Replication;
@@ -9,6 +11,7 @@ using FsCheck.Fluent;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 using static Dt.Tests.Engine.TestCluster;
+using Dt.Model;
 
 namespace Dt.Tests.Engine;
 

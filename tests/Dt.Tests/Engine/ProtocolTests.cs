@@ -4,6 +4,7 @@ using Dt.Protocol;
 using Dt.Replication;
 using Dt.Security;
 using Xunit;
+using Dt.Model;
 
 namespace Dt.Tests.Engine;
 

@@ -4,6 +4,7 @@ using Dt.Replication;
 using Dt.Security;
 using Microsoft.Extensions.Logging;
 using Xunit;
+using Dt.Model;
 
 namespace Dt.Tests.Engine;
 
@@ -33,14 +34,14 @@ public sealed class TestCluster : IAsyncDisposable
 
     private int _masters;
 
-    /// <summary>Starts a node. Masters sign with <see cref="MasterKeys"/>[<paramref name="masterKey"/>] (by default the next one).</summary>
-    public async Task<DtNode> Start(bool master = false, DtNode[]? peers = null, Action<DtOptions>? configure = null, NodeStore? store = null, int? masterKey = null)
+    /// <summary>Starts a node (with <paramref name="gossip"/> settings, default the LAN profile). Masters sign with <see cref="MasterKeys"/>[<paramref name="masterKey"/>] (by default the next one).</summary>
+    public async Task<DtNode> Start(bool master = false, DtNode[]? peers = null, Action<DtOptions>? configure = null, NodeStore? store = null, int? masterKey = null, Dt.Gossip.GossipOptions? gossip = null)
     {
         var options = DtOptions.ForTests(Key, master, master ? MasterKeys[masterKey ?? _masters++ % MasterKeys.Count].ExportPrivateBase64() : null);
         options.TrustedMasterKeys.AddRange(MasterKeys.Select(k => k.PublicKeyBase64));
         foreach (var p in peers ?? []) options.Peers.Add(Address(p));
         configure?.Invoke(options);
-        var node = await DtNode.StartAsync(options, _loggers, store);
+        var node = await DtNode.StartAsync(options, _loggers, store, gossip: gossip);
         lock (_nodes) _nodes.Add(node);
         return node;
     }
@@ -110,7 +111,7 @@ public sealed class TestCluster : IAsyncDisposable
     {
         var t = node.Replicator.Find(table);
         if (t is null) return (0, new TableState(table).LiveDigest);
-        lock (t.Sync) return (t.LiveCount, t.LiveDigest);
+        return t.Summary();
     }
 
     /// <summary>Waits until every node's table has the same count and digest as the first node's.</summary>
@@ -125,7 +126,7 @@ public sealed class TestCluster : IAsyncDisposable
     {
         var t = node.Replicator.Find(table);
         if (t is null || !ObjectHash.TryParse(hash, out var h)) return false;
-        lock (t.Sync) return t.TryGetLive(h, out _);
+        return t.TryGetLive(h, out _);
     }
 
     public static JsonElement Json(string json) => JsonDocument.Parse(json).RootElement.Clone();

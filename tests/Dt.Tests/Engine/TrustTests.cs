@@ -4,6 +4,7 @@ using Dt.Replication;
 using Dt.Security;
 using Xunit;
 using static Dt.Tests.Engine.TestCluster;
+using Dt.Model;
 
 namespace Dt.Tests.Engine;
 

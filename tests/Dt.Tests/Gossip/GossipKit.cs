@@ -16,11 +16,7 @@ public sealed class GossipCollection;
 internal static class GossipKit
 {
     public static Task<DtNode> Start(this TestCluster cluster, GossipOptions gossip, DtNode[]? peers = null, Action<DtOptions>? configure = null, NodeStore? store = null) =>
-        cluster.Start(peers: peers, store: store, configure: o =>
-        {
-            configure?.Invoke(o);
-            GossipOptions.Attach(o, gossip);
-        });
+        cluster.Start(peers: peers, store: store, configure: configure, gossip: gossip);
 
     /// <summary>A tree: node i links to node (i - 1) / 2, so state travels several hops.</summary>
     public static async Task<DtNode[]> StartTree(this TestCluster cluster, int n, GossipOptions gossip, Action<DtOptions>? configure = null)

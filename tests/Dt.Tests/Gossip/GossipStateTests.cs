@@ -169,7 +169,7 @@ public sealed class GossipStateTests
         var bad = GossipOptions.ForTests();
         bad.Fanout = 0;
         bad.StateTombstoneRetention = TimeSpan.FromSeconds(1);
-        var error = Assert.Throws<Dt.Hosting.DtConfigurationException>(() => GossipOptions.Attach(Dt.Hosting.DtOptions.ForTests(cluster.Key), bad));
+        var error = await Assert.ThrowsAsync<Dt.Hosting.DtConfigurationException>(() => Dt.Hosting.DtNode.StartAsync(Dt.Hosting.DtOptions.ForTests(cluster.Key), gossip: bad));
         Assert.Contains("Fanout", error.Message);
         Assert.Contains("StateTombstoneRetention", error.Message);
     }

@@ -85,7 +85,7 @@ public sealed class MembershipTests
         await using var cluster = new TestCluster();
         var g = GossipOptions.Lan();
         var nodes = new DtNode[8];
-        nodes[0] = await cluster.Start(master: true, configure: o => GossipOptions.Attach(o, g));
+        nodes[0] = await cluster.Start(master: true, gossip: g);
         for (int i = 1; i < nodes.Length; i++) nodes[i] = await cluster.Start(g, [nodes[(i - 1) / 2]]);
         await WaitAllLive(nodes);
 

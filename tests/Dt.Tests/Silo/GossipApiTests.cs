@@ -13,7 +13,6 @@ public sealed class GossipApiTests
 {
     private static JsonElement Json(string text) => JsonDocument.Parse(text).RootElement.Clone();
 
-    private static void Fast(DtOptions o) => GossipOptions.Attach(o, GossipOptions.ForTests());
 
     private sealed class Pair : IAsyncDisposable
     {
@@ -26,8 +25,8 @@ public sealed class GossipApiTests
         public static async Task<Pair> StartAsync()
         {
             var cluster = new TestCluster();
-            var a = await cluster.Start(master: true, configure: Fast);
-            var b = await cluster.Start(peers: [a], configure: Fast);
+            var a = await cluster.Start(master: true, gossip: GossipOptions.ForTests());
+            var b = await cluster.Start(peers: [a], gossip: GossipOptions.ForTests());
             var siloA = await InProcessSilo.StartAsync(a);
             var siloB = await InProcessSilo.StartAsync(b);
             return new Pair { Cluster = cluster, A = siloA, B = siloB, ClientA = siloA.Client(), ClientB = siloB.Client() };

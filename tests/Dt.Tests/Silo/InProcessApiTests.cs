@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Dt.Hosting;
 using Dt.Client;
 using Dt.Replication;
 using Dt.Tests.Engine;

@@ -1,4 +1,4 @@
-namespace Dt.Replication;
+namespace Dt.Model;
 
 /// <summary>
 /// Hybrid logical clock: 48 bits of Unix milliseconds, 16 bits of logical counter. Timestamps a master issues are

@@ -1,7 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
-namespace Dt.Hosting;
+namespace Dt.Modules;
 
 /// <summary>
 /// A node module's incoming work, handled one item at a time on one task (like a grain's turns), from a bounded

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
-namespace Dt.Replication;
+namespace Dt.Model;
 
 /// <summary>SHA-256 of an object's canonical JSON: the object's identity. Stored as four big-endian lanes.</summary>
 public readonly record struct ObjectHash(ulong A, ulong B, ulong C, ulong D)

@@ -1,92 +1,8 @@
-using Dt.Replication;
+using Dt.Model;
+using Dt.Protocol;
 using Dt.Security;
 
-namespace Dt.Protocol;
-
-/// <summary>The first byte of every frame's plaintext. Unknown types are logged and dropped, not fatal.</summary>
-public enum MessageType : byte
-{
-    Hello = 1,
-    Confirm = 2,
-    /// <summary>Several small messages sealed in one frame: repeated (varint length, message).</summary>
-    Bundle = 3,
-    Ping = 10,
-    Pong = 11,
-    PeerList = 12,
-    Announce = 13,
-    Goodbye = 14,
-    Changes = 20,
-    SyncSummary = 21,
-    SyncNodesRequest = 22,
-    SyncNodes = 23,
-    RangeRequest = 24,
-    RangeVersions = 25,
-    EntryRequest = 26,
-    Broadcast = 30,
-}
-
-/// <summary>Limits every decoder enforces, whatever the frame size allows.</summary>
-public static class WireLimits
-{
-    public const int MaxTableName = 128;
-    public const int MaxHost = 255;
-    public const int MaxPeersPerList = 1024;
-    public const int MaxTables = 4096;
-    public const int MaxRanges = 1 << 20;
-    public const int MaxChangesPerFrame = 1 << 20;
-    public const int MaxReason = 512;
-}
-
-public sealed record PingMessage(long SentTicks, bool IsPong)
-{
-    public void Encode(WireWriter w) { w.U8((byte)(IsPong ? MessageType.Pong : MessageType.Ping)); w.I64(SentTicks); }
-
-    public static PingMessage Decode(ref WireReader r, bool isPong) { var m = new PingMessage(r.I64(), isPong); r.ExpectEnd(); return m; }
-}
-
-/// <summary>A node as another node knows it: where to dial it (port 0 = it has no listener).</summary>
-public sealed record PeerRecord(Guid NodeId, bool IsMaster, string Host, ushort Port);
-
-public sealed record PeerListMessage(IReadOnlyList<PeerRecord> Peers)
-{
-    public void Encode(WireWriter w)
-    {
-        w.U8((byte)MessageType.PeerList);
-        w.VarUInt((ulong)Peers.Count);
-        foreach (var p in Peers)
-        {
-            w.Guid(p.NodeId);
-            w.U8(p.IsMaster ? (byte)1 : (byte)0);
-            w.String(p.Host);
-            w.U16(p.Port);
-        }
-    }
-
-    public static PeerListMessage Decode(ref WireReader r)
-    {
-        int n = r.Count(WireLimits.MaxPeersPerList, 20);
-        var list = new PeerRecord[n];
-        for (int i = 0; i < n; i++)
-            list[i] = new PeerRecord(r.Guid(), (r.U8() & 1) != 0, r.String(WireLimits.MaxHost), r.U16());
-        r.ExpectEnd();
-        return new PeerListMessage(list);
-    }
-}
-
-/// <summary>A node's periodic "I am here", flooded to every node; tells each node which nodes share its fragment.</summary>
-public sealed record AnnounceMessage(Guid Origin, ulong Sequence, bool IsMaster)
-{
-    public void Encode(WireWriter w) { w.U8((byte)MessageType.Announce); w.Guid(Origin); w.U64(Sequence); w.U8(IsMaster ? (byte)1 : (byte)0); }
-
-    public static AnnounceMessage Decode(ref WireReader r) { var m = new AnnounceMessage(r.Guid(), r.U64(), (r.U8() & 1) != 0); r.ExpectEnd(); return m; }
-}
-
-public sealed record GoodbyeMessage(string Reason)
-{
-    public void Encode(WireWriter w) { w.U8((byte)MessageType.Goodbye); w.String(Reason); }
-
-    public static GoodbyeMessage Decode(ref WireReader r) { var m = new GoodbyeMessage(r.String(WireLimits.MaxReason)); r.ExpectEnd(); return m; }
-}
+namespace Dt.Replication;
 
 /// <summary>
 /// Codec of changes, grouped by the signed batch they belong to: each group carries the batch (author, clock,
@@ -386,24 +302,3 @@ public static class EntryRequestCodec
         return (table, list);
     }
 }
-
-/// <summary>A message flooded to every online node, deduplicated by id.</summary>
-public sealed record BroadcastMessage(Guid Id, Guid Origin, long SentAtUnixMs, byte[] Payload)
-{
-    public void Encode(WireWriter w)
-    {
-        w.U8((byte)MessageType.Broadcast);
-        w.Guid(Id);
-        w.Guid(Origin);
-        w.I64(SentAtUnixMs);
-        w.Blob(Payload);
-    }
-
-    public static BroadcastMessage Decode(ref WireReader r, int maxPayload)
-    {
-        var m = new BroadcastMessage(r.Guid(), r.Guid(), r.I64(), r.Blob(maxPayload).ToArray());
-        r.ExpectEnd();
-        return m;
-    }
-}
-

@@ -7,7 +7,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Unicode;
 
-namespace Dt.Replication;
+namespace Dt.Model;
 
 /// <summary>
 /// RFC 8785 JSON Canonicalization Scheme (JCS) writer and hasher for <see cref="JsonElement"/> values.

@@ -1,0 +1,17 @@
+namespace Dt.Replication;
+
+/// <summary>
+/// Where replication records the changes that won on this node, to make them durable (the disk store's change log).
+/// Replication calls <see cref="Append"/> in apply order; masters acknowledge a write once <see cref="WaitDurableAsync"/> completes.
+/// </summary>
+public interface IChangeJournal
+{
+    /// <summary>Queues the applied changes of one batch; returns a sequence number to wait on.</summary>
+    long Append(string table, ChangeBatch batch, IReadOnlyList<Change> applied);
+
+    /// <summary>The sequence number of the last append.</summary>
+    long LastAppended { get; }
+
+    /// <summary>Completes once everything appended up to <paramref name="sequence"/> is on disk.</summary>
+    Task WaitDurableAsync(long sequence);
+}
