@@ -28,7 +28,7 @@ public sealed class BenchNet : IAsyncDisposable
 
     public string Key { get; } = NetworkKey.Generate().ToBase64();
 
-    public MasterSigningKey MasterKey { get; } = MasterSigningKey.Generate();
+    internal MasterSigningKey MasterKey { get; } = MasterSigningKey.Generate();
 
     public DtStorage Storage { get; }
 

@@ -47,6 +47,7 @@ public static class DtApiRoutes
     public const string StatePeers = "/v1/state/peers";
 
     public const string Hear = "/v1/hear";
+    public const string HearLasting = "/v1/hear/lasting";
 
     public const string Maps = "/v1/maps";
 

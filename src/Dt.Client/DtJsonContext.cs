@@ -37,6 +37,7 @@ namespace Dt.Client;
 [JsonSerializable(typeof(StateEntry))]
 [JsonSerializable(typeof(IReadOnlyList<StateEntry>))]
 [JsonSerializable(typeof(SaidEvent))]
+[JsonSerializable(typeof(SaidEvent[]))]
 [JsonSerializable(typeof(MapEntry))]
 [JsonSerializable(typeof(IReadOnlyList<MapEntry>))]
 [JsonSerializable(typeof(MapInfo))]

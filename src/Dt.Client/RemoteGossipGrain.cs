@@ -82,6 +82,13 @@ public class RemoteGossipGrain : IGossipGrain
         }
     }
 
+    public async Task<IReadOnlyList<SaidEvent>> GetLasting(HearRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        string query = $"?pattern={Uri.EscapeDataString(request.Pattern)}&includeOwn={(request.IncludeOwn ? "true" : "false")}";
+        return await _api.GetAsync(DtApiRoutes.HearLasting + query, DtJsonContext.Default.SaidEventArray) ?? [];
+    }
+
     public async Task<SaidEvent> HearOnce(HearRequest request, CancellationToken cancellationToken = default)
     {
         await foreach (var e in Hear(request, cancellationToken)) return e;

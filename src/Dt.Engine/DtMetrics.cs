@@ -3,7 +3,7 @@ using System.Diagnostics.Metrics;
 namespace Dt;
 
 /// <summary>Why a connection to the peer port was refused before it became a link.</summary>
-public enum RefusalReason
+internal enum RefusalReason
 {
     /// <summary>The peer's network key is not one this node holds.</summary>
     WrongKey,
@@ -26,7 +26,7 @@ public enum RefusalReason
 }
 
 /// <summary>Why a change received from a peer was dropped.</summary>
-public enum DropReason
+internal enum DropReason
 {
     /// <summary>Signed by an author that is not a trusted master.</summary>
     UntrustedSigner,
@@ -43,7 +43,7 @@ public enum DropReason
 /// watch with <c>dotnet-counters monitor -n Dt.Silo --counters Dt</c>). One instance per node; every measurement
 /// carries the node id as the tag <c>dt.node</c>; the tag lists are built once.
 /// </summary>
-public sealed class DtMetrics : IDisposable
+internal sealed class DtMetrics : IDisposable
 {
     public const string MeterName = "Dt";
 

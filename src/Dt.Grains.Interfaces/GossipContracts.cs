@@ -52,6 +52,10 @@ public interface IGossipGrain : IGrainWithStringKey
     /// This node's own events only if <see cref="HearRequest.IncludeOwn"/>.</summary>
     IAsyncEnumerable<SaidEvent> Hear(HearRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>The said events still lasting here that <paramref name="request"/> hears (what <see cref="Hear"/> with
+    /// <see cref="HearRequest.IncludeActive"/> yields first).</summary>
+    Task<IReadOnlyList<SaidEvent>> GetLasting(HearRequest request);
+
     /// <summary>The first event <see cref="Hear"/> would yield.</summary>
     Task<SaidEvent> HearOnce(HearRequest request, CancellationToken cancellationToken = default);
 

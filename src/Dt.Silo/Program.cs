@@ -89,10 +89,10 @@ public static class Program
             return StartupError.Start($"cannot store the generated keys in {settings.Dt.DataDir} (Dt:DataDir)");
         // Only now, with the node running and its keys stored: a key printed by a start that failed would be one
         // that was never kept.
-        if (keys.MasterPublicKey is { } publicKey && node.Replicator.AuthorId is { } author)
-            SiloLog.MasterPublicKey(log, publicKey, Dt.Replication.UntrustedSigners.Fingerprint(author));
+        if (keys.MasterPublicKey is { } publicKey && settings.Dt.Master && DtKeys.FingerprintOf(settings.Dt.MasterKey) is { } fingerprint)
+            SiloLog.MasterPublicKey(log, publicKey, fingerprint);
         var o = settings.Cluster;
-        SiloLog.Ready(log, dtSilo.Name, node.NodeId, string.Join(' ', urls), node.Overlay.ListenEndPoint?.ToString() ?? "nothing (Dt:Listen=false)",
+        SiloLog.Ready(log, dtSilo.Name, node.NodeId, string.Join(' ', urls), node.ListenEndPoint?.ToString() ?? "nothing (Dt:Listen=false)",
             o.GatewayPortFor(settings.Dt.Port), o.Membership.ToString(), o.ClusterId);
 
         await app.WaitForShutdownAsync();

@@ -25,7 +25,7 @@ public static class SiloHost
         });
         // GET /metrics (guarded like /v1): the node's meter "Dt" (DtMetrics; Dt.Dns adds dt.dns.*), Orleans' and the runtime's.
         services.AddOpenTelemetry().WithMetrics(m => m
-            .AddMeter(DtMetrics.MeterName, "Microsoft.Orleans")
+            .AddMeter(Dt.Hosting.DtNode.MeterName, "Microsoft.Orleans")
             .AddRuntimeInstrumentation()
             .AddPrometheusExporter());
         services.ConfigureHttpJsonOptions(j =>

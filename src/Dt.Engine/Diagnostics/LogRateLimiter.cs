@@ -6,7 +6,7 @@ namespace Dt.Diagnostics;
 /// <param name="Events">Events in the period, logged or not.</param>
 /// <param name="Logged">Of those, the ones <see cref="LogRateLimiter{TKey}.ShouldLog"/> let through.</param>
 /// <param name="Period">How long the period was.</param>
-public readonly record struct LogSummary<TKey>(TKey? Source, bool Others, long Events, long Logged, TimeSpan Period)
+internal readonly record struct LogSummary<TKey>(TKey? Source, bool Others, long Events, long Logged, TimeSpan Period)
 {
     public long Suppressed => Events - Logged;
 
@@ -14,7 +14,7 @@ public readonly record struct LogSummary<TKey>(TKey? Source, bool Others, long E
     public string PeriodText => LogRateLimiter.FormatPeriod(Period);
 }
 
-public static class LogRateLimiter
+internal static class LogRateLimiter
 {
     public static string FormatPeriod(TimeSpan period)
     {
@@ -34,7 +34,7 @@ public static class LogRateLimiter
 /// sources are told apart; events of further sources are counted together as <see cref="LogSummary{TKey}.Others"/>,
 /// under the same rule. Driven by a <see cref="TimeProvider"/>; thread-safe.
 /// </summary>
-public sealed class LogRateLimiter<TKey>(TimeSpan interval, TimeProvider time, int maxSources = 4096) where TKey : notnull
+internal sealed class LogRateLimiter<TKey>(TimeSpan interval, TimeProvider time, int maxSources = 4096) where TKey : notnull
 {
     private sealed class Entry(DateTimeOffset start)
     {

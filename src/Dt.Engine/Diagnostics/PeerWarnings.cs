@@ -13,7 +13,7 @@ namespace Dt.Diagnostics;
 /// and a summary line per source and interval of what was held back. <see cref="Flush"/> writes the summaries
 /// (the overlay's maintenance tick calls it).
 /// </summary>
-public sealed class PeerWarnings(ILogger overlayLog, ILogger nodeLog, TimeSpan interval, TimeProvider time)
+internal sealed class PeerWarnings(ILogger overlayLog, ILogger nodeLog, TimeSpan interval, TimeProvider time)
 {
     private readonly LogRateLimiter<IPAddress> _refused = new(interval, time);
     private readonly LogRateLimiter<IPAddress> _rejected = new(interval, time);

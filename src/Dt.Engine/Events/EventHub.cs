@@ -10,7 +10,7 @@ namespace Dt.Events;
 /// subscriber. Drop policy: a subscriber whose queue is full is ended with <see cref="DtErrorCodes.SubscriberTooSlow"/>
 /// and may resume from the last id it saw; the node itself never waits for a subscriber.
 /// </summary>
-public sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProvider time)
+internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProvider time)
 {
     private readonly Lock _lock = new();
     private readonly EventRecord[] _ring = new EventRecord[bufferSize];

@@ -18,7 +18,7 @@ namespace Dt.Gossip;
 /// <c>limit_reached</c> and events from peers are dropped (logged).
 /// Events are not state: they never enter the scuttlebutt digests.
 /// </summary>
-public sealed class EventBusModule : INodeModule
+internal sealed class EventBusModule : INodeModule
 {
     private const long RememberAfterMs = 10_000;
 

@@ -15,7 +15,7 @@ namespace Dt.Gossip;
 /// <item><term>50-53</term><description>shared maps: digest, ack, deltas, push (<see cref="Maps.MapMessages"/>)</description></item>
 /// </list>
 /// </summary>
-public static class GossipMessageTypes
+internal static class GossipMessageTypes
 {
     public const MessageType Digest = (MessageType)40;
     public const MessageType Ack = (MessageType)41;
@@ -30,7 +30,7 @@ public static class GossipMessageTypes
 }
 
 /// <summary>Limits every gossip decoder enforces on top of the configured sizes.</summary>
-public static class GossipLimits
+internal static class GossipLimits
 {
     public const int MaxName = 128;
     public const int MaxEntriesPerMessage = 1 << 20;
@@ -38,19 +38,19 @@ public static class GossipLimits
 }
 
 /// <summary>What a state entry is: a value, or a marker that the key was deleted or expired.</summary>
-public enum EntryKind : byte { Set = 0, Deleted = 1, Expired = 2 }
+internal enum EntryKind : byte { Set = 0, Deleted = 1, Expired = 2 }
 
 /// <summary>One member as a digest names it. <see cref="AgeMs"/>: how long ago the sender last heard the heartbeat.</summary>
-public readonly record struct DigestEntry(string Name, long Generation, long Version, long Heartbeat, long AgeMs);
+internal readonly record struct DigestEntry(string Name, long Generation, long Version, long Heartbeat, long AgeMs);
 
 /// <summary>A request for an owner's deltas after <see cref="From"/> in generation <see cref="Generation"/>.</summary>
-public readonly record struct DeltaRequest(string Name, long Generation, long From);
+internal readonly record struct DeltaRequest(string Name, long Generation, long From);
 
 /// <summary>
 /// One key as it travels: its version in the owner's sequence, its kind, the time it has left at the sender
 /// (<see cref="RemainingMs"/>, 0 = no limit; for a value its TTL, for a deletion marker its retention), and its value.
 /// </summary>
-public sealed record WireEntry(string Key, long Version, EntryKind Kind, long RemainingMs, byte[]? Value);
+internal sealed record WireEntry(string Key, long Version, EntryKind Kind, long RemainingMs, byte[]? Value);
 
 /// <summary>
 /// An owner's deltas (Scuttlebutt): every entry of the owner with a version in (<see cref="From"/>, <see cref="To"/>],
@@ -60,10 +60,10 @@ public sealed record WireEntry(string Key, long Version, EntryKind Kind, long Re
 /// version of a deletion marker the sender forgot; a receiver holding less than it must not apply a batch that is not a
 /// reset. The header also carries the owner's heartbeat and its age at the sender, so that heartbeats spread with the state.
 /// </summary>
-public sealed record OwnerBatch(string Name, Guid? NodeId, long Generation, long Heartbeat, long AgeMs, bool Reset, long From, long To, IReadOnlyList<WireEntry> Entries, long Floor = 0);
+internal sealed record OwnerBatch(string Name, Guid? NodeId, long Generation, long Heartbeat, long AgeMs, bool Reset, long From, long To, IReadOnlyList<WireEntry> Entries, long Floor = 0);
 
 /// <summary>Encoders and bounds-checked decoders of the gossip messages (pure functions over bytes).</summary>
-public static class GossipCodec
+internal static class GossipCodec
 {
     private const byte FlagMore = 1;
     private const byte BatchReset = 1, BatchNodeId = 2;

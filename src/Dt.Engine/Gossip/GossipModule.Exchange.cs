@@ -10,7 +10,7 @@ namespace Dt.Gossip;
 /// answer says "more" and the receiver starts another exchange at once. Whatever advances a node's state is also
 /// pushed (44) to its other links, so new writes travel hop by hop without waiting for rounds.
 /// </summary>
-public sealed partial class GossipModule
+internal sealed partial class GossipModule
 {
     /// <summary>Deltas of one owner to send: entries above <see cref="From"/> (0 with the node id, for a newcomer).</summary>
     private readonly record struct Plan(string Name, OwnerState State, Guid NodeId, long AgeMs, long From, bool Reset);

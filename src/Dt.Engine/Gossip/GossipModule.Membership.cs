@@ -14,7 +14,7 @@ namespace Dt.Gossip;
 /// <see cref="GossipOptions.ForgetDeadAfter"/> of silence; a forgotten (name, generation, heartbeat) is not relearned
 /// from stale gossip for as long again.
 /// </summary>
-public sealed partial class GossipModule
+internal sealed partial class GossipModule
 {
     private PhiAccrualDetector NewDetector()
     {

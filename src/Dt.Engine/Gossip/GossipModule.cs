@@ -23,7 +23,7 @@ namespace Dt.Gossip;
 /// dropped and counted: every gossip message is safe to lose (the next round repairs it).
 /// </para>
 /// </summary>
-public sealed partial class GossipModule : INodeModule
+internal sealed partial class GossipModule : INodeModule
 {
     private static long s_lastGeneration;
 

@@ -7,7 +7,7 @@ namespace Dt.Gossip;
 /// (a partition or a pause must not teach the detector to wait longer next time, as in Cassandra).
 /// Not thread-safe: the gossip module calls it under its lock.
 /// </summary>
-public sealed class PhiAccrualDetector
+internal sealed class PhiAccrualDetector
 {
     private readonly double[] _samples;
     private readonly double _minStdDev, _pause, _maxInterval;

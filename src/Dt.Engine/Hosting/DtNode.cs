@@ -82,18 +82,18 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
     }
 
     /// <summary>The node's modules, for the in-process grains that front them.</summary>
-    public T Module<T>() where T : INodeModule => _modules.Get<T>();
+    internal T Module<T>() where T : INodeModule => _modules.Get<T>();
 
-    public BroadcastModule Broadcast { get; }
+    internal BroadcastModule Broadcast { get; }
 
     /// <summary>Node state and membership.</summary>
-    public GossipModule Gossip { get; }
+    internal GossipModule Gossip { get; }
 
     /// <summary>The say/hear event bus.</summary>
-    public EventBusModule EventBus { get; }
+    internal EventBusModule EventBus { get; }
 
     /// <summary>Shared maps.</summary>
-    public MapModule Maps { get; }
+    internal MapModule Maps { get; }
 
     public Guid NodeId { get; }
 
@@ -102,38 +102,51 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
     public NodeStore Store { get; }
 
     /// <summary>The durable log of the node's tables, or null in memory-only mode.</summary>
-    public Storage.ChangeLog? ChangeLog { get; }
+    internal Storage.ChangeLog? ChangeLog { get; }
 
     public TimeProvider Time { get; }
 
-    public KeyRing Keys { get; }
+    internal KeyRing Keys { get; }
 
-    public EventHub Events { get; }
+    internal EventHub Events { get; }
 
-    public HybridLogicalClock Clock { get; }
+    internal HybridLogicalClock Clock { get; }
 
-    public IpAccessControl Access { get; }
+    internal IpAccessControl Access { get; }
 
-    public DtMetrics Metrics { get; }
+    internal DtMetrics Metrics { get; }
 
     /// <summary>The per-connection and per-message warnings, rate-limited per remote address.</summary>
-    public PeerWarnings Warnings { get; }
+    internal PeerWarnings Warnings { get; }
 
     /// <summary>Raised when an address (IPv6: a /64) is blocked after repeated failed handshakes.</summary>
     public event Action<IPAddress, int>? IpBlocked;
 
-    public Replicator Replicator { get; }
+    internal Replicator Replicator { get; }
 
     /// <summary>This master's signing key; null on other nodes.</summary>
-    public MasterSigningKey? Signer { get; }
+    internal MasterSigningKey? Signer { get; }
 
-    public TrustedMasters Trusted { get; }
+    internal TrustedMasters Trusted { get; }
 
-    public PeerOverlay Overlay => _overlay;
+    internal PeerOverlay Overlay => _overlay;
 
     public DateTimeOffset StartedAt { get; private set; }
 
     private System.Net.Sockets.Socket? Socket { get; }
+
+    /// <summary>The name of the node's meter (System.Diagnostics.Metrics) for exporters.</summary>
+    public const string MeterName = DtMetrics.MeterName;
+
+    /// <summary>Full links up now (node tests excluded).</summary>
+    public int LinkCount => _overlay.Links.Count;
+
+    /// <summary>The endpoint the peer listener is bound to, or null without a listener.</summary>
+    public IPEndPoint? ListenEndPoint => _overlay.ListenEndPoint;
+
+    /// <summary>What an operator must act on about trust, one sentence each: changes dropped because no trusted
+    /// master signed them, or because their signature failed (empty when all is well).</summary>
+    public IReadOnlyList<string> TrustWarnings() => Replicator.Untrusted.Warnings();
 
     /// <summary>The port peers dial, or null without a listener.</summary>
     public int? Port => _overlay.ListenEndPoint?.Port;
@@ -230,6 +243,23 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
     }
 
     // ---- messages --------------------------------------------------------------------------------------------
+
+    // ---- events ----------------------------------------------------------------------------------------------
+
+    /// <summary>The id of the newest event so far: read after it for only what follows.</summary>
+    public long LastEventId => Events.LastId;
+
+    /// <summary>
+    /// The node's events after <paramref name="afterId"/> (null: from the oldest held), of the given types (null:
+    /// all), as they come, until cancelled. Reads through a bounded feed: a reader that falls behind gets a notice
+    /// (id 0) of the events the node no longer held.
+    /// </summary>
+    public async IAsyncEnumerable<DtEvent> ReadEvents(long? afterId, IReadOnlySet<string>? types = null,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var feed = Events.Open(null, afterId, types);
+        await foreach (var e in feed.ReadAllAsync(cancellationToken)) yield return e;
+    }
 
     /// <summary>Floods a message to every online node; it is delivered here too. Returns its id.</summary>
     public Guid SendMessage(JsonElement message) => Broadcast.Send(message);

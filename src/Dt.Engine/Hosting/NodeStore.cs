@@ -13,7 +13,7 @@ public sealed class NodeStore
 
     internal NodeStore(TableStore tables) => Tables = tables;
 
-    public TableStore Tables { get; }
+    internal TableStore Tables { get; }
 
-    public MapStore Maps { get; } = new();
+    internal MapStore Maps { get; } = new();
 }

@@ -62,14 +62,14 @@ public class LocalGossipGrain : IGossipGrain
         await using var live = _node.Events.Open(null, null);
         var seen = new HashSet<string>();
         if (request.IncludeActive)
-            foreach (var e in _bus.Lasting(request.Pattern))
-                if (Wanted(e, request) && seen.Add(e.Id)) yield return e;
+            foreach (var e in Lasting(request))
+                if (seen.Add(e.Id)) yield return e;
         await foreach (var ev in live.ReadAllAsync(cancellationToken))
         {
             if (ev.Type != GossipEventTypes.Say || ev.Value is not { } v) continue;
             var said = new SaidEvent(v.GetProperty("id").GetString()!, v.GetProperty("event").GetString()!, v.GetProperty("data").Clone(),
                 v.GetProperty("origin").GetString()!, v.GetProperty("originNodeId").GetString()!, v.GetProperty("expiresAt").GetDateTimeOffset());
-            if (!Glob.IsMatch(request.Pattern, said.Event) || !Wanted(said, request)) continue;
+            if (!request.Hears(said, _gossip.Name)) continue;
             if (seen.Count > 0 && !seen.Add(said.Id)) continue;
             yield return said;
         }
@@ -111,7 +111,13 @@ public class LocalGossipGrain : IGossipGrain
         }
     }
 
-    private bool Wanted(SaidEvent e, HearRequest request) => request.IncludeOwn || e.Origin != _gossip.Name;
+    public Task<IReadOnlyList<SaidEvent>> GetLasting(HearRequest request)
+    {
+        CheckPattern(request.Pattern);
+        return Task.FromResult<IReadOnlyList<SaidEvent>>(Lasting(request));
+    }
+
+    private List<SaidEvent> Lasting(HearRequest request) => [.. _bus.Lasting(request.Pattern).Where(e => request.Hears(e, _gossip.Name))];
 
     /// <summary>A peer named by gossip name or node id; this node's own name is accepted too.</summary>
     private static string Peer(string peer)

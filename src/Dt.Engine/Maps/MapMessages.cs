@@ -4,22 +4,22 @@ using Dt.Protocol;
 namespace Dt.Maps;
 
 /// <summary>A map write as it travels.</summary>
-public sealed record MapWireItem(string Key, long Version, ulong Hlc, byte[]? Value);
+internal sealed record MapWireItem(string Key, long Version, ulong Hlc, byte[]? Value);
 
 /// <summary>One writer's writes to one map with a version in (<see cref="From"/>, <see cref="To"/>], in version order,
 /// as the sender holds them (writes that lost to another writer's are not held, so not sent).</summary>
 /// <see cref="Floor"/>: the highest version of the writer's tombstones the sender forgot; a receiver holding less must
 /// not apply it (it is told to reset at its next sync).
-public sealed record MapBatch(string Map, Guid Writer, long From, long To, IReadOnlyList<MapWireItem> Items, long Floor = 0);
+internal sealed record MapBatch(string Map, Guid Writer, long From, long To, IReadOnlyList<MapWireItem> Items, long Floor = 0);
 
 /// <summary>A map's version vector: per writer, the highest version reflected.</summary>
-public sealed record MapVector(string Map, IReadOnlyList<(Guid Writer, long Max)> Writers);
+internal sealed record MapVector(string Map, IReadOnlyList<(Guid Writer, long Max)> Writers);
 
 /// <summary>
 /// Codec of the shared-map messages: 50 digest (each map's version vector), 51 ack (requests as (map, writer, from),
 /// maps whose copy at the initiator must be reset, then batches), 52 deltas and 53 push (batches).
 /// </summary>
-public static class MapMessages
+internal static class MapMessages
 {
     private const byte FlagMore = 1;
     public const int MaxWritersPerMap = 1 << 16;

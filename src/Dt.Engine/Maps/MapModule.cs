@@ -36,7 +36,7 @@ namespace Dt.Maps;
 /// inbox loop (full: dropped and counted; the next sync repairs it); one lock (the store's) guards the state.
 /// </para>
 /// </summary>
-public sealed class MapModule : INodeModule
+internal sealed class MapModule : INodeModule
 {
     private readonly ModuleContext _node;
     private readonly GossipOptions _o;

@@ -7,7 +7,7 @@ namespace Dt.Maps;
 /// Where a node keeps its shared maps (part of the node's store, so a node restarted with the same store comes back
 /// with its maps and goes on with the same writer id; a node started with a new store starts empty as a new writer).
 /// </summary>
-public sealed class MapStore
+internal sealed class MapStore
 {
     /// <summary>This node's id as a writer of map entries (the tie-break of the conflict rule).</summary>
     public Guid WriterId { get; } = Guid.NewGuid();

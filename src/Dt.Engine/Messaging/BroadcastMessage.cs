@@ -3,7 +3,7 @@ using Dt.Protocol;
 namespace Dt.Messaging;
 
 /// <summary>A message flooded to every online node, deduplicated by id.</summary>
-public sealed record BroadcastMessage(Guid Id, Guid Origin, long SentAtUnixMs, byte[] Payload)
+internal sealed record BroadcastMessage(Guid Id, Guid Origin, long SentAtUnixMs, byte[] Payload)
 {
     public void Encode(WireWriter w)
     {

@@ -9,7 +9,7 @@ namespace Dt.Messaging;
 /// Broadcast messages: flooded over every link, delivered once per node (deduplicated by id within
 /// <see cref="BroadcastOptions.MessageIdWindow"/>) and relayed once, so cycles in the overlay end the flood.
 /// </summary>
-public sealed class BroadcastModule(BroadcastOptions options, ModuleContext context) : INodeModule
+internal sealed class BroadcastModule(BroadcastOptions options, ModuleContext context) : INodeModule
 {
     private readonly MessageIdWindow _seen = new(options.MessageIdWindow, options.MaxRememberedMessageIds, context.Time);
 

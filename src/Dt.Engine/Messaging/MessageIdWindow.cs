@@ -4,7 +4,7 @@ namespace Dt.Messaging;
 /// Ids of messages already handled, remembered for a time window so that a message flooded over links that form
 /// cycles is handled once per node. Bounded: beyond the cap the oldest ids are forgotten early.
 /// </summary>
-public sealed class MessageIdWindow(TimeSpan window, int maxIds, TimeProvider time)
+internal sealed class MessageIdWindow(TimeSpan window, int maxIds, TimeProvider time)
 {
     private readonly Lock _lock = new();
     private readonly HashSet<Guid> _ids = new();

@@ -16,7 +16,7 @@ namespace Dt.Model;
 /// Strings and member names are read straight from the document's raw UTF-8 (via <see cref="JsonMarshal"/>),
 /// so canonicalizing does not allocate per member or per string; scratch buffers come from <see cref="ArrayPool{T}"/>.
 /// </remarks>
-public static class CanonicalJson
+internal static class CanonicalJson
 {
     private const int MaxParseDepth = 64;
 

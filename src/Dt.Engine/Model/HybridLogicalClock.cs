@@ -4,7 +4,7 @@ namespace Dt.Model;
 /// Hybrid logical clock: 48 bits of Unix milliseconds, 16 bits of logical counter. Timestamps a master issues are
 /// strictly increasing and never behind any timestamp it has seen, so a later change wins even under clock skew.
 /// </summary>
-public sealed class HybridLogicalClock(TimeProvider time)
+internal sealed class HybridLogicalClock(TimeProvider time)
 {
     private const int LogicalBits = 16;
     private readonly Lock _lock = new();

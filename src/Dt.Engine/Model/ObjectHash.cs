@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 namespace Dt.Model;
 
 /// <summary>SHA-256 of an object's canonical JSON: the object's identity. Stored as four big-endian lanes.</summary>
-public readonly record struct ObjectHash(ulong A, ulong B, ulong C, ulong D)
+internal readonly record struct ObjectHash(ulong A, ulong B, ulong C, ulong D)
 {
     public const int Size = 32;
 

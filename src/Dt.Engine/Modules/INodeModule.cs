@@ -9,7 +9,7 @@ namespace Dt.Modules;
 /// <see cref="ModuleRouter"/> refuses two claims of one type) and gets a <see cref="ModuleContext"/>, never the node.
 /// Calls for one link never overlap.
 /// </summary>
-public interface INodeModule : IAsyncDisposable
+internal interface INodeModule : IAsyncDisposable
 {
     /// <summary>The message types this module handles.</summary>
     IReadOnlyCollection<MessageType> MessageTypes { get; }

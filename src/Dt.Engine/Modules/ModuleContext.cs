@@ -10,7 +10,7 @@ namespace Dt.Modules;
 /// What a node hands each of its modules: who it is, its links, its event hub, its clocks, logging and metrics.
 /// A module's own settings come through its constructor.
 /// </summary>
-public sealed class ModuleContext(
+internal sealed class ModuleContext(
     Guid nodeId,
     string? nodeName,
     bool isRoot,

@@ -8,7 +8,7 @@ namespace Dt.Modules;
 /// queue. Drop policy: when the queue is full new work is dropped and counted; modules built on anti-entropy repair
 /// what a dropped message carried in a later round. Link threads never wait for a module.
 /// </summary>
-public sealed class ModuleInbox
+internal sealed class ModuleInbox
 {
     private readonly Channel<(Action<long> Work, long Posted)> _queue;
     private readonly TimeProvider _time;

@@ -11,7 +11,7 @@ namespace Dt.Modules;
 /// peer's) is logged and dropped, the link stays; a refused message (<see cref="DtException"/>) is a rate-limited
 /// warning and an error event.
 /// </summary>
-public sealed class ModuleRouter
+internal sealed class ModuleRouter
 {
     private readonly IReadOnlyList<INodeModule> _modules;
     private readonly INodeModule?[] _byType = new INodeModule?[256];

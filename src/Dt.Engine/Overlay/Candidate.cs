@@ -1,7 +1,7 @@
 namespace Dt.Overlay;
 
 /// <summary>A node this node may dial: configured, or learned from peers (distant-node discovery).</summary>
-public sealed class Candidate(PeerAddress address, bool configured, int rttSamples)
+internal sealed class Candidate(PeerAddress address, bool configured, int rttSamples)
 {
     public PeerAddress Address { get; } = address;
 

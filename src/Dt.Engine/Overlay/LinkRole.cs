@@ -3,7 +3,7 @@ using Dt.Transport;
 
 namespace Dt.Overlay;
 
-public enum LinkRole
+internal enum LinkRole
 {
     /// <summary>The one outbound link chosen by fewest failures, then lowest round-trip time.</summary>
     Primary,
@@ -16,7 +16,7 @@ public enum LinkRole
 }
 
 /// <summary>The overlay's state for one link, and the handler the link reports to.</summary>
-public sealed class LinkState(PeerOverlay overlay, LinkRole role, Candidate? candidate, int rttSamples) : ILinkHandler
+internal sealed class LinkState(PeerOverlay overlay, LinkRole role, Candidate? candidate, int rttSamples) : ILinkHandler
 {
     ValueTask ILinkHandler.OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body) => overlay.OnMessageAsync(this, link, type, body);
 

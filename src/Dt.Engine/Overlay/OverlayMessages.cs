@@ -2,7 +2,7 @@ using Dt.Protocol;
 
 namespace Dt.Overlay;
 
-public sealed record PingMessage(long SentTicks, bool IsPong)
+internal sealed record PingMessage(long SentTicks, bool IsPong)
 {
     public void Encode(WireWriter w) { w.U8((byte)(IsPong ? MessageType.Pong : MessageType.Ping)); w.I64(SentTicks); }
 
@@ -10,9 +10,9 @@ public sealed record PingMessage(long SentTicks, bool IsPong)
 }
 
 /// <summary>A node as another node knows it: where to dial it (port 0 = it has no listener).</summary>
-public sealed record PeerRecord(Guid NodeId, bool IsMaster, string Host, ushort Port);
+internal sealed record PeerRecord(Guid NodeId, bool IsMaster, string Host, ushort Port);
 
-public sealed record PeerListMessage(IReadOnlyList<PeerRecord> Peers)
+internal sealed record PeerListMessage(IReadOnlyList<PeerRecord> Peers)
 {
     public void Encode(WireWriter w)
     {
@@ -39,14 +39,14 @@ public sealed record PeerListMessage(IReadOnlyList<PeerRecord> Peers)
 }
 
 /// <summary>A node's periodic "I am here", flooded to every node; tells each node which nodes share its fragment.</summary>
-public sealed record AnnounceMessage(Guid Origin, ulong Sequence, bool IsMaster)
+internal sealed record AnnounceMessage(Guid Origin, ulong Sequence, bool IsMaster)
 {
     public void Encode(WireWriter w) { w.U8((byte)MessageType.Announce); w.Guid(Origin); w.U64(Sequence); w.U8(IsMaster ? (byte)1 : (byte)0); }
 
     public static AnnounceMessage Decode(ref WireReader r) { var m = new AnnounceMessage(r.Guid(), r.U64(), (r.U8() & 1) != 0); r.ExpectEnd(); return m; }
 }
 
-public sealed record GoodbyeMessage(string Reason)
+internal sealed record GoodbyeMessage(string Reason)
 {
     public void Encode(WireWriter w) { w.U8((byte)MessageType.Goodbye); w.String(Reason); }
 

@@ -1,7 +1,7 @@
 namespace Dt.Overlay;
 
 /// <summary>The overlay's settings, handed in by the node (each documented, defaulted and validated on <c>DtOptions</c>, whose names they keep).</summary>
-public sealed record OverlayOptions
+internal sealed record OverlayOptions
 {
     public string ListenAddress { get; init; } = "::";
     public int Port { get; init; } = 9700;

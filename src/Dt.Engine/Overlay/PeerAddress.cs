@@ -4,7 +4,7 @@ using System.Net;
 namespace Dt.Overlay;
 
 /// <summary>A dialable peer address: a host name or IP literal and a port.</summary>
-public sealed record PeerAddress(string Host, int Port)
+internal sealed record PeerAddress(string Host, int Port)
 {
     public static bool TryParse(string? text, out PeerAddress address)
     {

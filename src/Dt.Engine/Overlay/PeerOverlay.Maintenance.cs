@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Dt.Overlay;
 
-public sealed partial class PeerOverlay
+internal sealed partial class PeerOverlay
 {
     private DateTimeOffset _startedAt;
 

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging;
 namespace Dt.Overlay;
 
 /// <summary>Callbacks from the overlay to the node.</summary>
-public interface IOverlayHost
+internal interface IOverlayHost
 {
     /// <summary>A full link (not a node test) is up.</summary>
     void OnLinkUp(PeerLink link);
@@ -28,7 +28,7 @@ public interface IOverlayHost
 /// links that join fragments, node tests, distant-node discovery through peer lists, presence announcements that show
 /// which nodes share this node's fragment, re-dials with exponential backoff, and purging of unreachable nodes.
 /// </summary>
-public sealed partial class PeerOverlay : IAsyncDisposable
+internal sealed partial class PeerOverlay : IAsyncDisposable
 {
     private readonly OverlayOptions _options;
     private readonly LinkContext _ctx;

@@ -1,7 +1,7 @@
 namespace Dt.Overlay;
 
 /// <summary>The last N round-trip samples of a peer and their average.</summary>
-public sealed class RttWindow(int capacity)
+internal sealed class RttWindow(int capacity)
 {
     private readonly double[] _samples = new double[capacity];
     private readonly Lock _lock = new();

@@ -7,7 +7,7 @@ namespace Dt.Protocol;
 /// Length-prefixed framing: a 4-byte big-endian body length, then the body. Pure functions over byte
 /// sequences so that split reads can be tested without sockets (the reference wedged on a split header).
 /// </summary>
-public static class FrameCodec
+internal static class FrameCodec
 {
     public const int HeaderSize = 4;
 
@@ -42,7 +42,7 @@ public static class FrameCodec
         BinaryPrimitives.WriteUInt32BigEndian(destination, (uint)bodyLength);
 }
 
-public enum FrameReadResult
+internal enum FrameReadResult
 {
     NeedMore,
     Frame,

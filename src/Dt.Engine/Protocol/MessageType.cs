@@ -1,7 +1,7 @@
 namespace Dt.Protocol;
 
 /// <summary>The first byte of every frame's plaintext. Unknown types are logged and dropped, not fatal.</summary>
-public enum MessageType : byte
+internal enum MessageType : byte
 {
     Hello = 1,
     Confirm = 2,
@@ -23,7 +23,7 @@ public enum MessageType : byte
 }
 
 /// <summary>Limits every decoder enforces, whatever the frame size allows.</summary>
-public static class WireLimits
+internal static class WireLimits
 {
     public const int MaxTableName = 128;
     public const int MaxHost = 255;

@@ -1,4 +1,4 @@
 namespace Dt.Protocol;
 
 /// <summary>A peer sent bytes that do not follow the protocol. The link is closed; the node carries on.</summary>
-public sealed class ProtocolException(string message) : Exception(message);
+internal sealed class ProtocolException(string message) : Exception(message);

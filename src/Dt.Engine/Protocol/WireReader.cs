@@ -7,7 +7,7 @@ namespace Dt.Protocol;
 /// Reads protocol fields from one decrypted frame. Every read is bounds-checked and throws
 /// <see cref="ProtocolException"/> on truncated or malformed input, never an unexpected exception type.
 /// </summary>
-public ref struct WireReader(ReadOnlySpan<byte> data)
+internal ref struct WireReader(ReadOnlySpan<byte> data)
 {
     private readonly ReadOnlySpan<byte> _data = data;
     private int _pos;

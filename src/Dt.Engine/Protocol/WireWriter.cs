@@ -5,7 +5,7 @@ using System.Text;
 namespace Dt.Protocol;
 
 /// <summary>Appends protocol fields to a growable pooled buffer. Integers are big-endian; lengths are varints.</summary>
-public sealed class WireWriter : IBufferWriter<byte>, IDisposable
+internal sealed class WireWriter : IBufferWriter<byte>, IDisposable
 {
     private byte[] _buffer;
     private int _written;

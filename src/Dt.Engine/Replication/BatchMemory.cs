@@ -6,7 +6,7 @@ namespace Dt.Replication;
 /// budget. A later group of the same batch then travels as a 24-byte reference instead of its member list.
 /// Only the serialized bulk stream of a link uses it, so both sides see the same order.
 /// </summary>
-public sealed class BatchMemory
+internal sealed class BatchMemory
 {
     /// <summary>Members (33 bytes each on the wire) kept per link and direction.</summary>
     public const int MemberBudget = 1 << 16;

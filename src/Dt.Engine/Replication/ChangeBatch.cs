@@ -6,7 +6,7 @@ using Dt.Model;
 namespace Dt.Replication;
 
 /// <summary>One object a batch changes: its hash and whether the batch removes it.</summary>
-public readonly record struct BatchMember(ObjectHash Hash, bool Removed);
+internal readonly record struct BatchMember(ObjectHash Hash, bool Removed);
 
 /// <summary>
 /// A signed unit of change: everything one master changed in a table at one clock tick. All its changes share the
@@ -14,7 +14,7 @@ public readonly record struct BatchMember(ObjectHash Hash, bool Removed);
 /// list, which keeps signing and verifying cheap when millions of objects move; a change travels with its batch's
 /// member list and signature, and a node keeps a batch while any of its changes is still the newest for its object.
 /// </summary>
-public sealed class ChangeBatch(Guid author, ulong hlc, BatchMember[] members, byte[] signature)
+internal sealed class ChangeBatch(Guid author, ulong hlc, BatchMember[] members, byte[] signature)
 {
     /// <summary>Most members per batch; bigger changes are split into several batches.</summary>
     public const int MaxMembers = 4096;

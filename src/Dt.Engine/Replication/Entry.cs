@@ -6,7 +6,7 @@ namespace Dt.Replication;
 /// the object. Versions are totally ordered (time, then author, then remove over add), so every node picks the
 /// same winner for concurrent changes: last writer wins.
 /// </summary>
-public readonly record struct EntryVersion(ulong Hlc, Guid Author, bool Removed) : IComparable<EntryVersion>
+internal readonly record struct EntryVersion(ulong Hlc, Guid Author, bool Removed) : IComparable<EntryVersion>
 {
     public int CompareTo(EntryVersion other)
     {
@@ -43,4 +43,4 @@ public readonly record struct EntryVersion(ulong Hlc, Guid Author, bool Removed)
 /// One change to a table: the object's hash, the version, the canonical JSON for adds, and the signed batch it
 /// belongs to with its index there (null only in (hash, version) summaries).
 /// </summary>
-public readonly record struct Change(ObjectHash Hash, EntryVersion Version, byte[]? Json, ChangeBatch? Batch = null, int Member = -1);
+internal readonly record struct Change(ObjectHash Hash, EntryVersion Version, byte[]? Json, ChangeBatch? Batch = null, int Member = -1);

@@ -4,7 +4,7 @@ namespace Dt.Replication;
 /// Where replication records the changes that won on this node, to make them durable (the disk store's change log).
 /// Replication calls <see cref="Append"/> in apply order; masters acknowledge a write once <see cref="WaitDurableAsync"/> completes.
 /// </summary>
-public interface IChangeJournal
+internal interface IChangeJournal
 {
     /// <summary>Queues the applied changes of one batch; returns a sequence number to wait on.</summary>
     long Append(string table, ChangeBatch batch, IReadOnlyList<Change> applied);

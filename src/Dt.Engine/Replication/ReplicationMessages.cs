@@ -9,7 +9,7 @@ namespace Dt.Replication;
 /// signature, every member's op and hash) and the included changes as member indexes, with the JSON of adds.
 /// The hash of an add is checked against its JSON here; the signature is checked by the replicator.
 /// </summary>
-public static class BatchCodec
+internal static class BatchCodec
 {
     /// <summary>Bytes a group takes on the wire, near enough for packing frames.</summary>
     public static int Estimate(ChangeBatch batch, int includedCount, long includedJsonBytes) =>
@@ -128,10 +128,10 @@ public static class BatchCodec
     }
 }
 
-public sealed record TableDigest(string Table, long Count, ulong Sum);
+internal sealed record TableDigest(string Table, long Count, ulong Sum);
 
 /// <summary>Opens a reconciliation round: the sender's tables with entry counts and fingerprint sums.</summary>
-public sealed record SyncSummaryMessage(bool IsReply, IReadOnlyList<TableDigest> Tables)
+internal sealed record SyncSummaryMessage(bool IsReply, IReadOnlyList<TableDigest> Tables)
 {
     public void Encode(WireWriter w)
     {
@@ -153,7 +153,7 @@ public sealed record SyncSummaryMessage(bool IsReply, IReadOnlyList<TableDigest>
 }
 
 /// <summary>"Send me the 16 child summaries of these ranges at this depth." Also used for RangeRequest.</summary>
-public sealed record RangesMessage(MessageType Type, string Table, int Depth, RangeMode Mode, IReadOnlyList<ulong> Prefixes)
+internal sealed record RangesMessage(MessageType Type, string Table, int Depth, RangeMode Mode, IReadOnlyList<ulong> Prefixes)
 {
     public void Encode(WireWriter w)
     {
@@ -180,7 +180,7 @@ public sealed record RangesMessage(MessageType Type, string Table, int Depth, Ra
     }
 }
 
-public enum RangeMode : byte
+internal enum RangeMode : byte
 {
     /// <summary>Reply with (hash, version) of every entry in the ranges.</summary>
     Versions = 0,
@@ -189,7 +189,7 @@ public enum RangeMode : byte
 }
 
 /// <summary>Child summaries of requested ranges: for each range, 16 (count, sum) pairs.</summary>
-public sealed record SyncNodesMessage(string Table, int Depth, IReadOnlyList<RangeSummary> Ranges)
+internal sealed record SyncNodesMessage(string Table, int Depth, IReadOnlyList<RangeSummary> Ranges)
 {
     public void Encode(WireWriter w)
     {
@@ -233,7 +233,7 @@ public sealed record SyncNodesMessage(string Table, int Depth, IReadOnlyList<Ran
 /// (hash, version) pairs of the entries in some ranges, which are named again so the reply stands alone. Authors are
 /// listed once per frame and referred to by index.
 /// </summary>
-public static class RangeVersionsCodec
+internal static class RangeVersionsCodec
 {
     public static void Encode(WireWriter w, string table, int depth, IReadOnlyCollection<ulong> prefixes, IReadOnlyList<Change> entries)
     {
@@ -282,7 +282,7 @@ public static class RangeVersionsCodec
 }
 
 /// <summary>"Send me these entries."</summary>
-public static class EntryRequestCodec
+internal static class EntryRequestCodec
 {
     public static void Encode(WireWriter w, string table, IReadOnlyList<ObjectHash> hashes)
     {

@@ -1,7 +1,7 @@
 namespace Dt.Replication;
 
 /// <summary>Replication's settings, handed in by the node (each documented, defaulted and validated on <c>DtOptions</c>, whose names they keep).</summary>
-public sealed record ReplicationOptions
+internal sealed record ReplicationOptions
 {
     public string Network { get; init; } = "dt";
     public bool Master { get; init; }

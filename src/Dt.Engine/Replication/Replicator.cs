@@ -23,7 +23,7 @@ namespace Dt.Replication;
 /// </list>
 /// A node module: it claims the replication message types; each link's replication state is a <see cref="PeerSyncSession"/>.
 /// </summary>
-public sealed partial class Replicator : INodeModule, ITableObserver
+internal sealed partial class Replicator : INodeModule, ITableObserver
 {
     /// <summary>Ranges per summary request: the reply (16 child summaries each) stays under about 600 KB, and a
     /// deep level costs few scans of the table.</summary>

@@ -2,7 +2,7 @@ using Dt.Model;
 namespace Dt.Replication;
 
 /// <summary>Hears, under the table's lock and so in apply order, what each applied change did to the live set.</summary>
-public interface ITableObserver
+internal interface ITableObserver
 {
     void OnApplied(TableState table, ApplyOutcome outcome, in Change change, byte[]? previousJson, string origin);
 }
@@ -14,7 +14,7 @@ public interface ITableObserver
 /// <see cref="LeafBits"/> bits in arrays, deeper ranges by a scan), and a digest of the live set.
 /// Thread-safe: every method takes the table's own lock; what it returns is a copy that needs no lock.
 /// </summary>
-public sealed class TableState(string name)
+internal sealed class TableState(string name)
 {
     public const int LeafBits = 12;
     private const int Leaves = 1 << LeafBits;
@@ -418,7 +418,7 @@ public sealed class TableState(string name)
     }
 }
 
-public enum ApplyOutcome
+internal enum ApplyOutcome
 {
     /// <summary>The change was not newer than the held one; nothing changed (and it is not relayed).</summary>
     Stale,
@@ -430,7 +430,7 @@ public enum ApplyOutcome
 }
 
 /// <summary>Counts and fingerprint sums of the 16 children of one range.</summary>
-public sealed class RangeSummary(ulong prefix)
+internal sealed class RangeSummary(ulong prefix)
 {
     public ulong Prefix { get; } = prefix;
 

@@ -5,7 +5,7 @@ namespace Dt.Replication;
 /// signer: when to log again (at once for a signer not seen before, then at most once per <see cref="LogInterval"/>
 /// with the count since), and the warnings a node reports while drops are recent. Bounded: the signers seen last.
 /// </summary>
-public sealed class UntrustedSigners(TimeProvider time)
+internal sealed class UntrustedSigners(TimeProvider time)
 {
     /// <summary>Longest a signer's drops wait to be logged again. 1 minute.</summary>
     public static readonly TimeSpan LogInterval = TimeSpan.FromMinutes(1);

@@ -9,7 +9,7 @@ namespace Dt.Security;
 /// authentication and the link is closed. The 4-byte frame header is authenticated as associated data.
 /// Not thread-safe: one sender and one receiver per link.
 /// </summary>
-public sealed class FrameCipher : IDisposable
+internal sealed class FrameCipher : IDisposable
 {
     public const int TagSize = 16;
 

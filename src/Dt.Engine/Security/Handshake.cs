@@ -9,7 +9,7 @@ namespace Dt.Security;
 /// What a node says about itself in the first, clear-text frame of a link. Nothing in it is secret: the key id and
 /// network tag only let a mismatch be refused with a clear reason; the proof of the key comes in <see cref="Handshake.Confirm"/>.
 /// </summary>
-public sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byte[] KeyId, byte[] Nonce, Guid NodeId, ushort ListenPort, bool IsTest = false)
+internal sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byte[] KeyId, byte[] Nonce, Guid NodeId, ushort ListenPort, bool IsTest = false)
 {
     public static ReadOnlySpan<byte> Magic => "DTP1"u8;
 
@@ -49,7 +49,7 @@ public sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byte[
 /// then prove the key with an HMAC over the transcript. A recorded session replayed later fails because the
 /// other side's fresh nonce changes every key.
 /// </summary>
-public sealed class Handshake
+internal sealed class Handshake
 {
     private const int KeyBytes = 32, IvBytes = 12;
 
@@ -81,13 +81,13 @@ public sealed class Handshake
     }
 }
 
-public readonly record struct CipherKey(byte[] Key, byte[] Iv)
+internal readonly record struct CipherKey(byte[] Key, byte[] Iv)
 {
     public CipherKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> iv) : this(key.ToArray(), iv.ToArray()) { }
 }
 
 /// <summary>The secrets of one established link.</summary>
-public sealed class LinkSecrets(CipherKey send, CipherKey receive, byte[] confirmKey, byte[] transcript, bool isDialer)
+internal sealed class LinkSecrets(CipherKey send, CipherKey receive, byte[] confirmKey, byte[] transcript, bool isDialer)
 {
     public CipherKey Send { get; } = send;
 

@@ -6,7 +6,7 @@ namespace Dt.Security;
 /// A token bucket per source address group (IPv4 address, IPv6 /64): at most <c>rate</c> handshakes a second with
 /// bursts of twice that, so a flood of connections cannot make a node spend its CPU on key derivation.
 /// </summary>
-public sealed class HandshakeRateLimiter(double ratePerSecond, TimeProvider time)
+internal sealed class HandshakeRateLimiter(double ratePerSecond, TimeProvider time)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<IPAddress, (double Tokens, long Stamp)> _buckets = new();

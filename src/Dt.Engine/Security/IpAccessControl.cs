@@ -8,7 +8,7 @@ namespace Dt.Security;
 /// intent, without touching the host firewall). IPv6 addresses are grouped by /64, since one host usually owns one.
 /// Loopback and allow-listed ranges are never blocked.
 /// </summary>
-public sealed class IpAccessControl(int failureLimit, TimeSpan window, TimeSpan blockFor, bool neverBlockLoopback,
+internal sealed class IpAccessControl(int failureLimit, TimeSpan window, TimeSpan blockFor, bool neverBlockLoopback,
     IReadOnlyList<(IPAddress Network, int Bits)> allow, TimeProvider time)
 {
     private readonly Lock _lock = new();

@@ -6,7 +6,7 @@ namespace Dt.Security;
 /// A master's ECDSA P-256 signing key. Its <see cref="Id"/> (the first 16 bytes of SHA-256 of the public key) is the
 /// author id carried by every change the master makes.
 /// </summary>
-public sealed class MasterSigningKey : IDisposable
+internal sealed class MasterSigningKey : IDisposable
 {
     private readonly ECDsa _key;
 
@@ -53,7 +53,7 @@ public sealed class MasterSigningKey : IDisposable
 }
 
 /// <summary>The public keys of the masters whose changes a node accepts, by author id.</summary>
-public sealed class TrustedMasters
+internal sealed class TrustedMasters
 {
     public const int SignatureSize = 64;
 

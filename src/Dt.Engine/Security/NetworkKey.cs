@@ -7,7 +7,7 @@ namespace Dt.Security;
 /// The pre-shared network key (32 bytes). Its <see cref="Id"/> is a public 8-byte tag derived from it, sent in the
 /// handshake so a peer with another key is refused with a clear reason before any proof is attempted.
 /// </summary>
-public sealed class NetworkKey
+internal sealed class NetworkKey
 {
     public const int Size = 32;
 
@@ -61,7 +61,7 @@ public sealed class NetworkKey
 /// so a network switches keys without downtime: install the new key everywhere, make it primary everywhere, then
 /// remove the old one (links still running on it are closed and re-dialed with the new one).
 /// </summary>
-public sealed class KeyRing
+internal sealed class KeyRing
 {
     private readonly Lock _lock = new();
     private volatile NetworkKey[] _keys;

@@ -15,7 +15,7 @@ namespace Dt.Storage;
 /// One writer task appends in the order changes arrive, commits in groups (one fsync per group), and compacts the
 /// log into a new snapshot when it outgrows the data.
 /// </summary>
-public sealed class ChangeLog : IChangeJournal, IAsyncDisposable
+internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
 {
     private const string SnapshotFile = "snapshot.dtl";
     private const string LogFile = "changes.dtl";

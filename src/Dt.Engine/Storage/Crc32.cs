@@ -1,7 +1,7 @@
 namespace Dt.Storage;
 
 /// <summary>CRC-32 (IEEE 802.3), to find torn or damaged log records. System.IO.Hashing does not restore here.</summary>
-public static class Crc32
+internal static class Crc32
 {
     private static readonly uint[] Table = Build();
 

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging;
 namespace Dt.Transport;
 
 /// <summary>What a link needs to know about its own node.</summary>
-public sealed record LinkContext(
+internal sealed record LinkContext(
     KeyRing Keys,
     string Network,
     Guid NodeId,
@@ -24,7 +24,7 @@ public sealed record LinkContext(
     DtMetrics? Metrics = null);
 
 /// <summary>Receives what arrives on links. Calls for one link never overlap.</summary>
-public interface ILinkHandler
+internal interface ILinkHandler
 {
     /// <summary>One decrypted message; <paramref name="body"/> (after the type byte) is valid only during the call.</summary>
     ValueTask OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body);
@@ -36,7 +36,7 @@ public interface ILinkHandler
 /// One authenticated, encrypted TCP link to a peer. Reads whole frames from a <see cref="PipeReader"/>, decrypts
 /// them in order and hands them to the handler; writes from one bounded outbound queue drained by a single writer.
 /// </summary>
-public sealed class PeerLink : IAsyncDisposable
+internal sealed class PeerLink : IAsyncDisposable
 {
     private const int MaxHandshakeFrame = 256;
     private static long s_nextId;
@@ -438,9 +438,9 @@ public sealed class PeerLink : IAsyncDisposable
     public override string ToString() => $"{RemoteNodeId.ToString()[..8]}@{RemoteEndPoint}";
 }
 
-public enum HandshakeFailure { IsSelf, WrongNetwork, WrongKey, BadProof, Protocol, Timeout, Closed }
+internal enum HandshakeFailure { IsSelf, WrongNetwork, WrongKey, BadProof, Protocol, Timeout, Closed }
 
-public static class HandshakeFailures
+internal static class HandshakeFailures
 {
     /// <summary>The reason a refused handshake is counted under (<see cref="HandshakeFailure.IsSelf"/> is no refusal).</summary>
     public static RefusalReason ToRefusal(this HandshakeFailure failure) => failure switch
@@ -455,7 +455,7 @@ public static class HandshakeFailures
 }
 
 /// <summary>A peer refused during the handshake, with why.</summary>
-public sealed class HandshakeException(HandshakeFailure failure, string message) : Exception(message)
+internal sealed class HandshakeException(HandshakeFailure failure, string message) : Exception(message)
 {
     public HandshakeFailure Failure { get; } = failure;
 

@@ -40,6 +40,8 @@ public sealed class GossipGrain(DtSiloNode silo) : DtGrain(silo, hasName: false)
 
     public IAsyncEnumerable<SaidEvent> Hear(HearRequest request, CancellationToken cancellationToken = default) => Local.Hear(request, cancellationToken);
 
+    public Task<IReadOnlyList<SaidEvent>> GetLasting(HearRequest request) => Local.GetLasting(request);
+
     public Task<SaidEvent> HearOnce(HearRequest request, CancellationToken cancellationToken = default) => Local.HearOnce(request, cancellationToken);
 
     public IAsyncEnumerable<StateChange> Watch(StateWatch watch, CancellationToken cancellationToken = default) => Local.Watch(watch, cancellationToken);

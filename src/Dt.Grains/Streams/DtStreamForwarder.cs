@@ -53,13 +53,12 @@ internal sealed partial class DtStreamForwarder(DtSiloNode silo, IServiceProvide
 
     private async Task RunAsync(Dt.Hosting.DtNode node, IAsyncStream<DtMessage> messages, IAsyncStream<DtEvent> events, CancellationToken ct)
     {
-        long after = node.Events.LastId;
+        long after = node.LastEventId;
         while (!ct.IsCancellationRequested)
         {
             try
             {
-                await using var feed = node.Events.Open(null, after, what == DtStreamEvents.AllEvents ? null : NodeEventTypes);
-                await using var e = feed.ReadAllAsync(ct).GetAsyncEnumerator(ct);
+                await using var e = node.ReadEvents(after, what == DtStreamEvents.AllEvents ? null : NodeEventTypes, ct).GetAsyncEnumerator(ct);
                 // What the feed already holds goes out as one batch per stream: a bulk sync's events cost one
                 // stream message per batch, not one each.
                 var batch = new List<DtEvent>(MaxBatch);

@@ -32,7 +32,7 @@ internal sealed class EventStreamEndpoint(SiloNode silo, SiloOptions options, IH
         // A new stream starts after the node's last event, read before subscribing: the events between this read
         // and the subscription are then replayed rather than lost, and a client that reconnects with this id (sent
         // in dt-ready) misses nothing either.
-        long lastId = node.Events.LastId;
+        long lastId = node.LastEventId;
         string? reset = query.ResetReason(node.NodeId, lastId);
         bool fresh = reset is not null || query.After is null;
         long after = fresh ? lastId : query.After!.Value;

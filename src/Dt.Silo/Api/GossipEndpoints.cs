@@ -25,6 +25,7 @@ internal static class GossipEndpoints
         app.MapDelete("/v1/state/{key}", DeleteKeyAsync);
         app.MapPost("/v1/say/{event}", SayAsync);
         app.MapGet(DtApiRoutes.Hear, HearAsync);
+        app.MapGet(DtApiRoutes.HearLasting, HearLastingAsync);
         app.MapGet("/v1/maps/{map}", GetMapAsync);
         app.MapGet("/v1/maps/{map}/watch", WatchMapAsync);
         app.MapGet("/v1/maps/{map}/{key}", GetMapKeyAsync);
@@ -139,24 +140,31 @@ internal static class GossipEndpoints
         string pattern = Query(ctx, "pattern") ?? "*";
         if (!Glob.IsValid(pattern))
             throw new DtException(DtErrorCodes.InvalidArgument, $"pattern must be 1 to {Glob.MaxPatternLength} characters without control characters");
-        bool includeOwn = Flag(ctx, "includeOwn");
-        var node = ctx.RequestServices.GetRequiredService<SiloNode>().Node;
-        string own = (await node.GetGossip().GetInfo()).Name;
+        var request = new HearRequest(pattern, Flag(ctx, "includeOwn"));
+        var gossip = Gossip(ctx);
+        string own = (await gossip.GetInfo()).Name;
         var filter = new EventStreamEndpoint.Filter(
-            ev => ev.Type == GossipEventTypes.Say && ev.Value is { ValueKind: JsonValueKind.Object } v
-                  && v.TryGetProperty("event", out var name) && name.ValueKind == JsonValueKind.String && Glob.IsMatch(pattern, name.GetString()!)
-                  && (includeOwn || !(v.TryGetProperty("origin", out var o) && o.ValueKind == JsonValueKind.String && o.GetString() == own)),
+            ev => ev.Type == GossipEventTypes.Say && RemoteGossipGrain.ToSaid(ev) is { } said && request.Hears(said, own),
             async (sse, ct) =>
             {
-                foreach (var said in node.Module<EventBusModule>().Lasting(pattern))
+                foreach (var said in await gossip.GetLasting(request))
                 {
-                    if (!includeOwn && said.Origin == own) continue;
                     var value = JsonSerializer.SerializeToElement(said, DtJsonContext.Default.SaidEvent);
-                    sse.Event(new DtEvent(0, GossipEventTypes.Say, node.Time.GetUtcNow(), Value: value, Origin: said.Origin));
+                    sse.Event(new DtEvent(0, GossipEventTypes.Say, DateTimeOffset.UtcNow, Value: value, Origin: said.Origin));
                     if (sse.ShouldFlush) await sse.FlushAsync(ct);
                 }
             });
         await ctx.RequestServices.GetRequiredService<EventStreamEndpoint>().HandleAsync(ctx, filter);
+    }
+
+    /// <summary>GET /v1/hear/lasting?pattern=&amp;includeOwn=: the said events still lasting here, as a JSON array.</summary>
+    private static async Task HearLastingAsync(HttpContext ctx)
+    {
+        string pattern = Query(ctx, "pattern") ?? "*";
+        if (!Glob.IsValid(pattern))
+            throw new DtException(DtErrorCodes.InvalidArgument, $"pattern must be 1 to {Glob.MaxPatternLength} characters without control characters");
+        var lasting = await Gossip(ctx).GetLasting(new HearRequest(pattern, Flag(ctx, "includeOwn")));
+        await ApiEndpoints.WriteAsync(ctx, lasting.ToArray(), DtJsonContext.Default.SaidEventArray);
     }
 
     // ---- shared maps -----------------------------------------------------------------------------------------------

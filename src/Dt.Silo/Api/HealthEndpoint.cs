@@ -16,14 +16,14 @@ internal static class HealthEndpoint
         if (!silo.IsAttached)
             return Write(ctx, new HealthReport("starting", "", 0, "the node is not started yet"));
         var node = silo.Node;
-        int links = node.Overlay.Links.Count;
+        int links = node.LinkCount;
         string id = node.NodeId.ToString();
         if (stopping)
             return Write(ctx, new HealthReport("stopping", id, links, "the silo is shutting down"));
         if (node.Options.Peers.Count > 0 && links == 0)
             return Write(ctx, new HealthReport("unlinked", id, 0, "no link to any node yet (Dt:Peers: " + string.Join(", ", node.Options.Peers) + ")"));
         // Serving, but an operator must act: changes from a master this node does not trust are being dropped.
-        if (node.Replicator.Untrusted.Warnings() is { Count: > 0 } warnings)
+        if (node.TrustWarnings() is { Count: > 0 } warnings)
             return Write(ctx, new HealthReport("degraded", id, links, string.Join(" ", warnings)));
         return Write(ctx, new HealthReport("ready", id, links));
     }

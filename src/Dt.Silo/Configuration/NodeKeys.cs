@@ -39,7 +39,7 @@ internal sealed class NodeKeys
     {
         var keys = new NodeKeys(
             new SecretFile(dt.DataDir, "network.key", "Dt:Key", IsNetworkKey, "a 32-byte key (base64 or hex)"),
-            new SecretFile(dt.DataDir, "master.key", "Dt:MasterKey", k => MasterSigningKey.TryParse(k, out _), "an ECDSA P-256 private key (PKCS#8, base64)"));
+            new SecretFile(dt.DataDir, "master.key", "Dt:MasterKey", DtKeys.IsMasterKey, "an ECDSA P-256 private key (PKCS#8, base64)"));
         keys.ResolveNetworkKey(dt, errors, warnings);
         if (dt.Master) keys.ResolveMasterKey(dt, errors, warnings);
         if (!dt.Master && dt.TrustedMasterKeys.Count == 0)
@@ -91,12 +91,10 @@ internal sealed class NodeKeys
         }
         else
         {
-            using var generated = MasterSigningKey.Generate();
-            dt.MasterKey = generated.ExportPrivateBase64();
+            dt.MasterKey = DtKeys.GenerateMasterKey().PrivateKey;
             Master = KeySource.Generated;
         }
-        if (MasterSigningKey.TryParse(dt.MasterKey, out var key))
-            using (key) MasterPublicKey = key!.PublicKeyBase64;
+        MasterPublicKey = DtKeys.PublicKeyOf(dt.MasterKey);
     }
 
     /// <summary>Writes the keys generated at start-up into the data directory.</summary>

@@ -30,7 +30,7 @@ public sealed class TestCluster : IAsyncDisposable
     public static TimeSpan Deadline { get; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Signing keys for the masters of test clusters; every test node trusts all of them.</summary>
-    public static IReadOnlyList<MasterSigningKey> MasterKeys { get; } = [MasterSigningKey.Generate(), MasterSigningKey.Generate(), MasterSigningKey.Generate()];
+    internal static IReadOnlyList<MasterSigningKey> MasterKeys { get; } = [MasterSigningKey.Generate(), MasterSigningKey.Generate(), MasterSigningKey.Generate()];
 
     private int _masters;
 

@@ -1,4 +1,4 @@
-namespace Dt.Gossip;
+namespace Dt;
 
 /// <summary>
 /// Wildcard patterns of keys and event names: <c>*</c> matches any run of characters (also none, also dots),
@@ -37,4 +37,11 @@ public static class Glob
         while (p < pattern.Length && pattern[p] == '*') p++;
         return p == pattern.Length;
     }
+}
+
+/// <summary>The one rule of what a hear request hears: a said event whose name matches the pattern, and this node's own events only if asked.</summary>
+public static class HearFilter
+{
+    public static bool Hears(this HearRequest request, SaidEvent said, string ownName) =>
+        Glob.IsMatch(request.Pattern, said.Event) && (request.IncludeOwn || said.Origin != ownName);
 }
