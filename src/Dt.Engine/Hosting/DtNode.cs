@@ -15,7 +15,6 @@ using Dt.Security;
 using Dt.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Dt.Model;
 
 namespace Dt.Hosting;
 
@@ -32,7 +31,7 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
     private readonly ModuleRouter _modules;
     private int _disposed;
 
-    private DtNode(DtOptions options, GossipOptions gossip, NodeStore store, Storage.ChangeLog? changeLog, TimeProvider time, ILoggerFactory loggers)
+    private DtNode(DtOptions options, GossipOptions gossip, NodeStore store, Storage.ChangeLog? changeLog, TimeProvider time, ILoggerFactory loggers, IPeerTransport transport)
     {
         ChangeLog = changeLog;
         Options = options;
@@ -57,12 +56,12 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
             IpBlocked?.Invoke(ip, n);
         };
         var overlayOptions = options.ForOverlay();
-        Socket = options.Listen ? PeerOverlay.Bind(overlayOptions) : null;
-        var ctx = new LinkContext(Keys, options.Network, NodeId, options.Master, (ushort)(Socket is null ? 0 : ((IPEndPoint)Socket.LocalEndPoint!).Port),
+        Listener = options.Listen ? PeerOverlay.Bind(overlayOptions, transport) : null;
+        var ctx = new LinkContext(Keys, options.Network, NodeId, options.Master, (ushort)(Listener?.LocalEndPoint.Port ?? 0),
             options.MaxFrameBytes, options.MaxPeerQueueBytes, options.HandshakeTimeout, options.LinkIdleTimeout, time, Metrics);
         var overlayLog = loggers.CreateLogger("Dt.Overlay");
         Warnings = new PeerWarnings(overlayLog, _log, options.PeerWarningInterval, time);
-        _overlay = new PeerOverlay(overlayOptions, ctx, this, Access, time, overlayLog, Warnings);
+        _overlay = new PeerOverlay(overlayOptions, ctx, this, Access, time, overlayLog, Warnings, transport);
         var trusted = new TrustedMasters();
         foreach (var k in options.TrustedMasterKeys)
             if (TrustedMasters.TryParsePublic(k, out var spki)) trusted.Add(spki);
@@ -133,7 +132,7 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
 
     public DateTimeOffset StartedAt { get; private set; }
 
-    private System.Net.Sockets.Socket? Socket { get; }
+    private IPeerListener? Listener { get; }
 
     /// <summary>The name of the node's meter (System.Diagnostics.Metrics) for exporters.</summary>
     public const string MeterName = DtMetrics.MeterName;
@@ -157,7 +156,11 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
     /// <paramref name="store"/> hands an in-memory node its state across restarts (tests); it excludes disk storage.
     /// <paramref name="gossip"/> sets the gossip modules (node state, membership, event bus, maps); default <see cref="GossipOptions.Lan"/>.
     /// </summary>
-    public static Task<DtNode> StartAsync(DtOptions options, ILoggerFactory? loggers = null, NodeStore? store = null, TimeProvider? time = null, GossipOptions? gossip = null)
+    public static Task<DtNode> StartAsync(DtOptions options, ILoggerFactory? loggers = null, NodeStore? store = null, TimeProvider? time = null, GossipOptions? gossip = null) =>
+        StartAsync(options, TcpPeerTransport.Instance, loggers, store, time, gossip);
+
+    /// <summary>As the public <c>StartAsync</c>, over another transport (tests: <see cref="Transport.InMemory.InMemoryNetwork"/>).</summary>
+    internal static Task<DtNode> StartAsync(DtOptions options, IPeerTransport transport, ILoggerFactory? loggers = null, NodeStore? store = null, TimeProvider? time = null, GossipOptions? gossip = null)
     {
         var errors = options.Validate();
         gossip ??= GossipOptions.Lan();
@@ -172,7 +175,7 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         }
         try
         {
-            var node = new DtNode(options, gossip.Clone(), store ?? new NodeStore(), changeLog, time ?? TimeProvider.System, loggers);
+            var node = new DtNode(options, gossip.Clone(), store ?? new NodeStore(), changeLog, time ?? TimeProvider.System, loggers, transport);
             node.Start();
             return Task.FromResult(node);
         }
@@ -188,7 +191,7 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         StartedAt = Time.GetUtcNow();
         int forgotten = Replicator.ForgetUnsigned();
         if (forgotten > 0) DtLog.ForgotUnsigned(_log, forgotten);
-        _overlay.Start(Socket);
+        _overlay.Start(Listener);
         DtLog.NodeStarted(_log, NodeId, Options.Master, Options.Network, _overlay.ListenEndPoint?.ToString() ?? "nothing (outbound only)");
         Events.Publish(DtEventTypes.Started, origin: NodeId.ToString());
         foreach (var t in Replicator.Tables)

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Dt.Diagnostics;
 using Dt.Protocol;
 using Dt.Security;
@@ -45,7 +44,8 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
     private readonly Dictionary<IPAddress, int> _inboundPerIp = new();
     private readonly CancellationTokenSource _stop = new();
     private volatile PeerLink[] _fullLinks = [];
-    private Socket? _listener;
+    private readonly IPeerTransport _transport;
+    private IPeerListener? _listener;
     private Task _acceptLoop = Task.CompletedTask, _maintenanceLoop = Task.CompletedTask;
     private Guid? _primaryNode;
     private HashSet<Guid> _partitionedFrom = [];
@@ -61,8 +61,9 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
 
     /// <param name="warnings">Where per-connection warnings go, rate-limited per remote address (by default to
     /// <paramref name="log"/>).</param>
-    public PeerOverlay(OverlayOptions options, LinkContext ctx, IOverlayHost host, IpAccessControl access, TimeProvider time, ILogger log, PeerWarnings? warnings = null)
+    public PeerOverlay(OverlayOptions options, LinkContext ctx, IOverlayHost host, IpAccessControl access, TimeProvider time, ILogger log, PeerWarnings? warnings = null, IPeerTransport? transport = null)
     {
+        _transport = transport ?? TcpPeerTransport.Instance;
         _warnings = warnings ?? new PeerWarnings(log, log, options.PeerWarningInterval, time);
         _options = options;
         _ctx = ctx;
@@ -103,35 +104,20 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
 
     public Guid? PrimaryNode { get { lock (_lock) return _primaryNode; } }
 
-    public void Start(Socket? boundListener)
+    public void Start(IPeerListener? boundListener)
     {
         if (boundListener is not null)
         {
             _listener = boundListener;
-            ListenEndPoint = (IPEndPoint)boundListener.LocalEndPoint!;
+            ListenEndPoint = boundListener.LocalEndPoint;
             _acceptLoop = Task.Run(AcceptLoopAsync);
         }
         _maintenanceLoop = Task.Run(MaintenanceLoopAsync);
     }
 
-    /// <summary>Binds the peer listener (dual-mode on "::").</summary>
-    public static Socket Bind(OverlayOptions options)
-    {
-        var ip = IPAddress.Parse(options.ListenAddress);
-        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        if (ip.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = true;
-        try
-        {
-            socket.Bind(new IPEndPoint(ip, options.Port));
-            socket.Listen(512);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-        return socket;
-    }
+    /// <summary>Binds the peer listener (dual-mode on "::" over TCP).</summary>
+    public static IPeerListener Bind(OverlayOptions options, IPeerTransport transport) =>
+        transport.Listen(new IPEndPoint(IPAddress.Parse(options.ListenAddress), options.Port));
 
     // ---- inbound ---------------------------------------------------------------------------------------------
 
@@ -139,13 +125,13 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
     {
         while (!_stop.IsCancellationRequested)
         {
-            Socket socket;
+            IPeerConnection socket;
             try { socket = await _listener!.AcceptAsync(_stop.Token); }
             catch (OperationCanceledException) { break; }
             catch (ObjectDisposedException) { break; }
-            catch (SocketException e) { DtLog.AcceptFailed(_log, e.Message); continue; }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException) { DtLog.AcceptFailed(_log, e.Message); continue; }
 
-            var remote = ((IPEndPoint)socket.RemoteEndPoint!).Address;
+            var remote = socket.RemoteEndPoint.Address;
             if (remote.IsIPv4MappedToIPv6) remote = remote.MapToIPv4();
             if (_access.IsBlocked(remote))
             {
@@ -180,7 +166,7 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
         }
     }
 
-    private async Task AcceptOneAsync(Socket socket, IPAddress remote)
+    private async Task AcceptOneAsync(IPeerConnection socket, IPAddress remote)
     {
         PeerLink? link = null;
         try
@@ -232,7 +218,7 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
         string? failure = null;
         try
         {
-            var socket = await ConnectAsync(candidate.Address, _stop.Token);
+            var socket = await _transport.DialAsync(candidate.Address.Host, candidate.Address.Port, _stop.Token);
             link = await PeerLink.EstablishAsync(socket, isDialer: true, _ctx, _log, _stop.Token, isTest: role == LinkRole.Test);
         }
         catch (HandshakeException e) when (e.Failure == HandshakeFailure.IsSelf)
@@ -285,29 +271,6 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
         {
             TestDone = role == LinkRole.Test ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null,
         });
-    }
-
-    private static async Task<Socket> ConnectAsync(PeerAddress address, CancellationToken ct)
-    {
-        IPAddress[] addresses = IPAddress.TryParse(address.Host, out var ip) ? [ip] : await Dns.GetHostAddressesAsync(address.Host, ct);
-        Exception? last = null;
-        foreach (var a in addresses)
-        {
-            var socket = new Socket(a.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                await socket.ConnectAsync(new IPEndPoint(a, address.Port), timeout.Token);
-                return socket;
-            }
-            catch (Exception e) when (e is SocketException or OperationCanceledException && !ct.IsCancellationRequested)
-            {
-                socket.Dispose();
-                last = e is OperationCanceledException ? new TimeoutException("connect timed out") : e;
-            }
-        }
-        throw last ?? new SocketException((int)SocketError.HostNotFound);
     }
 
     // ---- link registry ---------------------------------------------------------------------------------------

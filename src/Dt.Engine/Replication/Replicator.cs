@@ -6,7 +6,6 @@ using Dt.Protocol;
 using Dt.Security;
 using Dt.Transport;
 using Microsoft.Extensions.Logging;
-using Dt.Model;
 
 namespace Dt.Replication;
 

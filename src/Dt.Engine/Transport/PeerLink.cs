@@ -41,8 +41,8 @@ internal sealed class PeerLink : IAsyncDisposable
     private const int MaxHandshakeFrame = 256;
     private static long s_nextId;
 
-    private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly IPeerConnection _connection;
+    private readonly Stream _stream;
     private readonly PipeReader _reader;
     private readonly LinkContext _ctx;
     private readonly ILogger _log;
@@ -59,11 +59,11 @@ internal sealed class PeerLink : IAsyncDisposable
 
     private readonly record struct Outbound(byte[] Buffer, int Length);
 
-    private PeerLink(Socket socket, NetworkStream stream, PipeReader reader, LinkContext ctx, ILogger log, Hello remote, LinkSecrets secrets, bool isDialer, byte[] keyId)
+    private PeerLink(IPeerConnection connection, PipeReader reader, LinkContext ctx, ILogger log, Hello remote, LinkSecrets secrets, bool isDialer, byte[] keyId)
     {
         KeyId = keyId;
-        _socket = socket;
-        _stream = stream;
+        _connection = connection;
+        _stream = connection.Stream;
         _reader = reader;
         _ctx = ctx;
         _log = log;
@@ -75,7 +75,7 @@ internal sealed class PeerLink : IAsyncDisposable
         RemoteListenPort = remote.ListenPort;
         RemoteIsTest = remote.IsTest;
         IsDialer = isDialer;
-        RemoteEndPoint = (IPEndPoint)socket.RemoteEndPoint!;
+        RemoteEndPoint = connection.RemoteEndPoint;
         ConnectedAt = ctx.Time.GetUtcNow();
         LastReceived = ConnectedAt;
     }
@@ -119,11 +119,10 @@ internal sealed class PeerLink : IAsyncDisposable
     /// <summary>Opaque slot for the overlay's per-link state.</summary>
     public object? Tag { get; set; }
 
-    /// <summary>Runs the handshake on a connected socket. Throws <see cref="HandshakeException"/> when the peer is refused.</summary>
-    public static async Task<PeerLink> EstablishAsync(Socket socket, bool isDialer, LinkContext ctx, ILogger log, CancellationToken ct, bool isTest = false)
+    /// <summary>Runs the handshake on a connection. Throws <see cref="HandshakeException"/> when the peer is refused.</summary>
+    public static async Task<PeerLink> EstablishAsync(IPeerConnection connection, bool isDialer, LinkContext ctx, ILogger log, CancellationToken ct, bool isTest = false)
     {
-        socket.NoDelay = true;
-        var stream = new NetworkStream(socket, ownsSocket: true);
+        var stream = connection.Stream;
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(ctx.HandshakeTimeout);
@@ -159,12 +158,12 @@ internal sealed class PeerLink : IAsyncDisposable
             long handshakeBytes = 2 * FrameCodec.HeaderSize + 2 + Hello.Size + proof.Length;
             ctx.Metrics?.BytesSent(handshakeBytes);
             ctx.Metrics?.BytesReceived(handshakeBytes);
-            return new PeerLink(socket, stream, reader, ctx, log, remote, secrets, isDialer, key.Id) { BytesSent = handshakeBytes, BytesReceived = handshakeBytes };
+            return new PeerLink(connection, reader, ctx, log, remote, secrets, isDialer, key.Id) { BytesSent = handshakeBytes, BytesReceived = handshakeBytes };
         }
         catch (Exception e) when (e is not HandshakeException)
         {
             await reader.CompleteAsync();
-            await stream.DisposeAsync();
+            connection.Dispose();
             if (e is OperationCanceledException && !ct.IsCancellationRequested)
                 throw new HandshakeException(HandshakeFailure.Timeout, $"no handshake within {ctx.HandshakeTimeout.TotalSeconds:0.#} s");
             if (e is OperationCanceledException) throw;
@@ -173,12 +172,12 @@ internal sealed class PeerLink : IAsyncDisposable
         catch
         {
             await reader.CompleteAsync();
-            await stream.DisposeAsync();
+            connection.Dispose();
             throw;
         }
     }
 
-    private static async Task WritePlainAsync(NetworkStream stream, MessageType type, byte[] body, CancellationToken ct)
+    private static async Task WritePlainAsync(Stream stream, MessageType type, byte[] body, CancellationToken ct)
     {
         var frame = new byte[FrameCodec.HeaderSize + 1 + body.Length];
         FrameCodec.WriteHeader(frame, 1 + body.Length);
@@ -416,8 +415,7 @@ internal sealed class PeerLink : IAsyncDisposable
         if (Interlocked.Exchange(ref _closing, 1) != 0) return;
         _queue.Writer.TryComplete();
         _cts.Cancel();
-        try { _socket.Shutdown(SocketShutdown.Both); } catch { /* already gone */ }
-        _socket.Dispose();
+        _connection.Abort();
         _ = Task.Run(async () =>
         {
             try { await Task.WhenAll(_readLoop, _writeLoop).WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* loops end on their own */ }

@@ -19,7 +19,7 @@ internal static class LayerCheck
         ["Dt.Model"],
         ["Dt.Events"],
         ["Dt.Security"],
-        ["Dt.Transport"],
+        ["Dt.Transport", "Dt.Transport.InMemory"],
         ["Dt.Diagnostics"],
         ["Dt.Overlay"],
         ["Dt.Modules"],

@@ -134,7 +134,7 @@ public sealed class FuzzTests
         {
             var socket = new Socket(System.Net.Sockets.AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             await socket.ConnectAsync(System.Net.IPAddress.Loopback, master.Port!.Value, ct);
-            await using var link = await PeerLink.EstablishAsync(socket, true, ctx, NullLogger.Instance, ct);
+            await using var link = await PeerLink.EstablishAsync(TcpPeerTransport.Wrap(socket), true, ctx, NullLogger.Instance, ct);
             link.Start(new Ignore());
             for (int i = 0; i < 20 && !link.IsClosed; i++, sent++)
                 link.TrySend(Mutate(samples[seed % samples.Count], seed++));
@@ -169,7 +169,7 @@ public sealed class FuzzTests
         var socket = new Socket(System.Net.Sockets.AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         socket.ReceiveBufferSize = 4096;
         await socket.ConnectAsync(System.Net.IPAddress.Loopback, master.Port!.Value, TestContext.Current.CancellationToken);
-        await using var stalled = await PeerLink.EstablishAsync(socket, true, ctx, NullLogger.Instance, TestContext.Current.CancellationToken);
+        await using var stalled = await PeerLink.EstablishAsync(TcpPeerTransport.Wrap(socket), true, ctx, NullLogger.Instance, TestContext.Current.CancellationToken);
         // Never started: it reads nothing, like a peer that stopped reading.
         await WaitUntil(() => master.Overlay.Links.Any(l => l.RemoteNodeId == ctx.NodeId), "the stalled peer is linked");
         var toStalled = master.Overlay.Links.Single(l => l.RemoteNodeId == ctx.NodeId);
@@ -197,7 +197,7 @@ public sealed class FuzzTests
             await socket.ConnectAsync(System.Net.IPAddress.Loopback, master.Port!.Value, TestContext.Current.CancellationToken);
             try
             {
-                await using var link = await PeerLink.EstablishAsync(socket, true, ctx with { NodeId = Guid.NewGuid() }, NullLogger.Instance, TestContext.Current.CancellationToken);
+                await using var link = await PeerLink.EstablishAsync(TcpPeerTransport.Wrap(socket), true, ctx with { NodeId = Guid.NewGuid() }, NullLogger.Instance, TestContext.Current.CancellationToken);
                 ok++;
             }
             catch (HandshakeException) { refused++; }

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Net;
+using Dt.Gossip;
+using Dt.Hosting;
+using Dt.Security;
+using Dt.Tests.Engine;
+using Dt.Transport.InMemory;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Xunit;
+
+namespace Dt.Tests.Simulation;
+
+/// <summary>Simulation tests drive one clock shared by every node, so they run alone.</summary>
+[CollectionDefinition(nameof(SimulationCollection), DisableParallelization = true)]
+public sealed class SimulationCollection;
+
+/// <summary>
+/// Dt nodes in this process on an <see cref="InMemoryNetwork"/> (no sockets) and one driven clock
+/// (<see cref="FakeTimeProvider"/>): timers, backoff, heartbeats and timeouts move only when the test advances the
+/// clock, so minutes of a network's life pass in a fraction of a second, and faults (partitions, cuts, crashes,
+/// failing dials from a seeded generator) happen exactly where the test puts them.
+/// </summary>
+internal sealed class SimulatedCluster : IAsyncDisposable
+{
+    private readonly List<DtNode> _nodes = [];
+    private readonly Dictionary<DtNode, IPAddress> _hosts = new(ReferenceEqualityComparer.Instance);
+    private readonly ILoggerFactory _loggers;
+    private int _masters;
+
+    public SimulatedCluster(int seed, bool log = false)
+    {
+        Network = new InMemoryNetwork(Time, seed);
+        _loggers = log ? LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider()).SetMinimumLevel(LogLevel.Debug)) : NullLoggerFactory.Instance;
+    }
+
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    public InMemoryNetwork Network { get; }
+
+    public string Key { get; } = NetworkKey.Generate().ToBase64();
+
+    public IReadOnlyList<DtNode> Nodes => _nodes;
+
+    /// <summary>Virtual time this cluster has run.</summary>
+    public TimeSpan Elapsed => Time.GetUtcNow() - new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public IPAddress HostOf(DtNode node) => _hosts[node];
+
+    /// <summary>Starts a node on a new host; it dials <paramref name="peers"/>. Masters sign with <see cref="TestCluster.MasterKeys"/>.</summary>
+    public async Task<DtNode> Start(bool master = false, DtNode[]? peers = null, GossipOptions? gossip = null, Action<DtOptions>? configure = null)
+    {
+        var host = Network.AddHost();
+        var o = DtOptions.ForTests(Key, master, master ? TestCluster.MasterKeys[_masters++ % TestCluster.MasterKeys.Count].ExportPrivateBase64() : null);
+        o.TrustedMasterKeys.AddRange(TestCluster.MasterKeys.Select(k => k.PublicKeyBase64));
+        o.ListenAddress = host.ToString();
+        o.Port = 9700;
+        // The driven clock runs ahead of a busy node: only silence the test makes (a crash, a cut) should end a link.
+        o.LinkIdleTimeout = TimeSpan.FromMinutes(10);
+        foreach (var p in peers ?? []) o.Peers.Add($"{_hosts[p]}:9700");
+        configure?.Invoke(o);
+        var node = await DtNode.StartAsync(o, Network.TransportOf(host), _loggers, time: Time, gossip: gossip);
+        _nodes.Add(node);
+        _hosts[node] = host;
+        return node;
+    }
+
+    /// <summary>A tree: node 0 (the master) first, node i dialing node (i - 1) / 2.</summary>
+    public async Task<DtNode[]> StartTree(int n, GossipOptions? gossip = null)
+    {
+        var nodes = new DtNode[n];
+        for (int i = 0; i < n; i++) nodes[i] = await Start(master: i == 0, peers: i == 0 ? null : [nodes[(i - 1) / 2]], gossip: gossip);
+        return nodes;
+    }
+
+    /// <summary>
+    /// Advances the clock in steps of <paramref name="step"/> (default 10 ms), letting the nodes run between steps,
+    /// until <paramref name="condition"/> holds; fails if it does not within <paramref name="limit"/> of driven time
+    /// (or, should the machine stall, 60 s of real time).
+    /// </summary>
+    public async Task RunUntil(Func<bool> condition, string what, TimeSpan limit, TimeSpan? step = null)
+    {
+        var until = Time.GetUtcNow() + limit;
+        var real = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (Time.GetUtcNow() >= until) throw new TimeoutException($"{what}: not within {limit.TotalSeconds:0.###} s of driven time");
+            if (real.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException($"{what}: not within 60 s of real time ({Elapsed.TotalSeconds:0.###} s driven)");
+            await Step(step ?? TimeSpan.FromMilliseconds(10));
+        }
+    }
+
+    /// <summary>Advances the clock by <paramref name="duration"/>, checking <paramref name="invariant"/> after every step.</summary>
+    public async Task RunFor(TimeSpan duration, Func<bool> invariant, string what, TimeSpan? step = null)
+    {
+        var until = Time.GetUtcNow() + duration;
+        while (Time.GetUtcNow() < until)
+        {
+            await Step(step ?? TimeSpan.FromMilliseconds(10));
+            Assert.True(invariant(), $"{what} (broken at {Elapsed.TotalSeconds:0.###} s driven)");
+        }
+    }
+
+    /// <summary>One step: the clock moves, then the work it released runs until the thread pool is idle (or for a few ms).</summary>
+    private async Task Step(TimeSpan step)
+    {
+        Time.Advance(step);
+        await Task.Yield();
+        for (int i = 0; i < 20 && (i == 0 || ThreadPool.PendingWorkItemCount > 0); i++) await Task.Delay(1);
+    }
+
+    public async Task Stop(DtNode node)
+    {
+        _nodes.Remove(node);
+        await node.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var n in _nodes.ToList()) await n.DisposeAsync();
+        _nodes.Clear();
+        _loggers.Dispose();
+    }
+}
