@@ -276,7 +276,10 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
         if (!IsValidTableName(table)) throw new ProtocolException($"invalid table name '{Truncate(table)}'");
         ulong tombstoneFloor = HybridLogicalClock.FromTime(_time.GetUtcNow() - _options.TombstoneRetention);
         var t = GetOrCreate(table);
-        var changed = new List<Change>();
+        int total = 0;
+        foreach (var (_, list) in groups) total += list.Count;
+        // Sized once: a bulk frame carries thousands of changes, and growing a list of them copies and collects.
+        var changed = new List<Change>(total);
         var refused = new List<Change>();
         var rules = new TableState.PeerRules(tombstoneFloor, _options.MaxObjectsPerTable);
         ulong maxHlc = 0;
