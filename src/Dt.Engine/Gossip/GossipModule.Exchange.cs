@@ -17,16 +17,7 @@ internal sealed partial class GossipModule
 
     private void GossipRound(long now)
     {
-        var links = _node.Links;
-        if (links.Count == 0) return;
-        int n = Math.Min(_o.Fanout, links.Count);
-        var picked = links.ToArray();
-        for (int i = 0; i < n; i++)
-        {
-            int j = Random.Shared.Next(i, picked.Length);
-            (picked[i], picked[j]) = (picked[j], picked[i]);
-            SendDigest(picked[i], now);
-        }
+        DeltaPacker.ToRandom(_node.Links, _o.Fanout, link => SendDigest(link, now));
     }
 
     private void SendDigest(PeerLink link, long now)
@@ -80,7 +71,7 @@ internal sealed partial class GossipModule
         Order(plans);
         using var batches = new WireWriter(1024);
         int requestBytes = requests.Sum(q => q.Name.Length * 3 + 12);
-        var (count, more) = WriteBatches(batches, plans, Budget(link) - requestBytes - 16, now);
+        var (count, more) = _packer.WriteBatches(batches, plans, _packer.Budget(link) - requestBytes - 16, now);
         using var w = new WireWriter(batches.Length + requestBytes + 32);
         GossipCodec.WriteAckStart(w, more, requests);
         GossipCodec.WriteBatchCount(w, count);
@@ -108,7 +99,7 @@ internal sealed partial class GossipModule
             }
             Order(plans);
             using var body = new WireWriter(1024);
-            var (count, cut) = WriteBatches(body, plans, Budget(link) - 16, now);
+            var (count, cut) = _packer.WriteBatches(body, plans, _packer.Budget(link) - 16, now);
             using var w = new WireWriter(body.Length + 16);
             GossipCodec.WriteDeltasStart(w, GossipMessageTypes.Deltas, cut);
             GossipCodec.WriteBatchCount(w, count);
@@ -127,12 +118,8 @@ internal sealed partial class GossipModule
     /// <summary>A cut answer: exchange again at once, unless the link is backlogged (then the next round does).</summary>
     private void Continue(PeerLink link, long now)
     {
-        if (link.QueuedBytes <= _o.PushBacklogBytes) SendDigest(link, now);
+        if (!_packer.IsBacklogged(link)) SendDigest(link, now);
     }
-
-    /// <summary>The delta budget toward a link: the full budget, or a small one while the link is backlogged (heartbeats
-    /// and small deltas still go; the rest waits for the backlog to drain).</summary>
-    private int Budget(PeerLink link) => link.QueuedBytes <= _o.PushBacklogBytes ? _o.MaxMessageBytes : Math.Min(_o.MaxMessageBytes, 8 << 10);
 
     private Plan PlanSelf(long from)
     {
@@ -151,44 +138,12 @@ internal sealed partial class GossipModule
     private static void Order(List<Plan> plans) =>
         plans.Sort((a, b) => (a.State.Version - a.From).CompareTo(b.State.Version - b.From));
 
-    /// <summary>
-    /// Writes as many plans as fit in <paramref name="budget"/> bytes (at least one entry, whatever its size); returns
-    /// how many batches were written and whether anything was left out.
-    /// </summary>
-    private (int Count, bool More) WriteBatches(WireWriter w, List<Plan> plans, int budget, long now)
-    {
-        int count = 0;
-        foreach (var p in plans)
-        {
-            int left = budget - w.Length;
-            if (left < 96 + p.Name.Length * 3 && count > 0) return (count, true);
-            bool cut = WriteBatch(w, p, left, force: count == 0, now, out _);
-            count++;
-            if (cut) return (count, true);
-        }
-        return (count, false);
-    }
-
     /// <summary>Writes one batch of <paramref name="p"/>; returns true if its entries were cut to fit.</summary>
     private bool WriteBatch(WireWriter w, Plan p, int budget, bool force, long now, out long to)
     {
         var entries = new List<WireEntry>();
-        int size = 96 + p.Name.Length * 3;
-        bool cut = false;
-        to = p.State.Version;
-        foreach (var e in p.State.After(p.From))
-        {
-            var we = ToWire(e, now);
-            int s = GossipCodec.EntrySize(we);
-            if (size + s > budget && (entries.Count > 0 || !force))
-            {
-                cut = true;
-                break;
-            }
-            entries.Add(we);
-            size += s;
-        }
-        if (cut) to = entries.Count > 0 ? entries[^1].Version : p.From;
+        bool cut = DeltaPacker.Fill(entries, p.State.After(p.From).Select(e => ToWire(e, now)), GossipCodec.EntrySize, 96 + p.Name.Length * 3, budget, force);
+        to = cut ? (entries.Count > 0 ? entries[^1].Version : p.From) : p.State.Version;
         GossipCodec.WriteBatch(w, p.Name, p.From == 0 ? p.NodeId : null, p.State.Generation, p.State.Heartbeat, p.AgeMs, p.Reset, p.From, to, entries, p.State.Floor);
         return cut;
     }
@@ -215,62 +170,9 @@ internal sealed partial class GossipModule
         {
             long before = Apply(b, now, out var m);
             if (m is null || m.State.Version <= before) continue;
-            // Coalesce: relays of one owner made before the flush travel as one range.
-            if (_relay.TryGetValue(m.Name, out var r))
-                _relay[m.Name] = (Math.Min(r.From, before), r.Source == from.Id ? r.Source : -1);
-            else _relay[m.Name] = (before, from.Id);
-            SchedulePush();
+            // Coalesced: relays of one owner made before the flush travel as one range.
+            _pushes.Queue(m.Name, before, from.Id);
         }
-    }
-
-    /// <summary>
-    /// Sends plans as Push messages (as many as needed) to every given link. A push never starts below the owner's
-    /// floor: a receiver that is behind forgotten deletion markers must not apply it; it sees a gap instead and gets a
-    /// reset from the next anti-entropy exchange.
-    /// </summary>
-    private void SendPush(IReadOnlyList<PeerLink> links, List<Plan> plans, long now)
-    {
-        var queue = new Queue<Plan>(plans.Select(p => p.From > 0 && p.From < p.State.Floor ? p with { From = Math.Min(p.State.Floor, p.State.Version) } : p));
-        using var body = new WireWriter(1024);
-        using var w = new WireWriter(1024);
-        while (queue.Count > 0)
-        {
-            body.Reset();
-            int count = 0;
-            while (queue.Count > 0)
-            {
-                var p = queue.Peek();
-                int left = _o.MaxMessageBytes - body.Length;
-                if (left < 96 + p.Name.Length * 3 && count > 0) break;
-                bool cut = WriteBatch(body, p, left, force: count == 0, now, out long to);
-                count++;
-                queue.Dequeue();
-                if (cut)
-                {
-                    // The rest of this owner goes first in the next message.
-                    var rest = new Queue<Plan>();
-                    rest.Enqueue(p with { From = to, Reset = false });
-                    foreach (var q in queue) rest.Enqueue(q);
-                    queue = rest;
-                    break;
-                }
-            }
-            w.Reset();
-            GossipCodec.WriteDeltasStart(w, GossipMessageTypes.Push, false);
-            GossipCodec.WriteBatchCount(w, count);
-            w.Bytes(body.WrittenSpan);
-            // Flow control: a backlogged link gets no pushes; the next anti-entropy round carries the writes.
-            foreach (var l in links)
-                if (l.QueuedBytes <= _o.PushBacklogBytes) l.TrySend(w.WrittenSpan);
-                else PushesSkipped++;
-        }
-    }
-
-    private void SchedulePush()
-    {
-        if (_pushQueued) return;
-        _pushQueued = true;
-        ThreadPool.UnsafeQueueUserWorkItem(_ => FlushPush(), null);
     }
 
     /// <summary>
@@ -282,30 +184,14 @@ internal sealed partial class GossipModule
     {
         lock (_lock)
         {
-            _pushQueued = false;
             long now = NowMs();
-            var links = _node.Links;
             long from = Math.Min(_pushedVersion, _self.Version);
-            var all = new List<Plan>();
-            if (_self.Version > from) all.Add(new Plan(Name, _self, _node.NodeId, 0, from, false));
+            Plan? own = _self.Version > from ? new Plan(Name, _self, _node.NodeId, 0, from, false) : null;
             _pushedVersion = _self.Version;
-            var bySource = new Dictionary<long, List<Plan>>();
-            foreach (var (name, (start, source)) in _relay)
-            {
-                if (!_members.TryGetValue(name, out var m) || m.State.Version <= start) continue;
-                var plan = new Plan(m.Name, m.State, m.NodeId, Math.Max(0, now - m.LastArrivalMs), start, false);
-                if (source < 0) all.Add(plan);
-                else if (bySource.TryGetValue(source, out var list)) list.Add(plan);
-                else bySource[source] = [plan];
-            }
-            _relay.Clear();
-            if (links.Count == 0) return;
-            if (all.Count > 0) SendPush(links, all, now);
-            foreach (var (source, plans) in bySource)
-            {
-                var targets = links.Where(l => l.Id != source).ToList();
-                if (targets.Count > 0) SendPush(targets, plans, now);
-            }
+            _pushes.Flush(_node.Links, now, (name, start) =>
+                _members.TryGetValue(name, out var m) && m.State.Version > start
+                    ? new Plan(m.Name, m.State, m.NodeId, Math.Max(0, now - m.LastArrivalMs), start, false)
+                    : null, own);
         }
     }
 

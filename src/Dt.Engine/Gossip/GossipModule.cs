@@ -36,14 +36,14 @@ internal sealed partial class GossipModule : INodeModule
     private readonly Dictionary<string, Forgotten> _forgotten = new(StringComparer.Ordinal);
     private readonly PriorityQueue<Expiry, long> _expiries = new();
     private readonly Dictionary<long, long> _lastDigestTo = [];
-    private readonly Dictionary<string, (long From, long Source)> _relay = new(StringComparer.Ordinal);
+    private readonly DeltaPacker<Plan> _packer;
+    private readonly PushScheduler<string, Plan> _pushes;
     private readonly CancellationTokenSource _stop = new();
     private readonly ModuleInbox _inbox;
     private readonly long _t0;
     private readonly GossipCodec.Limits _limits;
     private Task _loop = Task.CompletedTask;
     private long _pushedVersion;
-    private bool _pushQueued;
     private int _generationBumps;
     private bool _unhealthy;
     private long _lastPauseLog;
@@ -76,6 +76,10 @@ internal sealed partial class GossipModule : INodeModule
         Name = options.NodeName ?? node.NodeName ?? node.NodeId.ToString();
         _self = new OwnerState(NextGeneration(node.Time));
         _inbox = new ModuleInbox(options.MaxInboxMessages, node.Time, e => GossipLog.HandlerFailed(log, e));
+        _packer = new DeltaPacker<Plan>(options, GossipMessageTypes.Push, p => 96 + p.Name.Length * 3, WriteBatch,
+            (p, to) => p with { From = to, Reset = false },
+            p => p.From > 0 && p.From < p.State.Floor ? p with { From = Math.Min(p.State.Floor, p.State.Version) } : p);
+        _pushes = new PushScheduler<string, Plan>(_packer, FlushPush);
     }
 
     public IReadOnlyCollection<MessageType> MessageTypes { get; } =
@@ -97,7 +101,7 @@ internal sealed partial class GossipModule : INodeModule
     public long DeadVerdicts { get; private set; }
 
     /// <summary>Pushes not sent to a backlogged link (anti-entropy carried those writes).</summary>
-    public long PushesSkipped { get; private set; }
+    public long PushesSkipped => _packer.PushesSkipped;
 
     /// <summary>Messages dropped because the inbox was full.</summary>
     public long InboxDrops => _inbox.Drops;
@@ -199,46 +203,34 @@ internal sealed partial class GossipModule : INodeModule
         }
     }, _stop.Token);
 
-    private async Task LoopAsync()
+    private Task LoopAsync()
     {
         double tickMs = Math.Clamp(Math.Min(_o.GossipInterval.TotalMilliseconds, _o.HeartbeatInterval.TotalMilliseconds) / 2, 5, 250);
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(tickMs), _node.Time);
         long last = NowMs(), nextGossip = 0, nextHeartbeat = 0;
-        try
+        return ModuleTimer.RunAsync(TimeSpan.FromMilliseconds(tickMs), _node.Time, () =>
         {
-            while (await timer.WaitForNextTickAsync(_stop.Token))
+            long now = NowMs();
+            long late = now - last - (long)tickMs;
+            last = now;
+            lock (_lock)
             {
-                long now = NowMs();
-                long late = now - last - (long)tickMs;
-                last = now;
-                try
+                if (late > _o.MaxLocalPause.TotalMilliseconds) ExcusePause(late, now);
+                else Judge(now);
+                if (now >= nextHeartbeat)
                 {
-                    lock (_lock)
-                    {
-                        if (late > _o.MaxLocalPause.TotalMilliseconds) ExcusePause(late, now);
-                        else Judge(now);
-                        if (now >= nextHeartbeat)
-                        {
-                            nextHeartbeat = now + (long)_o.HeartbeatInterval.TotalMilliseconds;
-                            _self.Heartbeat++;
-                            foreach (var l in _node.Links) SendHeartbeat(l);
-                        }
-                        if (now >= nextGossip)
-                        {
-                            // Jitter keeps the nodes' rounds from falling into step.
-                            nextGossip = now + (long)(_o.GossipInterval.TotalMilliseconds * (0.8 + 0.4 * Random.Shared.NextDouble()));
-                            GossipRound(now);
-                        }
-                        Expire(now);
-                    }
+                    nextHeartbeat = now + (long)_o.HeartbeatInterval.TotalMilliseconds;
+                    _self.Heartbeat++;
+                    foreach (var l in _node.Links) SendHeartbeat(l);
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                if (now >= nextGossip)
                 {
-                    GossipLog.TickFailed(_log, e);
+                    // Jitter keeps the nodes' rounds from falling into step.
+                    nextGossip = now + (long)(_o.GossipInterval.TotalMilliseconds * (0.8 + 0.4 * Random.Shared.NextDouble()));
+                    GossipRound(now);
                 }
+                Expire(now);
             }
-        }
-        catch (OperationCanceledException) { }
+        }, e => GossipLog.TickFailed(_log, e), _stop.Token);
     }
 
     public async ValueTask DisposeAsync()
@@ -270,7 +262,7 @@ internal sealed partial class GossipModule : INodeModule
             _self.Put(entry);
             if (deadline > 0) _expiries.Enqueue(new Expiry(Name, _self, key, version), deadline);
             PublishSet(Name, entry, now);
-            SchedulePush();
+            _pushes.Schedule();
             return version;
         }
     }
@@ -289,7 +281,7 @@ internal sealed partial class GossipModule : INodeModule
             _self.Put(marker);
             _expiries.Enqueue(new Expiry(Name, _self, key, version), marker.DeadlineMs);
             PublishRemoved(GossipEventTypes.StateDeleted, Name, key, version, "deleted");
-            SchedulePush();
+            _pushes.Schedule();
             return true;
         }
     }

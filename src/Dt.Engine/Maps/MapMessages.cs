@@ -107,12 +107,6 @@ internal static class MapMessages
         return (more, requests, resets, batches);
     }
 
-    public static void WriteDeltasStart(WireWriter w, MessageType type, bool more)
-    {
-        w.U8((byte)type);
-        w.U8(more ? FlagMore : (byte)0);
-    }
-
     public static (bool More, List<MapBatch> Batches) DecodeDeltas(ReadOnlySpan<byte> body, int maxKeyBytes, int maxValueBytes)
     {
         var r = new WireReader(body);

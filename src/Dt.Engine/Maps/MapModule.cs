@@ -44,10 +44,10 @@ internal sealed class MapModule : INodeModule
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Dictionary<(string Map, Guid Writer), (long From, long Source)> _unpushed = [];
+    private readonly DeltaPacker<Plan> _packer;
+    private readonly PushScheduler<(string Map, Guid Writer), Plan> _pushes;
     private readonly ModuleInbox _inbox;
     private Task _loop = Task.CompletedTask;
-    private bool _pushQueued;
     private DateTimeOffset _lastGc;
 
     private readonly record struct Plan(MapState Map, Guid Writer, long From);
@@ -60,6 +60,14 @@ internal sealed class MapModule : INodeModule
         _log = node.Loggers.CreateLogger("Dt.Maps");
         var log = _log;
         _inbox = new ModuleInbox(options.MaxInboxMessages, node.Time, e => GossipLog.HandlerFailed(log, e));
+        _packer = new DeltaPacker<Plan>(options, GossipMessageTypes.MapPush, _ => 128, (w, p, budget, force, _, out to) => WriteBatch(w, p, budget, force, out to),
+            (p, to) => p with { From = to },
+            p =>
+            {
+                var log = p.Map.Log(p.Writer);
+                return p.From > 0 && p.From < log.Floor ? p with { From = Math.Min(log.Floor, log.Max) } : p;
+            });
+        _pushes = new PushScheduler<(string Map, Guid Writer), Plan>(_packer, FlushPush);
     }
 
     /// <summary>Messages dropped because the inbox was full.</summary>
@@ -139,41 +147,19 @@ internal sealed class MapModule : INodeModule
         }
     }
 
-    private async Task LoopAsync()
+    private Task LoopAsync() => ModuleTimer.RunAsync(_o.MapSyncInterval, _node.Time, () =>
     {
-        using var timer = new PeriodicTimer(_o.MapSyncInterval, _node.Time);
-        try
+        lock (Sync)
         {
-            while (await timer.WaitForNextTickAsync(_stop.Token))
+            DeltaPacker.ToRandom(_node.Links, _o.Fanout, SendDigest);
+            var now = _node.Time.GetUtcNow();
+            if (now - _lastGc >= TimeSpan.FromTicks(Math.Clamp(_o.MapTombstoneRetention.Ticks / 100, TimeSpan.TicksPerSecond, TimeSpan.TicksPerMinute)))
             {
-                try
-                {
-                    lock (Sync)
-                    {
-                        var links = _node.Links.ToArray();
-                        int n = Math.Min(_o.Fanout, links.Length);
-                        for (int i = 0; i < n; i++)
-                        {
-                            int j = Random.Shared.Next(i, links.Length);
-                            (links[i], links[j]) = (links[j], links[i]);
-                            SendDigest(links[i]);
-                        }
-                        var now = _node.Time.GetUtcNow();
-                        if (now - _lastGc >= TimeSpan.FromTicks(Math.Clamp(_o.MapTombstoneRetention.Ticks / 100, TimeSpan.TicksPerSecond, TimeSpan.TicksPerMinute)))
-                        {
-                            _lastGc = now;
-                            CollectTombstones(now);
-                        }
-                    }
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    GossipLog.MapTickFailed(_log, e);
-                }
+                _lastGc = now;
+                CollectTombstones(now);
             }
         }
-        catch (OperationCanceledException) { }
-    }
+    }, e => GossipLog.MapTickFailed(_log, e), _stop.Token);
 
     public async ValueTask DisposeAsync()
     {
@@ -228,7 +214,7 @@ internal sealed class MapModule : INodeModule
         log.Max = item.Version;
         var (_, old) = state.Apply(item);
         Announce(state, item, old);
-        QueuePush(state.Name, _store.WriterId, item.Version - 1, -1);
+        _pushes.Queue((state.Name, _store.WriterId), item.Version - 1, PushScheduler.Everyone);
         return item;
     }
 
@@ -347,7 +333,7 @@ internal sealed class MapModule : INodeModule
                     if (log.Max > 0) plans.Add(new Plan(m, writer, 0));
 
         using var body = new WireWriter(1024);
-        var (count, more) = WriteBatches(body, plans, Budget(link) - requests.Count * 40);
+        var (count, more) = _packer.WriteBatches(body, plans, _packer.Budget(link) - requests.Count * 40, 0);
         using var w = new WireWriter(body.Length + 64 + requests.Count * 40);
         MapMessages.WriteAckStart(w, more, requests);
         w.VarUInt((ulong)resets.Count);
@@ -370,10 +356,10 @@ internal sealed class MapModule : INodeModule
                 if (_store.Maps.TryGetValue(map, out var m) && m.Writers.TryGetValue(writer, out var log) && log.Max > from)
                     plans.Add(new Plan(m, writer, from));
             using var body = new WireWriter(1024);
-            var (count, cut) = WriteBatches(body, plans, Budget(link));
+            var (count, cut) = _packer.WriteBatches(body, plans, _packer.Budget(link), 0);
             using var w = new WireWriter(body.Length + 16);
-            MapMessages.WriteDeltasStart(w, GossipMessageTypes.MapDeltas, cut);
-            w.VarUInt((ulong)count);
+            GossipCodec.WriteDeltasStart(w, GossipMessageTypes.MapDeltas, cut);
+            GossipCodec.WriteBatchCount(w, count);
             w.Bytes(body.WrittenSpan);
             link.TrySend(w.WrittenSpan);
         }
@@ -384,10 +370,8 @@ internal sealed class MapModule : INodeModule
     /// <summary>A cut answer: sync again at once, unless the link is backlogged (then the next round does).</summary>
     private void Continue(PeerLink link)
     {
-        if (link.QueuedBytes <= _o.PushBacklogBytes) SendDigest(link);
+        if (!_packer.IsBacklogged(link)) SendDigest(link);
     }
-
-    private int Budget(PeerLink link) => link.QueuedBytes <= _o.PushBacklogBytes ? _o.MaxMessageBytes : Math.Min(_o.MaxMessageBytes, 8 << 10);
 
     /// <summary>
     /// The peer forgot tombstones this node may still need: drop the map except this node's own writes the peer has
@@ -413,37 +397,11 @@ internal sealed class MapModule : INodeModule
         _store.Maps[peer.Map] = fresh;
     }
 
-    private (int Count, bool More) WriteBatches(WireWriter w, List<Plan> plans, int budget)
-    {
-        int count = 0;
-        foreach (var p in plans)
-        {
-            int left = budget - w.Length;
-            if (left < 128 && count > 0) return (count, true);
-            bool cut = WriteBatch(w, p, left, count == 0, out _);
-            count++;
-            if (cut) return (count, true);
-        }
-        return (count, false);
-    }
-
     private static bool WriteBatch(WireWriter w, Plan p, int budget, bool force, out long to)
     {
         var log = p.Map.Log(p.Writer);
         var items = new List<MapItem>();
-        int size = 64 + p.Map.Name.Length;
-        bool cut = false;
-        foreach (var i in log.After(p.From))
-        {
-            int s = MapMessages.ItemSize(i);
-            if (size + s > budget && (items.Count > 0 || !force))
-            {
-                cut = true;
-                break;
-            }
-            items.Add(i);
-            size += s;
-        }
+        bool cut = DeltaPacker.Fill(items, log.After(p.From), MapMessages.ItemSize, 64 + p.Map.Name.Length, budget, force);
         to = cut ? (items.Count > 0 ? items[^1].Version : p.From) : log.Max;
         MapMessages.WriteBatch(w, p.Map.Name, p.Writer, p.From, to, items, log.Floor);
         return cut;
@@ -483,60 +441,7 @@ internal sealed class MapModule : INodeModule
             if (log.Max > before) (advanced ??= []).Add(new Plan(state, b.Writer, before));
         }
         if (advanced is null) return;
-        foreach (var p in advanced) QueuePush(p.Map.Name, p.Writer, p.From, from.Id);
-    }
-
-    /// <summary>Sends plans as pushes. A push never starts below the writer's floor (forgotten tombstones): a receiver
-    /// behind it sees a gap instead, and the next sync tells it to reset.</summary>
-    private void SendPush(IReadOnlyList<PeerLink> links, List<Plan> plans)
-    {
-        var queue = new Queue<Plan>(plans.Select(p =>
-        {
-            var log = p.Map.Log(p.Writer);
-            return p.From > 0 && p.From < log.Floor ? p with { From = Math.Min(log.Floor, log.Max) } : p;
-        }));
-        using var body = new WireWriter(1024);
-        using var w = new WireWriter(1024);
-        while (queue.Count > 0)
-        {
-            body.Reset();
-            int count = 0;
-            while (queue.Count > 0)
-            {
-                var p = queue.Peek();
-                int left = _o.MaxMessageBytes - body.Length;
-                if (left < 128 && count > 0) break;
-                bool cut = WriteBatch(body, p, left, count == 0, out long to);
-                count++;
-                queue.Dequeue();
-                if (cut)
-                {
-                    var rest = new Queue<Plan>();
-                    rest.Enqueue(p with { From = to });
-                    foreach (var q in queue) rest.Enqueue(q);
-                    queue = rest;
-                    break;
-                }
-            }
-            w.Reset();
-            MapMessages.WriteDeltasStart(w, GossipMessageTypes.MapPush, false);
-            w.VarUInt((ulong)count);
-            w.Bytes(body.WrittenSpan);
-            // Flow control: a backlogged link gets no pushes; the next sync round carries the writes.
-            foreach (var l in links)
-                if (l.QueuedBytes <= _o.PushBacklogBytes) l.TrySend(w.WrittenSpan);
-        }
-    }
-
-    /// <summary>Queues a writer's range of a map for the next push (to every link but <paramref name="source"/>; -1: all).</summary>
-    private void QueuePush(string map, Guid writer, long from, long source)
-    {
-        var key = (map, writer);
-        if (_unpushed.TryGetValue(key, out var q)) _unpushed[key] = (Math.Min(q.From, from), q.Source == source ? source : -1);
-        else _unpushed[key] = (from, source);
-        if (_pushQueued) return;
-        _pushQueued = true;
-        ThreadPool.UnsafeQueueUserWorkItem(_ => FlushPush(), null);
+        foreach (var p in advanced) _pushes.Queue((p.Map.Name, p.Writer), p.From, from.Id);
     }
 
     /// <summary>Pushes this node's writes and the ranges that advanced here since the last flush (relays go to every
@@ -544,23 +449,10 @@ internal sealed class MapModule : INodeModule
     private void FlushPush()
     {
         lock (Sync)
-        {
-            _pushQueued = false;
-            var links = _node.Links;
-            var bySource = new Dictionary<long, List<Plan>>();
-            foreach (var ((map, writer), (from, source)) in _unpushed)
-            {
-                if (!_store.Maps.TryGetValue(map, out var s) || !s.Writers.TryGetValue(writer, out var log) || log.Max <= from) continue;
-                if (bySource.TryGetValue(source, out var list)) list.Add(new Plan(s, writer, from));
-                else bySource[source] = [new Plan(s, writer, from)];
-            }
-            _unpushed.Clear();
-            foreach (var (source, plans) in bySource)
-            {
-                var targets = links.Where(l => l.Id != source).ToList();
-                if (targets.Count > 0) SendPush(targets, plans);
-            }
-        }
+            _pushes.Flush(_node.Links, 0, (key, from) =>
+                _store.Maps.TryGetValue(key.Map, out var s) && s.Writers.TryGetValue(key.Writer, out var log) && log.Max > from
+                    ? new Plan(s, key.Writer, from)
+                    : null);
     }
 
     /// <summary>Forgets tombstones older than the retention; a peer behind them is reset when it next syncs.</summary>

@@ -82,12 +82,12 @@ public sealed class ChaosTests
 
             var expected = await Summary(master);
             output?.WriteLine($"{adds} adds, {removes} removals acknowledged ({failedWrites} writes failed), {kills} kills; master: {expected.Count} objects, digest {expected.Digest}");
-            await Poll.UntilAsync(async () =>
+            await Eventually.Until(async () =>
             {
                 foreach (var n in nodes)
                     if (await Summary(n) != expected) return false;
                 return true;
-            }, "every node's digest equals the master's", TimeSpan.FromSeconds(90));
+            }, "every node's digest equals the master's", TimeSpan.FromSeconds(90), polling: Polling.Node);
             foreach (var n in nodes) output?.WriteLine($"{n.Name}: {await Summary(n)}");
 
             var held = new HashSet<string>();

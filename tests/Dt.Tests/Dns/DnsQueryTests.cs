@@ -197,7 +197,7 @@ public sealed class DnsQueryTests : IAsyncLifetime
             await udp.SendAsync(rng.Next(5) == 0 ? p[..rng.Next(p.Length)] : p, Ct);
         }
         // Still answering, over UDP and TCP.
-        await Eventually(async () => (await Query(Port, "www.example.test.", RrType.A)).Answers.Count == 1, "the server still answers");
+        await Eventually.Until(async () => (await Query(Port, "www.example.test.", RrType.A)).Answers.Count == 1, "the server still answers", TimeSpan.FromSeconds(15), Polling.Dns);
         Assert.Single((await Query(Port, "www.example.test.", RrType.A, tcp: true)).Answers);
     }
 

@@ -33,11 +33,11 @@ public sealed class DnsRemoteTests
         options.AnswerLookups = false; // one lookup responder per node: the in-process one below
         await using var dns = new DnsService(client, options, Loggers);
         await dns.StartAsync(Ct);
-        await Eventually(async () => (await Query(dns.Port, "www.example.test.", RrType.A)).Answers.Count == 1, "the remote-fed server answers");
+        await Eventually.Until(async () => (await Query(dns.Port, "www.example.test.", RrType.A)).Answers.Count == 1, "the remote-fed server answers", TimeSpan.FromSeconds(15), Polling.Dns);
 
         var added = await editor.AddRecordAsync(Zone, "remote 60 IN A 192.0.2.123", Ct);
         Assert.Equal(imported.Serial + 1, added.Serial);
-        await Eventually(async () => (await Query(dns.Port, "remote.example.test.", RrType.A)).Answers.Count == 1, "the added record is answered");
+        await Eventually.Until(async () => (await Query(dns.Port, "remote.example.test.", RrType.A)).Answers.Count == 1, "the added record is answered", TimeSpan.FromSeconds(15), Polling.Dns);
         Assert.Equal(added.Serial, dns.Zones.Table.Get(DnsName.Parse("example.test."))!.Snapshot!.Serial);
         Assert.Equal(added.Serial, (await editor.ListZonesAsync(Ct)).Single().Serial);
 

@@ -49,13 +49,13 @@ public sealed class DnsReplicationTests
         try
         {
             var result = await dns[0].Editor.ImportZoneAsync(Zone, SampleZone, Ct);
-            await Eventually(async () => await SameSerialEverywhere(dns) == result.Serial, "all nodes serve the imported zone", Deadline);
+            await Eventually.Until(async () => await SameSerialEverywhere(dns) == result.Serial, "all nodes serve the imported zone", Deadline, Polling.Dns);
 
             var sw = Stopwatch.StartNew();
             await dns[0].Editor.AddRecordAsync(Zone, "fresh 60 IN A 192.0.2.200", Ct);
             foreach (var d in dns)
-                await Eventually(async () => (await Query(d.Port, "fresh.example.test.", RrType.A)).Answers is [{ Data: AData a }] && a.ToText() == "192.0.2.200",
-                    $"node on port {d.Port} answers the added record", Deadline);
+                await Eventually.Until(async () => (await Query(d.Port, "fresh.example.test.", RrType.A)).Answers is [{ Data: AData a }] && a.ToText() == "192.0.2.200",
+                    $"node on port {d.Port} answers the added record", Deadline, Polling.Dns);
             var added = sw.Elapsed;
             uint serial = await SameSerialEverywhere(dns);
             Assert.NotEqual(0u, serial);
@@ -63,14 +63,14 @@ public sealed class DnsReplicationTests
             sw.Restart();
             await dns[0].Editor.RemoveRecordAsync(Zone, "fresh A", Ct);
             foreach (var d in dns)
-                await Eventually(async () => (await Query(d.Port, "fresh.example.test.", RrType.A)).Rcode == DnsRcode.NXDomain,
-                    $"node on port {d.Port} no longer answers the removed record", Deadline);
+                await Eventually.Until(async () => (await Query(d.Port, "fresh.example.test.", RrType.A)).Rcode == DnsRcode.NXDomain,
+                    $"node on port {d.Port} no longer answers the removed record", Deadline, Polling.Dns);
             var removed = sw.Elapsed;
             TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"visible at all 3 nodes: add {added.TotalMilliseconds:0} ms, remove {removed.TotalMilliseconds:0} ms"));
 
             // Equal serials, equal zones: the whole zone through AXFR, from every node.
-            await Eventually(async () => await SameSerialEverywhere(dns) != 0, "all nodes serve one serial", Deadline);
+            await Eventually.Until(async () => await SameSerialEverywhere(dns) != 0, "all nodes serve one serial", Deadline, Polling.Dns);
             var zones = new List<List<string>>();
             foreach (var d in dns) zones.Add(AnswerLines((await Dig(d.Port, "example.test", "AXFR", "+nocmd", "+nostats")).Out));
             Assert.Equal(zones[0], zones[1]);
@@ -105,7 +105,7 @@ public sealed class DnsReplicationTests
         try
         {
             await dns[0].Editor.ImportZoneAsync(Zone, SampleZone, Ct);
-            await Eventually(async () => await SameSerialEverywhere(dns) != 0, "all nodes serve the zone", Deadline);
+            await Eventually.Until(async () => await SameSerialEverywhere(dns) != 0, "all nodes serve the zone", Deadline, Polling.Dns);
             string P(DnsService d) => d.Port.ToString(CultureInfo.InvariantCulture);
             string[] signed = ["-y", $"hmac-sha256:update-key:{secret}"];
 
@@ -119,9 +119,9 @@ public sealed class DnsReplicationTests
                 """);
             Assert.True(add.Exit == 0, add.Out + add.Err);
             foreach (var d in dns)
-                await Eventually(async () => (await Query(d.Port, "nsu.example.test.", RrType.A)).Answers.Count == 1
+                await Eventually.Until(async () => (await Query(d.Port, "nsu.example.test.", RrType.A)).Answers.Count == 1
                                              && (await Query(d.Port, "nsu.example.test.", RrType.TXT)).Answers.Count == 1,
-                    $"node on port {d.Port} answers the records nsupdate added", Deadline);
+                    $"node on port {d.Port} answers the records nsupdate added", Deadline, Polling.Dns);
 
             var delete = await Run(nsupdate, signed, $"""
                 server 127.0.0.1 {P(dns[0])}
@@ -133,11 +133,11 @@ public sealed class DnsReplicationTests
                 """);
             Assert.True(delete.Exit == 0, delete.Out + delete.Err);
             foreach (var d in dns)
-                await Eventually(async () =>
+                await Eventually.Until(async () =>
                 {
                     var a = await Query(d.Port, "nsu.example.test.", RrType.A);
                     return a.Rcode == DnsRcode.NoError && a.Answers.Count == 0 && (await Query(d.Port, "nsu.example.test.", RrType.TXT)).Answers.Count == 1;
-                }, $"node on port {d.Port} no longer answers the deleted record", Deadline);
+                }, $"node on port {d.Port} no longer answers the deleted record", Deadline, Polling.Dns);
 
             // Not signed and not from an allowed address: refused. Signed with a wrong secret: NOTAUTH (BADSIG).
             var unsigned = await Run(nsupdate, [], $"server 127.0.0.1 {P(dns[0])}\nzone example.test\nupdate add x.example.test 300 A 192.0.2.1\nsend\n");
@@ -213,7 +213,7 @@ public sealed class DnsReplicationTests
         Assert.Equal(first.Serial, dns.Zones.Table.Get(Apex)!.Snapshot!.Serial);
 
         // ...until the master's keeper commits a serial for what the zone now holds.
-        await Eventually(async () => (await Query(dns.Port, "raw.example.test.", RrType.A)).Answers.Count == 1, "the keeper commits the new content", Deadline);
+        await Eventually.Until(async () => (await Query(dns.Port, "raw.example.test.", RrType.A)).Answers.Count == 1, "the keeper commits the new content", Deadline, Polling.Dns);
         var snapshot = dns.Zones.Table.Get(Apex)!.Snapshot!;
         Assert.True(SerialNumber.Greater(snapshot.Serial, first.Serial));
 

@@ -136,11 +136,11 @@ public sealed class DnsSecondaryTests
             await SameZone(dns.Port, secPort, who);
 
             await masterDns.Editor.AddRecordAsync(Zone, "new 300 IN A 192.0.2.77", Ct);
-            await Eventually(async () => (await Query(secPort, "new.example.test.", RrType.A)).Answers.Count == 1, $"{who} answers the added record", Deadline);
+            await Eventually.Until(async () => (await Query(secPort, "new.example.test.", RrType.A)).Answers.Count == 1, $"{who} answers the added record", Deadline, Polling.Dns);
             await SameZone(dns.Port, secPort, who);
 
             await masterDns.Editor.RemoveRecordAsync(Zone, "mail A 192.0.2.25", Ct);
-            await Eventually(async () => (await Query(secPort, "mail.example.test.", RrType.A)).Rcode == DnsRcode.NXDomain, $"{who} no longer has the removed record", Deadline);
+            await Eventually.Until(async () => (await Query(secPort, "mail.example.test.", RrType.A)).Rcode == DnsRcode.NXDomain, $"{who} no longer has the removed record", Deadline, Polling.Dns);
             await SameZone(dns.Port, secPort, who);
 
             // Same answers from both for a few names, through dig.
@@ -162,13 +162,13 @@ public sealed class DnsSecondaryTests
     private static async Task SameZone(int dtPort, int secPort, string who)
     {
         uint dtSerial = 0;
-        await Eventually(async () =>
+        await Eventually.Until(async () =>
         {
             var a = await Query(dtPort, "example.test.", RrType.SOA);
             var b = await Query(secPort, "example.test.", RrType.SOA);
             dtSerial = ((SoaData)a.Answers[0].Data).Serial;
             return b.Answers.Count == 1 && ((SoaData)b.Answers[0].Data).Serial == dtSerial;
-        }, $"{who} serves the Dt node's serial", Deadline);
+        }, $"{who} serves the Dt node's serial", Deadline, Polling.Dns);
         var dt = AnswerLines((await Dig(dtPort, "example.test", "AXFR", "+nocmd", "+nostats")).Out);
         var sec = AnswerLines((await Dig(secPort, "example.test", "AXFR", "+nocmd", "+nostats")).Out);
         Assert.Equal(dt.Distinct(), sec.Distinct());

@@ -48,7 +48,7 @@ public sealed class DnsServiceTests
             ack.Questions.Add(m.Question!);
             await secondary.SendAsync(ack.ToWire(), r.RemoteEndPoint, Ct);
         }
-        await Eventually(() => Task.FromResult(dns.PendingNotifies == 0), "the answered NOTIFY is no longer pending");
+        await Eventually.Until(() => Task.FromResult(dns.PendingNotifies == 0), "the answered NOTIFY is no longer pending", TimeSpan.FromSeconds(15), Polling.Dns);
         Assert.Equal(3, ids.Count);
     }
 
@@ -74,7 +74,7 @@ public sealed class DnsServiceTests
         Assert.Equal(0, await ReadOrClosed(a));
         Assert.Equal(0, await ReadOrClosed(b));
         // Afterwards new connections are served again (the count went back down).
-        await Eventually(async () => (await Query(dns.Port, "www.example.test.", RrType.A, tcp: true)).Answers.Count == 1, "TCP answers again");
+        await Eventually.Until(async () => (await Query(dns.Port, "www.example.test.", RrType.A, tcp: true)).Answers.Count == 1, "TCP answers again", TimeSpan.FromSeconds(15), Polling.Dns);
     }
 
     private static async Task<int> ReadOrClosed(TcpClient client)
@@ -156,12 +156,12 @@ public sealed class DnsServiceTests
         await TestCluster.WaitLinked(n3, m2);
         var apex = DnsName.Parse("example.test.");
         var first = await d1.Editor.ImportZoneAsync(Zone, SampleZone, Ct);
-        await Eventually(() => Task.FromResult(d2.Zones.Table.Get(apex)?.Snapshot?.Serial == first.Serial), "the second master serves the zone", Deadline);
+        await Eventually.Until(() => Task.FromResult(d2.Zones.Table.Get(apex)?.Snapshot?.Serial == first.Serial), "the second master serves the zone", Deadline, Polling.Dns);
 
         await Task.WhenAll(d1.Editor.AddRecordAsync(Zone, "one 60 IN A 192.0.2.101", Ct), d2.Editor.AddRecordAsync(Zone, "two 60 IN A 192.0.2.102", Ct));
 
         DnsService[] all = [d1, d2, d3];
-        await Eventually(async () =>
+        await Eventually.Until(async () =>
         {
             var serials = new HashSet<uint>();
             foreach (var d in all)
@@ -171,7 +171,7 @@ public sealed class DnsServiceTests
                 serials.Add(d.Zones.Table.Get(apex)!.Snapshot!.Serial);
             }
             return serials.Count == 1;
-        }, "all nodes serve both records under one serial", Deadline);
+        }, "all nodes serve both records under one serial", Deadline, Polling.Dns);
         var snapshots = all.Select(d => d.Zones.Table.Get(apex)!.Snapshot!).ToList();
         Assert.Single(snapshots.Select(s => s.Digest).Distinct());
         Assert.True(SerialNumber.Greater(snapshots[0].Serial, first.Serial));

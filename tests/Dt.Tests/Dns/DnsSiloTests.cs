@@ -113,15 +113,15 @@ public sealed class DnsSiloTests(DnsSilos silos) : IClassFixture<DnsSilos>
         Assert.Equal("example.test. serial 2024010101 (21 added, 0 removed)", await CliRun.OkAsync(master, null, "dns", "import", "example.test", zoneFile));
         // The command returns once the master serves the change; the node follows through the Dt table.
         foreach (int port in new[] { silos.MasterDnsPort, silos.NodeDnsPort })
-            await Eventually(async () => await DigAsync(port, "+short", "www.example.test", "A") == (0, "192.0.2.1"), $"dig gets the imported www from port {port}", Deadline);
+            await Eventually.Until(async () => await DigAsync(port, "+short", "www.example.test", "A") == (0, "192.0.2.1"), $"dig gets the imported www from port {port}", Deadline, Polling.Dns);
 
         Assert.Equal("example.test. serial 2024010102 (1 added, 0 removed)", await CliRun.OkAsync(master, null, "dns", "add", "example.test", "new 60 IN A 192.0.2.77"));
         foreach (int port in new[] { silos.MasterDnsPort, silos.NodeDnsPort })
-            await Eventually(async () => await DigAsync(port, "+short", "new.example.test", "A") == (0, "192.0.2.77"), $"dig gets the added record from port {port}", Deadline);
+            await Eventually.Until(async () => await DigAsync(port, "+short", "new.example.test", "A") == (0, "192.0.2.77"), $"dig gets the added record from port {port}", Deadline, Polling.Dns);
 
         Assert.Equal("example.test. serial 2024010103 (0 added, 1 removed)", await CliRun.OkAsync(master, null, "dns", "remove", "example.test", "new A 192.0.2.77"));
         foreach (int port in new[] { silos.MasterDnsPort, silos.NodeDnsPort })
-            await Eventually(async () => (await DigAsync(port, "new.example.test", "A")).Out.Contains("status: NXDOMAIN"), $"dig gets NXDOMAIN for the removed record from port {port}", Deadline);
+            await Eventually.Until(async () => (await DigAsync(port, "new.example.test", "A")).Out.Contains("status: NXDOMAIN"), $"dig gets NXDOMAIN for the removed record from port {port}", Deadline, Polling.Dns);
 
         var again = await CliRun.RunAsync(master, null, "dns", "remove", "example.test", "new A");
         Assert.Equal(1, again.ExitCode);
@@ -155,7 +155,7 @@ public sealed class DnsSiloTests(DnsSilos silos) : IClassFixture<DnsSilos>
         Assert.Equal(HttpStatusCode.OK, put.StatusCode);
         var imported = await ReadAsync(put, DnsJsonContext.Default.DnsChangeResult);
         Assert.Equal(("http.test.", 7u, 4, true), (imported.Zone, imported.Serial, imported.Added, imported.Changed));
-        await Eventually(async () => (await Query(silos.MasterDnsPort, "www.http.test.", RrType.A)).Answers.Count == 1, "the imported zone is answered", Deadline);
+        await Eventually.Until(async () => (await Query(silos.MasterDnsPort, "www.http.test.", RrType.A)).Answers.Count == 1, "the imported zone is answered", Deadline, Polling.Dns);
 
         var zones = await ReadAsync(await http.GetAsync("/v1/dns/zones", Ct), DnsJsonContext.Default.IReadOnlyListDnsZoneInfo);
         Assert.Contains(zones, z => z is { Zone: "http.test.", Serial: 7, Records: 4 });
@@ -172,7 +172,7 @@ public sealed class DnsSiloTests(DnsSilos silos) : IClassFixture<DnsSilos>
         Assert.Equal(HttpStatusCode.OK, added.StatusCode);
         var a = await ReadAsync(added, DnsJsonContext.Default.DnsChangeResult);
         Assert.Equal((8u, 1), (a.Serial, a.Added));
-        await Eventually(async () => (await Query(silos.MasterDnsPort, "api.http.test.", RrType.AAAA)).Answers.Count == 1, "the added record is answered", Deadline);
+        await Eventually.Until(async () => (await Query(silos.MasterDnsPort, "api.http.test.", RrType.AAAA)).Answers.Count == 1, "the added record is answered", Deadline, Polling.Dns);
         var same = await ReadAsync(await http.PostAsync("/v1/dns/zones/http.test/records", new StringContent("api 60 IN AAAA 2001:db8::5"), Ct), DnsJsonContext.Default.DnsChangeResult);
         Assert.False(same.Changed);
 
@@ -199,7 +199,7 @@ public sealed class DnsSiloTests(DnsSilos silos) : IClassFixture<DnsSilos>
         Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
         await ProblemAsync(await http.GetAsync("/v1/dns/zones/http.test", Ct), HttpStatusCode.NotFound, DtApiErrors.NotFound);
         await ProblemAsync(await http.DeleteAsync("/v1/dns/zones/http.test", Ct), HttpStatusCode.NotFound, DtApiErrors.NotFound);
-        await Eventually(async () => (await Query(silos.MasterDnsPort, "www.http.test.", RrType.A)).Rcode == DnsRcode.Refused, "the deleted zone is no longer served", Deadline);
+        await Eventually.Until(async () => (await Query(silos.MasterDnsPort, "www.http.test.", RrType.A)).Rcode == DnsRcode.Refused, "the deleted zone is no longer served", Deadline, Polling.Dns);
     }
 
     [Fact]

@@ -66,24 +66,6 @@ internal static class DnsTestKit
             ? DnsStubClient.QueryTcpAsync(Local(port), DnsName.Parse(name), type, TimeSpan.FromSeconds(2), false, Ct)
             : DnsStubClient.QueryAsync(Local(port), DnsName.Parse(name), type, TimeSpan.FromSeconds(2), false, Ct);
 
-    /// <summary>Polls (20 ms steps) until <paramref name="condition"/> holds, or fails after the deadline.</summary>
-    public static async Task Eventually(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
-        while (true)
-        {
-            try
-            {
-                if (await condition()) return;
-            }
-            catch (Exception e) when (e is TimeoutException or SocketException or DnsFormatException)
-            {
-            }
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting until {what}");
-            await Task.Delay(20, Ct);
-        }
-    }
-
     /// <summary>
     /// A port free on loopback for both UDP and TCP right now, for outside daemons that need one in their config.
     /// Chosen below the kernel's ephemeral range (32768-60999 here), so no socket bound to port 0 meanwhile can take it.

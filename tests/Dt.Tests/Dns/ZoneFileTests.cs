@@ -133,6 +133,6 @@ public sealed class ZoneFileTests
         var refused = await Assert.ThrowsAsync<DtException>(() => remote.AddRecordAsync(Zone, "y 60 IN A 192.0.2.9", Ct));
         Assert.Equal(DtErrorCodes.NotMaster, refused.Code);
         Assert.True(await dns.Editor.DeleteZoneAsync(Zone, Ct));
-        await Eventually(() => Task.FromResult(dns.Zones.Table.Count == 0), "the zone is gone");
+        await Eventually.Until(() => Task.FromResult(dns.Zones.Table.Count == 0), "the zone is gone", TimeSpan.FromSeconds(15), Polling.Dns);
     }
 }

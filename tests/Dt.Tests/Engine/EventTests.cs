@@ -70,7 +70,7 @@ public sealed class EventTests
         var held = await t.AddObjects([Json("""{"k":1}"""), Json("""{"k":2}""")]);
         var stream = t.Subscribe(new EventSubscription(IncludeExisting: true));
         var reading = Take(stream, 3);
-        await WaitUntil(() => master.Events.SubscriberCount > 0, "the subscription registers");
+        await Eventually.Until(() => master.Events.SubscriberCount > 0, "the subscription registers");
         string later = await t.AddObject(Json("""{"k":3}"""));
         var events = await reading;
         Assert.Equal(held.Order(), events.Take(2).Select(e => e.Hash!).Order());
@@ -95,7 +95,7 @@ public sealed class EventTests
         var master = await cluster.Start(master: true);
         var messages = master.GetMessageStream().Subscribe(TestContext.Current.CancellationToken).GetAsyncEnumerator(TestContext.Current.CancellationToken);
         var next = messages.MoveNextAsync().AsTask();
-        await WaitUntil(() => master.Events.SubscriberCount > 0, "the subscription registers");
+        await Eventually.Until(() => master.Events.SubscriberCount > 0, "the subscription registers");
         await master.GetTable().AddObjects([.. Enumerable.Range(0, 50).Select(i => Json($$"""{"i":{{i}}}"""))]);
         string id = await master.GetMessageStream().Send(Json("""{"hello":1}"""));
         Assert.True(await next.WaitAsync(Deadline, TestContext.Current.CancellationToken));

@@ -148,7 +148,7 @@ public sealed class FuzzTests
         // Still whole: the table is intact and a real peer syncs.
         Assert.Equal(100, Summary(master).Count);
         var node = await cluster.Start(peers: [master]);
-        await WaitUntil(() => hashes.All(h => Holds(node, h)), "a real peer still syncs after the fuzzing");
+        await Eventually.Until(() => hashes.All(h => Holds(node, h)), "a real peer still syncs after the fuzzing");
     }
 
     [Fact]
@@ -171,16 +171,16 @@ public sealed class FuzzTests
         await socket.ConnectAsync(System.Net.IPAddress.Loopback, master.Port!.Value, TestContext.Current.CancellationToken);
         await using var stalled = await PeerLink.EstablishAsync(TcpPeerTransport.Wrap(socket), true, ctx, NullLogger.Instance, TestContext.Current.CancellationToken);
         // Never started: it reads nothing, like a peer that stopped reading.
-        await WaitUntil(() => master.Overlay.Links.Any(l => l.RemoteNodeId == ctx.NodeId), "the stalled peer is linked");
+        await Eventually.Until(() => master.Overlay.Links.Any(l => l.RemoteNodeId == ctx.NodeId), "the stalled peer is linked");
         var toStalled = master.Overlay.Links.Single(l => l.RemoteNodeId == ctx.NodeId);
 
         string pad = new('x', 1000);
         var last = new List<string>();
         for (int round = 0; round < 40 && !toStalled.IsClosed; round++)
             last = [.. await master.GetTable().AddObjects([.. Enumerable.Range(0, 500).Select(i => Json($$"""{"r":{{round}},"i":{{i}},"p":"{{pad}}"}"""))])];
-        await WaitUntil(() => toStalled.IsClosed, "the link to the stalled peer is cut once its queue is over the cap");
+        await Eventually.Until(() => toStalled.IsClosed, "the link to the stalled peer is cut once its queue is over the cap");
         Assert.True(toStalled.QueuedBytes <= (4 << 20) + (1 << 20));
-        await WaitUntil(() => last.All(h => Holds(healthy, h)), "the healthy peer keeps up meanwhile");
+        await Eventually.Until(() => last.All(h => Holds(healthy, h)), "the healthy peer keeps up meanwhile");
     }
 
     [Fact]

@@ -40,7 +40,7 @@ public sealed partial class LogFloodTests(ITestOutputHelper output)
 
         // Every connection is counted once, under a reason; most are over the handshake rate of one address.
         long Refused() => Enum.GetValues<RefusalReason>().Sum(r => node.Metrics.Refused(r));
-        await WaitUntil(() => Refused() >= 1_000, "every junk connection is counted as refused");
+        await Eventually.Until(() => Refused() >= 1_000, "every junk connection is counted as refused");
         Assert.Equal(1_000, Refused());
         Assert.True(node.Metrics.Refused(RefusalReason.RateLimited) > 0);
         Assert.True(node.Metrics.Refused(RefusalReason.Protocol) + node.Metrics.Refused(RefusalReason.Closed) > 0);
@@ -49,7 +49,7 @@ public sealed partial class LogFloodTests(ITestOutputHelper output)
         Assert.Equal(1_000, stats.HandshakesRefusedByReason!.Values.Sum());
 
         // The log: the first refusal, at most one line per interval, and a summary per interval.
-        await WaitUntil(() => Warnings(capture).Any(w => Summary().IsMatch(w)), "a summary line of the refusals");
+        await Eventually.Until(() => Warnings(capture).Any(w => Summary().IsMatch(w)), "a summary line of the refusals");
         var warnings = Warnings(capture);
         foreach (var w in warnings) output.WriteLine(w);
         Assert.True(warnings.Count <= 10, $"{warnings.Count} warning lines for 1,000 junk connections");

@@ -32,7 +32,7 @@ public sealed class MessageTests
 
         /// <summary>Subscriptions register when first enumerated; wait for that before sending.</summary>
         public static Task Ready(IEnumerable<Hosting.DtNode> nodes, int perNode = 1) =>
-            WaitUntil(() => nodes.All(n => n.Events.SubscriberCount >= perNode), "subscriptions are registered");
+            Eventually.Until(() => nodes.All(n => n.Events.SubscriberCount >= perNode), "subscriptions are registered");
 
         public int Count(Hosting.DtNode node, string id)
         {
@@ -69,11 +69,11 @@ public sealed class MessageTests
         await using var receipts = new Receipts(nodes);
         await Receipts.Ready(nodes);
         string first = await c.GetMessageStream().Send(Json("""{"hello":"ring"}"""));
-        await WaitUntil(() => nodes.All(n => receipts.Count(n, first) >= 1), "every node receives the message");
+        await Eventually.Until(() => nodes.All(n => receipts.Count(n, first) >= 1), "every node receives the message");
         // A later message from the other side travels the same links; when it has arrived everywhere, any
         // duplicate of the first would have had every chance to arrive too.
         string marker = await a.GetMessageStream().Send(Json("""{"marker":true}"""));
-        await WaitUntil(() => nodes.All(n => receipts.Count(n, marker) >= 1), "every node receives the marker");
+        await Eventually.Until(() => nodes.All(n => receipts.Count(n, marker) >= 1), "every node receives the marker");
         foreach (var n in nodes)
         {
             Assert.Equal(1, receipts.Count(n, first));
@@ -104,7 +104,7 @@ public sealed class MessageTests
         Assert.Equal(id, msg.Id);
         Assert.Equal(nodes[2].NodeId.ToString(), msg.Origin);
         Assert.Equal("leaf", msg.Payload.GetProperty("from").GetString());
-        await WaitUntil(() => nodes.All(n => receipts.Count(n, id) == 1), "every node receives it once");
+        await Eventually.Until(() => nodes.All(n => receipts.Count(n, id) == 1), "every node receives it once");
         cts.Cancel();
     }
 

@@ -14,12 +14,12 @@ public sealed class OverlayTests
         var relay = await cluster.Start(peers: [master]);
         var leaf = await cluster.Start(peers: [relay]); // joins through one node only
         await WaitLinked(leaf, relay);
-        await WaitUntil(() => leaf.Overlay.Candidates().Any(c => c.NodeId == master.NodeId), "the leaf learns of the master two hops away");
+        await Eventually.Until(() => leaf.Overlay.Candidates().Any(c => c.NodeId == master.NodeId), "the leaf learns of the master two hops away");
 
         await cluster.Stop(relay);
         await WaitLinked(leaf, master);
         string h = await master.GetTable().AddObject(Json("""{"after":"failover"}"""));
-        await WaitUntil(() => Holds(leaf, h), "the leaf gets changes over its new primary");
+        await Eventually.Until(() => Holds(leaf, h), "the leaf gets changes over its new primary");
         Assert.Equal(master.NodeId, leaf.Overlay.PrimaryNode);
     }
 
@@ -31,7 +31,7 @@ public sealed class OverlayTests
         var relay = await cluster.Start(peers: [master]);
         // One outbound link at most: the leaf cannot bridge to the master, so the master stays a candidate to test.
         var leaf = await cluster.Start(peers: [relay], configure: o => o.MaxOutboundLinks = 1);
-        await WaitUntil(() => leaf.Overlay.Candidates().Any(c => c.NodeId == master.NodeId && c.Rtt.Count >= leaf.Options.RttSamples),
+        await Eventually.Until(() => leaf.Overlay.Candidates().Any(c => c.NodeId == master.NodeId && c.Rtt.Count >= leaf.Options.RttSamples),
             "the leaf tests the distant master with a full set of pings");
         var tested = leaf.Overlay.Candidates().Single(c => c.NodeId == master.NodeId);
         Assert.InRange(tested.Rtt.Average!.Value, 0, 1000);
@@ -47,9 +47,9 @@ public sealed class OverlayTests
         await WaitLinked(node, master);
         var first = node.Overlay.Links.Single();
         first.Close("cut by the test");
-        await WaitUntil(() => node.Overlay.Links.Any(l => l.RemoteNodeId == master.NodeId && l.Id != first.Id), "the node re-links");
+        await Eventually.Until(() => node.Overlay.Links.Any(l => l.RemoteNodeId == master.NodeId && l.Id != first.Id), "the node re-links");
         string h = await master.GetTable().AddObject(Json("""{"relinked":true}"""));
-        await WaitUntil(() => Holds(node, h), "changes flow over the new link");
+        await Eventually.Until(() => Holds(node, h), "changes flow over the new link");
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public sealed class OverlayTests
         string h = await master.GetTable().AddObject(Json("""{"fragment":1}"""));
         Assert.False(Holds(b, h));
         Heal([a, b, master]);
-        await WaitUntil(() => Holds(b, h), "the fragments join and the change arrives");
+        await Eventually.Until(() => Holds(b, h), "the fragments join and the change arrives");
     }
 
     [Fact]

@@ -51,13 +51,13 @@ public sealed class ReconciliationTrafficTests
     {
         node.Overlay.Partition([master.NodeId]);
         master.Overlay.Partition([node.NodeId]);
-        await WaitUntil(() => node.Overlay.Links.Count == 0 && master.Overlay.Links.Count == 0, "the nodes are apart");
+        await Eventually.Until(() => node.Overlay.Links.Count == 0 && master.Overlay.Links.Count == 0, "the nodes are apart");
         if (whileApart is not null) await whileApart();
         long roundsBefore = node.Replicator.RoundsInSync;
         node.Overlay.Partition([]);
         master.Overlay.Partition([]);
         await WaitConverged([master, node], timeout: TimeSpan.FromSeconds(60));
-        await WaitUntil(() => node.Replicator.RoundsInSync > roundsBefore, "a reconciliation round finds the tables equal");
+        await Eventually.Until(() => node.Replicator.RoundsInSync > roundsBefore, "a reconciliation round finds the tables equal");
         PeerLink link = node.Overlay.Links.Single(l => l.RemoteNodeId == master.NodeId);
         for (int t = 0; t < 256; t++)
             if (link.SentByType[t] + link.ReceivedByType[t] > 0)

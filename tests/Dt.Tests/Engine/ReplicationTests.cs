@@ -19,10 +19,10 @@ public sealed class ReplicationTests
         var table = nodes[0].GetTable();
         string a = await table.AddObject(Json("""{"name":"a","n":1}"""));
         string b = await table.AddObject(Json("""{"name":"b","nested":{"y":2,"x":1}}"""));
-        await WaitUntil(() => nodes.All(n => Holds(n, a) && Holds(n, b)), "both objects reach the end of the chain");
+        await Eventually.Until(() => nodes.All(n => Holds(n, a) && Holds(n, b)), "both objects reach the end of the chain");
 
         Assert.True(await table.RemoveObject(a));
-        await WaitUntil(() => nodes.All(n => !Holds(n, a) && Holds(n, b)), "the removal reaches the end of the chain");
+        await Eventually.Until(() => nodes.All(n => !Holds(n, a) && Holds(n, b)), "the removal reaches the end of the chain");
         await WaitConverged(nodes);
         var last = await nodes[4].GetTable().GetObject(b);
         Assert.NotNull(last);
@@ -41,7 +41,7 @@ public sealed class ReplicationTests
         Assert.All(nodes, n => Assert.Equal(200, Summary(n, "dns").Count));
 
         foreach (var h in hashes.Take(50)) Assert.True(await nodes[0].GetTable("dns").RemoveObject(h));
-        await WaitUntil(() => nodes.All(n => Summary(n, "dns").Count == 150), "50 removals reach every node");
+        await Eventually.Until(() => nodes.All(n => Summary(n, "dns").Count == 150), "50 removals reach every node");
         await WaitConverged(nodes, "dns");
     }
 
@@ -52,7 +52,7 @@ public sealed class ReplicationTests
         var nodes = await cluster.StartChain(2);
         await WaitLinked(nodes[1], nodes[0]);
         string h = await nodes[0].GetTable().AddObject(Json("""{"k":1}"""));
-        await WaitUntil(() => Holds(nodes[1], h), "the object reaches the non-master");
+        await Eventually.Until(() => Holds(nodes[1], h), "the object reaches the non-master");
 
         var add = await Assert.ThrowsAsync<DtException>(() => nodes[1].GetTable().AddObject(Json("""{"k":2}""")));
         Assert.Equal(DtErrorCodes.NotMaster, add.Code);
@@ -78,7 +78,7 @@ public sealed class ReplicationTests
         var table = master.GetTable();
         string keep = await table.AddObject(Json("""{"keep":true}"""));
         string gone = await table.AddObject(Json("""{"gone":true}"""));
-        await WaitUntil(() => Holds(offline, keep) && Holds(offline, gone), "the first objects reach the node");
+        await Eventually.Until(() => Holds(offline, keep) && Holds(offline, gone), "the first objects reach the node");
 
         await cluster.Stop(offline);
         Assert.True(await table.RemoveObject(gone));
@@ -107,7 +107,7 @@ public sealed class ReplicationTests
         Assert.False(Holds(back, gone));
         Assert.False(Holds(back, junk.Hash.ToString()));
         Assert.False(Holds(master, junk.Hash.ToString()));
-        await WaitUntil(() => { lock (events) return events.Any(e => e.Type == DtEventTypes.ObjectRemoved && e.Hash == gone); },
+        await Eventually.Until(() => { lock (events) return events.Any(e => e.Type == DtEventTypes.ObjectRemoved && e.Hash == gone); },
             "the removal found by reconciliation raises object_removed");
         cts.Cancel();
         await watching;
@@ -132,7 +132,7 @@ public sealed class ReplicationTests
         await Partition([a, b], [hub, master]);
         Assert.True(await table.RemoveObject(first[0]));
         string added = await table.AddObject(Json("""{"v":4}"""));
-        await WaitUntil(() => !Holds(hub, first[0]) && Holds(hub, added), "the change reaches the master's side");
+        await Eventually.Until(() => !Holds(hub, first[0]) && Holds(hub, added), "the change reaches the master's side");
         Assert.True(Holds(b, first[0]));
         Assert.False(Holds(b, added));
 
@@ -154,9 +154,9 @@ public sealed class ReplicationTests
         await WaitLinked(n2, n1);
 
         var hashes = await master.GetTable("zone").AddObjects([Json("""{"a":"1.2.3.4"}"""), Json("""{"mx":"mail"}""")]);
-        await WaitUntil(() => hashes.All(h => Holds(n2, h, "zone")), "the master's objects reach a node two hops away");
+        await Eventually.Until(() => hashes.All(h => Holds(n2, h, "zone")), "the master's objects reach a node two hops away");
         Assert.True(await master.GetTable("zone").RemoveObject(hashes[0]));
-        await WaitUntil(() => !Holds(n2, hashes[0], "zone"), "the master's removal reaches a node two hops away");
+        await Eventually.Until(() => !Holds(n2, hashes[0], "zone"), "the master's removal reaches a node two hops away");
         await WaitConverged([master, n1, n2], "zone");
     }
 

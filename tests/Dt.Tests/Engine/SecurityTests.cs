@@ -17,8 +17,8 @@ public sealed class SecurityTests
         await master.GetTable().AddObject(Json("""{"secret":1}"""));
         await using var intruders = new TestCluster(); // another key
         var intruder = await intruders.Start(peers: [master]);
-        await WaitUntil(() => master.Access.FailureCount(IPAddress.Loopback) >= 2, "the master counts the refusals for the intruder's IP");
-        await WaitUntil(() => master.Metrics.Refused(RefusalReason.WrongKey) >= 2, "the refusals are counted as wrong_key (dt.handshakes.refused)");
+        await Eventually.Until(() => master.Access.FailureCount(IPAddress.Loopback) >= 2, "the master counts the refusals for the intruder's IP");
+        await Eventually.Until(() => master.Metrics.Refused(RefusalReason.WrongKey) >= 2, "the refusals are counted as wrong_key (dt.handshakes.refused)");
         Assert.Empty(master.Overlay.Links);
         Assert.Empty(intruder.Overlay.Links);
         Assert.Equal(0, Summary(intruder).Count);
@@ -31,8 +31,8 @@ public sealed class SecurityTests
         await using var cluster = new TestCluster();
         var master = await cluster.Start(master: true, configure: o => o.Network = "blue");
         var other = await cluster.Start(peers: [master], configure: o => o.Network = "green");
-        await WaitUntil(() => master.Access.FailureCount(IPAddress.Loopback) >= 2, "the refusals are counted");
-        await WaitUntil(() => master.Metrics.Refused(RefusalReason.WrongNetwork) >= 2, "as wrong_network (dt.handshakes.refused)");
+        await Eventually.Until(() => master.Access.FailureCount(IPAddress.Loopback) >= 2, "the refusals are counted");
+        await Eventually.Until(() => master.Metrics.Refused(RefusalReason.WrongNetwork) >= 2, "as wrong_network (dt.handshakes.refused)");
         Assert.Empty(master.Overlay.Links);
         var same = await cluster.Start(peers: [master], configure: o => o.Network = "blue");
         await WaitLinked(same, master);
@@ -85,8 +85,8 @@ public sealed class SecurityTests
         master.IpBlocked += (ip, _) => { lock (blocks) blocks.Add(ip); };
         await using var intruders = new TestCluster(); // another key
         var intruder = await intruders.Start(peers: [master]);
-        await WaitUntil(() => master.Access.IsBlocked(IPAddress.Loopback), "the address is blocked after 3 bad handshakes");
-        await WaitUntil(() => master.Metrics.Snapshot().IpBlocks >= 1, "the block is counted (dt.ip.blocks)");
+        await Eventually.Until(() => master.Access.IsBlocked(IPAddress.Loopback), "the address is blocked after 3 bad handshakes");
+        await Eventually.Until(() => master.Metrics.Snapshot().IpBlocks >= 1, "the block is counted (dt.ip.blocks)");
         var stats = (await master.GetNode().GetInfo()).Stats!;
         Assert.True(stats.IpsBlockedNow == 1 || !master.Access.IsBlocked(IPAddress.Loopback), "dt.ip.blocked shows the address while it is blocked");
         lock (blocks) Assert.All(blocks, ip => Assert.Equal(IPAddress.Loopback, ip));
@@ -94,7 +94,7 @@ public sealed class SecurityTests
 
         // While blocked, even a node with the right key is turned away; after the block it links.
         var honest = await cluster.Start(peers: [master]);
-        await WaitUntil(() => !master.Access.IsBlocked(IPAddress.Loopback), "the block expires");
+        await Eventually.Until(() => !master.Access.IsBlocked(IPAddress.Loopback), "the block expires");
         await WaitLinked(honest, master);
     }
 
@@ -127,7 +127,7 @@ public sealed class SecurityTests
         // Still serving: a real peer links and syncs.
         string h = await master.GetTable().AddObject(Json("""{"after":"fuzz"}"""));
         var node = await cluster.Start(peers: [master]);
-        await WaitUntil(() => Holds(node, h), "a real peer still links and syncs after the junk");
+        await Eventually.Until(() => Holds(node, h), "a real peer still links and syncs after the junk");
     }
 
     [Fact]
@@ -139,7 +139,7 @@ public sealed class SecurityTests
         var node = await cluster.Start(configure: o => { o.ListenAddress = "::"; o.Peers.Add($"[::1]:{master.Port}"); });
         await WaitLinked(node, master);
         string h = await master.GetTable().AddObject(Json("""{"v6":true}"""));
-        await WaitUntil(() => Holds(node, h), "the object travels over IPv6");
+        await Eventually.Until(() => Holds(node, h), "the object travels over IPv6");
     }
 
     [Fact]
@@ -150,7 +150,7 @@ public sealed class SecurityTests
         var self = await cluster.Start(configure: o => o.Port = 0);
         // Point the node at its own listener (as a NAT'd node might see its own public address).
         await self.Overlay.AddCandidateForTests(Address(self));
-        await WaitUntil(() => self.Overlay.Candidates().Any(c => c.IsSelf), "the node marks its own address as itself");
+        await Eventually.Until(() => self.Overlay.Candidates().Any(c => c.IsSelf), "the node marks its own address as itself");
         Assert.Empty(self.Overlay.Links);
         Assert.NotNull(node);
     }

@@ -81,7 +81,7 @@ public sealed class StorageTests : IDisposable
             for (int round = 0; round < 20; round++)
                 all.AddRange(await t.AddObjects([.. Enumerable.Range(0, 100).Select(i => Json($$"""{"round":{{round}},"i":{{i}},"pad":"{{new string('p', 50)}}"}"""))]));
             foreach (var h in all.Take(300)) await t.RemoveObject(h);
-            await WaitUntil(() => File.Exists(Path.Combine(_dir, "tables", "snapshot.dtl")), "a snapshot is written");
+            await Eventually.Until(() => File.Exists(Path.Combine(_dir, "tables", "snapshot.dtl")), "a snapshot is written");
             var before = Summary(master);
             await cluster.Stop(master);
             Assert.True(new FileInfo(Path.Combine(_dir, "tables", "changes.dtl")).Length < 64 * 1024 * 3);

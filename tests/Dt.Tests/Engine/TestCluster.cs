@@ -27,7 +27,7 @@ public sealed class TestCluster : IAsyncDisposable
 
     public IReadOnlyList<DtNode> Nodes => _nodes;
 
-    public static TimeSpan Deadline { get; } = TimeSpan.FromSeconds(30);
+    public static TimeSpan Deadline => Eventually.Deadline;
 
     /// <summary>Signing keys for the masters of test clusters; every test node trusts all of them.</summary>
     internal static IReadOnlyList<MasterSigningKey> MasterKeys { get; } = [MasterSigningKey.Generate(), MasterSigningKey.Generate(), MasterSigningKey.Generate()];
@@ -76,7 +76,7 @@ public sealed class TestCluster : IAsyncDisposable
         foreach (var n in sideA) n.Overlay.Partition(sideB.Select(x => x.NodeId));
         foreach (var n in sideB) n.Overlay.Partition(sideA.Select(x => x.NodeId));
         var b = sideB.Select(x => x.NodeId).ToHashSet();
-        await WaitUntil(() => sideA.All(n => n.Overlay.Links.All(l => !b.Contains(l.RemoteNodeId))), "the partition holds");
+        await Eventually.Until(() => sideA.All(n => n.Overlay.Links.All(l => !b.Contains(l.RemoteNodeId))), "the partition holds");
     }
 
     public static void Heal(IEnumerable<DtNode> nodes)
@@ -85,27 +85,6 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     public static string Address(DtNode node) => $"127.0.0.1:{node.Port ?? throw new InvalidOperationException("node has no listener")}";
-
-    /// <summary>
-    /// Polls <paramref name="condition"/> until it holds or the deadline passes. A costly condition may be polled
-    /// less often (<paramref name="every"/>, default 20 ms); <paramref name="progress"/> runs about once a second.
-    /// </summary>
-    public static async Task WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null, TimeSpan? every = null, Action? progress = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? Deadline);
-        var nextReport = DateTime.UtcNow.AddSeconds(1);
-        var ct = TestContext.Current.CancellationToken;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting until {what}");
-            if (progress is not null && DateTime.UtcNow >= nextReport)
-            {
-                progress();
-                nextReport = DateTime.UtcNow.AddSeconds(1);
-            }
-            await Task.Delay(every ?? TimeSpan.FromMilliseconds(20), ct);
-        }
-    }
 
     public static (long Count, string Digest) Summary(DtNode node, string table = "default")
     {
@@ -116,7 +95,7 @@ public sealed class TestCluster : IAsyncDisposable
 
     /// <summary>Waits until every node's table has the same count and digest as the first node's.</summary>
     public static Task WaitConverged(IReadOnlyList<DtNode> nodes, string table = "default", TimeSpan? timeout = null) =>
-        WaitUntil(() =>
+        Eventually.Until(() =>
         {
             var first = Summary(nodes[0], table);
             return nodes.All(n => Summary(n, table) == first);
@@ -132,7 +111,7 @@ public sealed class TestCluster : IAsyncDisposable
     public static JsonElement Json(string json) => JsonDocument.Parse(json).RootElement.Clone();
 
     public static Task WaitLinked(DtNode a, DtNode b) =>
-        WaitUntil(() => a.Overlay.Links.Any(l => l.RemoteNodeId == b.NodeId && !l.IsClosed), $"{a.NodeId} links to {b.NodeId}");
+        Eventually.Until(() => a.Overlay.Links.Any(l => l.RemoteNodeId == b.NodeId && !l.IsClosed), $"{a.NodeId} links to {b.NodeId}");
 
     public async ValueTask DisposeAsync()
     {

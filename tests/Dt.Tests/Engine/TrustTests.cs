@@ -33,7 +33,7 @@ public sealed class TrustTests
         var rogue = await cluster.Start(peers: [honest]);
         await WaitLinked(rogue, honest);
         string h = await master.GetTable().AddObject(Json("""{"precious":true}"""));
-        await WaitUntil(() => Holds(rogue, h), "the object reaches every node");
+        await Eventually.Until(() => Holds(rogue, h), "the object reaches every node");
         ObjectHash.TryParse(h, out var target);
 
         var errors = new List<DtEvent>();
@@ -43,7 +43,7 @@ public sealed class TrustTests
             try { await foreach (var e in honest.GetNode().SubscribeEvents(new EventSubscription(), cts.Token)) if (e.Type == DtEventTypes.Error) lock (errors) errors.Add(e); }
             catch (OperationCanceledException) { }
         });
-        await WaitUntil(() => honest.Events.SubscriberCount > 0, "the watcher is subscribed");
+        await Eventually.Until(() => honest.Events.SubscriberCount > 0, "the watcher is subscribed");
 
         var link = rogue.Overlay.Links.Single(l => l.RemoteNodeId == honest.NodeId);
         using var rogueKey = MasterSigningKey.Generate();
@@ -51,7 +51,7 @@ public sealed class TrustTests
         link.TrySend(ForgedRemoval("default", target, rogueKey, master.Signer!.Id, alter: false)); // claims the master's id
         link.TrySend(ForgedRemoval("default", target, rogueKey, master.Signer!.Id, alter: true));
 
-        await WaitUntil(() => { lock (errors) return errors.Count >= 3; }, "each forgery is reported as an error event");
+        await Eventually.Until(() => { lock (errors) return errors.Count >= 3; }, "each forgery is reported as an error event");
         Assert.All(errors, e => Assert.Equal(rogue.NodeId.ToString(), e.Origin));
         Assert.Contains(errors, e => e.Error!.Contains("not a trusted master"));
         Assert.Contains(errors, e => e.Error!.Contains("failed verification"));
@@ -118,12 +118,12 @@ public sealed class TrustTests
 
         var again = await cluster.Start(master: true, masterKey: 0, store: new NodeStore(), configure: o => o.Port = port);
         Assert.Equal(0, Summary(again).Count);
-        await WaitUntil(() => Summary(again).Count == 50, "the restarted master gets the objects back from the network");
+        await Eventually.Until(() => Summary(again).Count == 50, "the restarted master gets the objects back from the network");
         await WaitConverged([again, node, other]);
         Assert.All(hashes, h => Assert.True(Holds(other, h)));
         // And it can still remove them: removals are explicit changes.
         Assert.True(await again.GetTable().RemoveObject(hashes[0]));
-        await WaitUntil(() => !Holds(other, hashes[0]), "an explicit removal still reaches every node");
+        await Eventually.Until(() => !Holds(other, hashes[0]), "an explicit removal still reaches every node");
     }
 
     [Fact]
@@ -154,9 +154,9 @@ public sealed class TrustTests
         foreach (var n in nodes) newId = n.InstallKey(newKey);
         foreach (var n in nodes) n.UseKey(newId);
         foreach (var n in nodes) n.RemoveKey(oldId);
-        await WaitUntil(() => nodes.All(n => n.Overlay.Links.Count > 0 && n.Overlay.Links.All(l => Convert.ToHexStringLower(l.KeyId) == newId)),
+        await Eventually.Until(() => nodes.All(n => n.Overlay.Links.Count > 0 && n.Overlay.Links.All(l => Convert.ToHexStringLower(l.KeyId) == newId)),
             "every link runs on the new key");
-        await WaitUntil(() => added.Count > 20, "traffic continued across the switch");
+        await Eventually.Until(() => added.Count > 20, "traffic continued across the switch");
         stop.Cancel();
         await writer;
         await WaitConverged(nodes);

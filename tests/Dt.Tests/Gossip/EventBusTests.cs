@@ -62,9 +62,9 @@ public sealed class EventBusTests
         var sw = Stopwatch.StartNew();
         string id = await nodes[2].Grain().Say("dns.update", Json("""{"zone":"example.com","serial":7}"""));
         await nodes[2].Grain().Say("other", Json("1"));
-        await WaitUntil(() => dns.Where((_, i) => i != 2).All(h => h.Heard.Count == 1), "every other node hears dns.update");
+        await Eventually.Until(() => dns.Where((_, i) => i != 2).All(h => h.Heard.Count == 1), "every other node hears dns.update");
         Print($"dns.update heard by 5 nodes after {sw.ElapsedMilliseconds} ms");
-        await WaitUntil(() => own.Heard.Count == 2, "the sender hears its own events when it asks");
+        await Eventually.Until(() => own.Heard.Count == 2, "the sender hears its own events when it asks");
         // Give duplicates over the cycles a chance to show up: there must be none.
         await Task.Delay(g.GossipInterval * 4, TestContext.Current.CancellationToken);
         for (int i = 0; i < nodes.Length; i++)
@@ -98,7 +98,7 @@ public sealed class EventBusTests
         await using (var hearer = new Hearer(joiner, new HearRequest("deploy.*")))
         {
             await joiner.Overlay.AddCandidateForTests(Address(b));
-            await WaitUntil(() => hearer.Heard.Count == 1, "the joiner hears the lasting event");
+            await Eventually.Until(() => hearer.Heard.Count == 1, "the joiner hears the lasting event");
             Assert.True(sw.ElapsedMilliseconds < 1500);
             Assert.Equal("v2", hearer.Heard[0].Data.GetString());
             Assert.True(hearer.Heard[0].ExpiresAt > DateTimeOffset.UtcNow);
@@ -113,10 +113,10 @@ public sealed class EventBusTests
         Assert.Equal("deploy.start", lasting.Event);
 
         // After the duration, a new node never hears it.
-        await WaitUntil(() => sw.ElapsedMilliseconds > 1600, "the event's duration is over");
+        await Eventually.Until(() => sw.ElapsedMilliseconds > 1600, "the event's duration is over");
         var late = await cluster.Start(g, [b]);
         await WaitLinked(late, b);
-        await WaitUntil(() => late.G().Peers(alive: true).Count == 3, "the late node syncs");
+        await Eventually.Until(() => late.G().Peers(alive: true).Count == 3, "the late node syncs");
         Assert.Empty(late.Module<EventBusModule>().Lasting("*"));
         await foreach (var e in late.GetNode().SubscribeEvents(new EventSubscription(AfterEventId: 0), TestContext.Current.CancellationToken))
         {
@@ -134,7 +134,7 @@ public sealed class EventBusTests
         var b = await cluster.Start(g, [a]);
         await WaitLinked(b, a);
         var once = b.Grain().HearOnce(new HearRequest("job.??.done"), TestContext.Current.CancellationToken);
-        await WaitUntil(() => b.Events.SubscriberCount > 0, "the listener is registered");
+        await Eventually.Until(() => b.Events.SubscriberCount > 0, "the listener is registered");
         await a.Grain().Say("job.1.done", Json("1"));
         await a.Grain().Say("job.42.done", Json("42"));
         var e = await once.WaitAsync(Deadline, TestContext.Current.CancellationToken);

@@ -40,7 +40,7 @@ internal static class GossipKit
         node.G().Peers(alive: true).Count(p => all.Any(a => a != node && a.Name() == p.Name)) == all.Count - 1;
 
     public static Task WaitAllLive(IReadOnlyList<DtNode> nodes, TimeSpan? timeout = null) =>
-        TestCluster.WaitUntil(() => nodes.All(n => SeesAllLive(n, nodes)), $"all {nodes.Count} nodes see each other alive", timeout);
+        Eventually.Until(() => nodes.All(n => SeesAllLive(n, nodes)), $"all {nodes.Count} nodes see each other alive", timeout);
 
     public static void Print(string line) => TestContext.Current.TestOutputHelper?.WriteLine(line);
 }

@@ -21,7 +21,7 @@ public sealed class GossipStateTests
         var grain = writer.Grain();
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < 1000; i++) await grain.Set($"k{i}", Json($$"""{"i":{{i}}}"""));
-        await WaitUntil(() => nodes.All(n => n.G().Keys(writer.Name()).Count == 1000), "1,000 keys reach all 10 nodes");
+        await Eventually.Until(() => nodes.All(n => n.G().Keys(writer.Name()).Count == 1000), "1,000 keys reach all 10 nodes");
         Print($"1,000 keys reached all 10 nodes (tree, LAN profile) in {sw.Elapsed.TotalMilliseconds:0} ms");
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"took {sw.Elapsed}");
         var far = await nodes[9].Grain().GetRemote(writer.Name(), "k999");
@@ -40,9 +40,9 @@ public sealed class GossipStateTests
         // Joins after the writes (no push reaches it): 1,200 keys of ~100 bytes, over the 64 KiB message budget.
         var sw = Stopwatch.StartNew();
         var late = await cluster.Start(GossipOptions.ForTests(), [nodes[3]]);
-        await WaitUntil(() => nodes.All(n => late.G().Keys(n.Name()).Count == 300), "the late joiner holds every node's keys");
+        await Eventually.Until(() => nodes.All(n => late.G().Keys(n.Name()).Count == 300), "the late joiner holds every node's keys");
         Print($"a late joiner pulled 1,200 keys of ~100 bytes (4 owners, 64 KiB budget per message) in {sw.ElapsedMilliseconds} ms from its start");
-        await WaitUntil(() => nodes.All(n => n.G().VersionVector().Count == 5), "every node knows the joiner");
+        await Eventually.Until(() => nodes.All(n => n.G().VersionVector().Count == 5), "every node knows the joiner");
     }
 
     [Fact]
@@ -57,7 +57,7 @@ public sealed class GossipStateTests
         var r = await cluster.Start(named, [a]);
         await r.Grain().Set("k0", Json("\"old\""));
         for (int i = 1; i <= 20; i++) await r.Grain().Set($"k{i}", Json($"{i}"));
-        await WaitUntil(() => b.G().Keys("r").Count == 21 && a.G().Keys("r").Count == 21, "the first life's keys reach a and b");
+        await Eventually.Until(() => b.G().Keys("r").Count == 21 && a.G().Keys("r").Count == 21, "the first life's keys reach a and b");
         long oldGeneration = r.G().Generation;
         await cluster.Stop(r);
 
@@ -65,11 +65,11 @@ public sealed class GossipStateTests
         await again.Grain().Set("k0", Json("\"NEW\""));
         await again.Grain().Set("fresh", Json("true"));
         foreach (var n in new[] { a, b })
-            await WaitUntil(() => n.G().Get("r", "k0")?.Value.GetString() == "NEW" && n.G().Get("r", "fresh") is not null && n.G().Keys("r").Count == 2,
+            await Eventually.Until(() => n.G().Get("r", "k0")?.Value.GetString() == "NEW" && n.G().Get("r", "fresh") is not null && n.G().Keys("r").Count == 2,
                 "the new life's writes replace the old life's state");
         Assert.True(again.G().Generation > oldGeneration);
         // The restarted node never takes its previous life's state back, and peers never bring it back.
-        await WaitUntil(() => again.G().Peers(alive: true).Count == 2, "the restarted node sees both peers");
+        await Eventually.Until(() => again.G().Peers(alive: true).Count == 2, "the restarted node sees both peers");
         for (int round = 0; round < 5; round++)
         {
             await Task.Delay(g.GossipInterval * 2, TestContext.Current.CancellationToken);
@@ -92,15 +92,15 @@ public sealed class GossipStateTests
         var sw = Stopwatch.StartNew();
         await nodes[1].Grain().Set("lease.a", Json("1"), ttlMilliseconds: 800);
         await nodes[1].Grain().Set("stay", Json("2"));
-        await WaitUntil(() => nodes.All(n => n.G().Get(nodes[1].Name(), "lease.a") is not null), "the lease reaches every node");
+        await Eventually.Until(() => nodes.All(n => n.G().Get(nodes[1].Name(), "lease.a") is not null), "the lease reaches every node");
         var remote = nodes[3].G().Get(nodes[1].Name(), "lease.a")!;
         Assert.NotNull(remote.ExpiresAt);
         // A node joining while the key lives gets what is left of its TTL, not a new one.
         var joiner = await cluster.Start(g, [nodes[2]]);
-        await WaitUntil(() => joiner.G().Get(nodes[1].Name(), "lease.a") is not null, "the joiner gets the lease", TimeSpan.FromMilliseconds(700));
+        await Eventually.Until(() => joiner.G().Get(nodes[1].Name(), "lease.a") is not null, "the joiner gets the lease", TimeSpan.FromMilliseconds(700));
         var atJoiner = joiner.G().Get(nodes[1].Name(), "lease.a")!;
         Assert.InRange((atJoiner.ExpiresAt!.Value - remote.ExpiresAt!.Value).TotalMilliseconds, -100, 300);
-        await WaitUntil(() => nodes.Append(joiner).All(n => n.G().Get(nodes[1].Name(), "lease.a") is null), "the lease expires everywhere");
+        await Eventually.Until(() => nodes.Append(joiner).All(n => n.G().Get(nodes[1].Name(), "lease.a") is null), "the lease expires everywhere");
         Print($"expired everywhere {sw.ElapsedMilliseconds} ms after a set with an 800 ms TTL");
         Assert.InRange(sw.ElapsedMilliseconds, 780, 2500);
         var e = await expired.WaitAsync(Deadline, TestContext.Current.CancellationToken);
@@ -108,7 +108,7 @@ public sealed class GossipStateTests
         Assert.All(nodes, n => Assert.NotNull(n.G().Get(nodes[1].Name(), "stay")));
         // A node joining after the expiry never sees the key.
         var late = await cluster.Start(g, [nodes[3]]);
-        await WaitUntil(() => late.G().Get(nodes[1].Name(), "stay") is not null, "the late joiner syncs");
+        await Eventually.Until(() => late.G().Get(nodes[1].Name(), "stay") is not null, "the late joiner syncs");
         Assert.Null(late.G().Get(nodes[1].Name(), "lease.a"));
     }
 
@@ -126,19 +126,19 @@ public sealed class GossipStateTests
             try { await foreach (var c in nodes[2].Grain().Watch(new StateWatch("dns.*"), cts.Token)) lock (changes) changes.Add(c); }
             catch (OperationCanceledException) { }
         }, TestContext.Current.CancellationToken);
-        await WaitUntil(() => nodes[2].Events.SubscriberCount > 0, "the watch is registered");
+        await Eventually.Until(() => nodes[2].Events.SubscriberCount > 0, "the watch is registered");
         var writer = nodes[1].Grain();
         await writer.Set("dns.a", Json("\"1.2.3.4\""));
         await writer.Set("other", Json("1"));
         await writer.Set("dns.example.com", Json("\"5.6.7.8\""));
         // Writes in a burst travel together and only the newest value of a key is sure to be seen everywhere, so
         // let these arrive before the delete.
-        await WaitUntil(() => nodes[2].G().Keys(nodes[1].Name()).Count == 3, "the sets reach the watcher's node");
+        await Eventually.Until(() => nodes[2].G().Keys(nodes[1].Name()).Count == 3, "the sets reach the watcher's node");
         Assert.True(await writer.Delete("dns.a"));
         Assert.False(await writer.Delete("dns.a"));
-        await WaitUntil(() => { lock (changes) return changes.Count >= 3 || watching.IsCompleted; }, "three dns.* changes reach the watcher");
+        await Eventually.Until(() => { lock (changes) return changes.Count >= 3 || watching.IsCompleted; }, "three dns.* changes reach the watcher");
         if (watching.IsFaulted) await watching;
-        await WaitUntil(() => nodes.All(n => n.G().Get(nodes[1].Name(), "dns.a") is null && n.G().Keys(nodes[1].Name()).Count == 2), "the delete spreads");
+        await Eventually.Until(() => nodes.All(n => n.G().Get(nodes[1].Name(), "dns.a") is null && n.G().Keys(nodes[1].Name()).Count == 2), "the delete spreads");
         cts.Cancel();
         await watching;
         lock (changes)
@@ -184,7 +184,7 @@ public sealed class GossipStateTests
         var x = await cluster.Start(g, [a]);
         var p = await cluster.Start(g, [a]);
         for (int i = 0; i < 10; i++) await x.Grain().Set($"k{i}", Json($"{i}"));
-        await WaitUntil(() => p.G().Keys(x.Name()).Count == 10, "p holds x's keys");
+        await Eventually.Until(() => p.G().Keys(x.Name()).Count == 10, "p holds x's keys");
 
         // Cut p off; meanwhile x deletes five keys, then writes five new ones: at its limit of 10 keys it drops the
         // five deletion markers, which p never saw.
@@ -192,12 +192,12 @@ public sealed class GossipStateTests
         a.Overlay.Partition([p.NodeId]);
         for (int i = 0; i < 5; i++) Assert.True(await x.Grain().Delete($"k{i}"));
         for (int i = 0; i < 5; i++) await x.Grain().Set($"n{i}", Json($"{i}"));
-        await WaitUntil(() => a.G().Keys(x.Name()).Count == 10 && a.G().Get(x.Name(), "k0") is null, "a holds x's new state");
+        await Eventually.Until(() => a.G().Keys(x.Name()).Count == 10 && a.G().Get(x.Name(), "k0") is null, "a holds x's new state");
 
         p.Overlay.Partition([]);
         a.Overlay.Partition([]);
         string[] expected = ["k5", "k6", "k7", "k8", "k9", "n0", "n1", "n2", "n3", "n4"];
-        await WaitUntil(() => p.G().Keys(x.Name()).SequenceEqual(expected), "p holds exactly x's state again");
+        await Eventually.Until(() => p.G().Keys(x.Name()).SequenceEqual(expected), "p holds exactly x's state again");
         Assert.Equal(a.G().VersionVector()[x.Name()], p.G().VersionVector()[x.Name()]);
     }
 

@@ -16,7 +16,7 @@ public sealed class MapTests
     private static string Digest(DtNode n, string map) => n.M().Info(map).Digest;
 
     private static Task WaitSameMap(IReadOnlyList<DtNode> nodes, string map) =>
-        WaitUntil(() => nodes.All(n => Digest(n, map) == Digest(nodes[0], map)), $"every node holds the same map '{map}'");
+        Eventually.Until(() => nodes.All(n => Digest(n, map) == Digest(nodes[0], map)), $"every node holds the same map '{map}'");
 
     [Fact]
     public async Task The_first_node_of_a_map_is_ready_at_once_and_a_joiner_after_its_first_sync()
@@ -81,7 +81,7 @@ public sealed class MapTests
         var c = await cluster.Start(g, [b], store: store);
         await a.Map("m").Set("gone", Json("\"old\""));
         await a.Map("m").Set("kept", Json("1"));
-        await WaitUntil(() => c.M().Get("m", "gone") is not null && c.M().Get("m", "kept") is not null, "the keys reach c");
+        await Eventually.Until(() => c.M().Get("m", "gone") is not null && c.M().Get("m", "kept") is not null, "the keys reach c");
         await cluster.Stop(c);
 
         var deleted = GossipStateTests.Collect(b.Map("m").Watch(new MapWatch(), TestContext.Current.CancellationToken), x => x.Type == GossipEventTypes.MapDelete);
@@ -111,15 +111,15 @@ public sealed class MapTests
         var g = GossipOptions.ForTests();
         var a = await cluster.Start(g);
         var b = await cluster.Start(g, [a]);
-        await WaitUntil(() => b.M().IsReady, "b is ready");
+        await Eventually.Until(() => b.M().IsReady, "b is ready");
         var changes = new List<MapChange>();
         var watching = GossipStateTests.Collect(b.Map("cfg").Watch(new MapWatch(IncludeExisting: true), TestContext.Current.CancellationToken),
             x => { lock (changes) changes.Add(x); return changes.Count == 4; });
         await a.Map("cfg").Set("mode", Json("\"fast\""));
-        await WaitUntil(() => b.M().Get("cfg", "mode") is not null, "the set reaches b");
+        await Eventually.Until(() => b.M().Get("cfg", "mode") is not null, "the set reaches b");
         // b writes after seeing a's write: it wins even though nothing forces b's wall clock to be later.
         await b.Map("cfg").Set("mode", Json("\"safe\""));
-        await WaitUntil(() => a.M().Get("cfg", "mode")?.Value.GetString() == "safe", "b's later write wins at a");
+        await Eventually.Until(() => a.M().Get("cfg", "mode")?.Value.GetString() == "safe", "b's later write wins at a");
         Assert.True(await a.Map("cfg").Delete("mode"));
         await watching.WaitAsync(Deadline, TestContext.Current.CancellationToken);
         lock (changes)
@@ -147,11 +147,11 @@ public sealed class MapTests
         var c = await cluster.Start(g, [b], store: store);
         await a.Map("m").Set("gone", Json("1"));
         await a.Map("m").Set("kept", Json("2"));
-        await WaitUntil(() => c.M().Get("m", "kept") is not null && c.M().Get("m", "gone") is not null, "the keys reach c");
+        await Eventually.Until(() => c.M().Get("m", "kept") is not null && c.M().Get("m", "gone") is not null, "the keys reach c");
         await cluster.Stop(c);
         Assert.True(await a.Map("m").Delete("gone"));
         // The deletion is forgotten everywhere once older than the retention.
-        await WaitUntil(() => b.M().Get("m", "gone") is null && a.M().Markers("m") == 0 && b.M().Markers("m") == 0,
+        await Eventually.Until(() => b.M().Get("m", "gone") is null && a.M().Markers("m") == 0 && b.M().Markers("m") == 0,
             "the tombstone is collected on a and b", TimeSpan.FromSeconds(10));
 
         var again = await cluster.Start(g, [b], store: store);

@@ -20,7 +20,7 @@ public sealed class MembershipTests
         Array.Fill(detected, -1);
         var sw = Stopwatch.StartNew();
         var stopping = cluster.Stop(victim);
-        await WaitUntil(() =>
+        await Eventually.Until(() =>
         {
             for (int i = 0; i < others.Length; i++)
                 if (detected[i] < 0 && others[i].G().Peers(alive: false).Any(p => p.Name == name)) detected[i] = sw.ElapsedMilliseconds;
@@ -58,7 +58,7 @@ public sealed class MembershipTests
         var nodes = await cluster.StartTree(5, GossipOptions.Lan());
         await WaitAllLive(nodes);
         // Let the detectors sample a few LAN heartbeats (500 ms apart) first.
-        await WaitUntil(() => nodes.All(n => n.G().Peers().All(p => p.Heartbeat >= 3)), "three heartbeats everywhere");
+        await Eventually.Until(() => nodes.All(n => n.G().Peers().All(p => p.Heartbeat >= 3)), "three heartbeats everywhere");
         var times = await KillAndTime(cluster, nodes[4], nodes[..4], TimeSpan.FromSeconds(10));
         Print($"LAN profile: killed node declared dead after {string.Join(", ", times)} ms (max {times.Max()} ms)");
         Assert.True(times.Max() < 5000, $"detection took {times.Max()} ms");
@@ -132,9 +132,9 @@ public sealed class MembershipTests
               $"{objects} table objects; local pauses excused: {nodes.Sum(n => n.G().LocalPauses)}; pushes skipped for backlog: {nodes.Sum(n => n.G().PushesSkipped)}; dead verdicts: {nodes.Sum(n => n.G().DeadVerdicts)}");
         Assert.All(nodes, n => Assert.Equal(0, n.G().DeadVerdicts));
         Assert.All(nodes, n => Assert.True(SeesAllLive(n, nodes)));
-        await WaitUntil(() => nodes.All(n => nodes.All(o => n.G().VersionVector()[o.Name()] == o.G().VersionVector()[o.Name()])),
+        await Eventually.Until(() => nodes.All(n => nodes.All(o => n.G().VersionVector()[o.Name()] == o.G().VersionVector()[o.Name()])),
             "every node holds every node's latest state after the load");
-        await WaitUntil(() => nodes.All(n => n.M().Info("load").Digest == nodes[0].M().Info("load").Digest),
+        await Eventually.Until(() => nodes.All(n => n.M().Info("load").Digest == nodes[0].M().Info("load").Digest),
             "every node holds the same map after the load");
     }
 
@@ -148,15 +148,15 @@ public sealed class MembershipTests
         var nodes = await cluster.StartTree(4, g);
         await nodes[3].Grain().Set("k", Json("1"));
         await WaitAllLive(nodes);
-        await WaitUntil(() => nodes.All(n => n.G().Get(nodes[3].Name(), "k") is not null), "the key spreads");
+        await Eventually.Until(() => nodes.All(n => n.G().Get(nodes[3].Name(), "k") is not null), "the key spreads");
         string name = nodes[3].Name();
         var forgotten = GossipStateTests.Collect(nodes[1].Grain().WatchPeers(TestContext.Current.CancellationToken), c => c.Type == GossipEventTypes.PeerForgotten);
         var sw = Stopwatch.StartNew();
         await cluster.Stop(nodes[3]);
         var others = nodes[..3];
-        await WaitUntil(() => others.All(n => n.G().Peers(alive: false).Any(p => p.Name == name)), "the node is declared dead");
+        await Eventually.Until(() => others.All(n => n.G().Peers(alive: false).Any(p => p.Name == name)), "the node is declared dead");
         long dead = sw.ElapsedMilliseconds;
-        await WaitUntil(() => others.All(n => n.G().Peers().All(p => p.Name != name)), "the dead node is forgotten everywhere", TimeSpan.FromSeconds(10));
+        await Eventually.Until(() => others.All(n => n.G().Peers().All(p => p.Name != name)), "the dead node is forgotten everywhere", TimeSpan.FromSeconds(10));
         Print($"declared dead after {dead} ms, forgotten everywhere after {sw.ElapsedMilliseconds} ms (ForgetDeadAfter 2 s)");
         // Counted from the kill; the last heartbeat was up to a couple of intervals earlier.
         Assert.InRange(sw.ElapsedMilliseconds, 1500, 4000);

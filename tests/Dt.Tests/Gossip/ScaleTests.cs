@@ -58,8 +58,8 @@ public sealed class ScaleTests
         int behind = n;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         void Progress() => Print($"  after {sw.ElapsedMilliseconds} ms: {behind} nodes not converged yet, {nodes.Sum(x => x.Overlay.Links.Count) / 2} links");
-        await TestCluster.WaitUntil(() => Converged(nodes, out behind), "all 100 nodes hold every node's state and see every node alive",
-            TimeSpan.FromSeconds(40), every: TimeSpan.FromMilliseconds(100), progress: Progress);
+        await Eventually.Until(() => Converged(nodes, out behind), "all 100 nodes hold every node's state and see every node alive",
+            TimeSpan.FromSeconds(40), polling: Polling.Costly(TimeSpan.FromMilliseconds(100)), progress: Progress);
         long converged = sw.ElapsedMilliseconds;
         Print($"100 nodes: started in {started} ms, converged {converged - started} ms later ({converged} ms from the first start)");
 
@@ -72,8 +72,8 @@ public sealed class ScaleTests
             var writer = nodes[random.Next(n)];
             await writer.Grain().Set("tick", TestCluster.Json($"{round++}"));
             var t = Stopwatch.StartNew();
-            await TestCluster.WaitUntil(() => Converged(nodes, out behind), "the cluster converges again after a write",
-                TimeSpan.FromSeconds(10), every: TimeSpan.FromMilliseconds(100));
+            await Eventually.Until(() => Converged(nodes, out behind), "the cluster converges again after a write",
+                TimeSpan.FromSeconds(10), polling: Polling.Costly(TimeSpan.FromMilliseconds(100)));
             worst = Math.Max(worst, t.ElapsedMilliseconds);
             Assert.All(nodes, x => Assert.Equal(0, x.G().DeadVerdicts));
             await Task.Delay(1000 - (int)Math.Min(1000, t.ElapsedMilliseconds), TestContext.Current.CancellationToken);

@@ -14,7 +14,7 @@ public sealed class OrleansClusterFixture : IAsyncLifetime
     {
         Kit = await DtClusterKit.StartAsync(3);
         // Every node linked to the master before the tests start.
-        await Poll.UntilAsync(() => Kit.SiloNames.All(n => n == DtClusterKit.Master || Kit.Node(n).Overlay.Links.Count > 0), "every node links to the master");
+        await Eventually.Until(() => Kit.SiloNames.All(n => n == DtClusterKit.Master || Kit.Node(n).Overlay.Links.Count > 0), "every node links to the master", polling: Polling.Node);
     }
 
     public async ValueTask DisposeAsync() => await Kit.DisposeAsync();
@@ -34,7 +34,7 @@ public sealed class OrleansClusterTests(OrleansClusterFixture fixture) : IClassF
         Assert.Equal(3, hashes.Count);
 
         var master = await Kit.Dt.OnNode(DtClusterKit.Master).GetTable("orleans-a").GetSummary();
-        await Poll.UntilAsync(async () =>
+        await Eventually.Until(async () =>
         {
             foreach (var silo in Kit.SiloNames)
             {
@@ -42,7 +42,7 @@ public sealed class OrleansClusterTests(OrleansClusterFixture fixture) : IClassF
                 if (s.Count != 3 || s.Digest != master.Digest) return false;
             }
             return true;
-        }, "every silo's node holds the three objects with the master's digest");
+        }, "every silo's node holds the three objects with the master's digest", polling: Polling.Node);
 
         // The JSON crosses Orleans unchanged (canonical form, hence the same hash).
         var record = await Kit.Dt.OnNode(Kit.SiloNames[^1]).GetTable("orleans-a").GetObject(hashes[0]);
@@ -94,12 +94,12 @@ public sealed class OrleansClusterTests(OrleansClusterFixture fixture) : IClassF
         var writer = Kit.Dt.OnNode(DtClusterKit.Master).GetTable("orleans-d");
         await writer.AddObject(Json("""{"n":0}""")); // existing before the subscription
         var table = Kit.Dt.OnNode(reader).GetTable("orleans-d");
-        await Poll.UntilAsync(async () => (await table.GetSummary()).Count == 1, "the reader holds the first object");
+        await Eventually.Until(async () => (await table.GetSummary()).Count == 1, "the reader holds the first object", polling: Polling.Node);
 
         var node = Kit.Node(reader);
         int feeds = node.Events.SubscriberCount; // the silo's own (its Orleans stream forwarder)
         long last;
-        using (var cts = Poll.Timeout())
+        using (var cts = Eventually.CancelAfter())
         {
             var seen = new List<DtEvent>();
             await using var e = table.Subscribe(new EventSubscription(IncludeExisting: true), cts.Token).GetAsyncEnumerator(cts.Token);
@@ -116,11 +116,11 @@ public sealed class OrleansClusterTests(OrleansClusterFixture fixture) : IClassF
             last = seen[^1].Id;
             await cts.CancelAsync(); // releases the node's feed
         }
-        await Poll.UntilAsync(() => node.Events.SubscriberCount == feeds, "the cancelled subscription released its feed on the node");
+        await Eventually.Until(() => node.Events.SubscriberCount == feeds, "the cancelled subscription released its feed on the node", polling: Polling.Node);
 
         for (int i = 4; i <= 5; i++) await writer.AddObject(Json($$"""{"n":{{i}}}"""));
-        await Poll.UntilAsync(async () => (await table.GetSummary()).Count == 6, "the reader holds all six");
-        using var again = Poll.Timeout();
+        await Eventually.Until(async () => (await table.GetSummary()).Count == 6, "the reader holds all six", polling: Polling.Node);
+        using var again = Eventually.CancelAfter();
         var resumed = new List<DtEvent>();
         await foreach (var ev in table.Subscribe(new EventSubscription(AfterEventId: last), again.Token))
         {
@@ -141,7 +141,7 @@ public sealed class OrleansClusterTests(OrleansClusterFixture fixture) : IClassF
         string first = await Kit.Dt.OnNode(sender).GetMessageStream().Send(Json("""{"deploy":"web","version":7}"""));
         // A second message after it: once every probe has the second, a duplicate of the first would have come too.
         string second = await Kit.Dt.OnNode(DtClusterKit.Master).GetMessageStream().Send(Json("\"after\""));
-        await Poll.UntilAsync(async () =>
+        await Eventually.Until(async () =>
         {
             foreach (var silo in Kit.SiloNames)
             {
@@ -149,7 +149,7 @@ public sealed class OrleansClusterTests(OrleansClusterFixture fixture) : IClassF
                 if (!seen.ContainsKey(first) || !seen.ContainsKey(second)) return false;
             }
             return true;
-        }, "every silo's probe grain got both messages");
+        }, "every silo's probe grain got both messages", polling: Polling.Node);
         foreach (var silo in Kit.SiloNames)
         {
             var seen = await Kit.Cluster.Client.GetGrain<IMessageProbeGrain>(silo).Seen();
@@ -157,8 +157,8 @@ public sealed class OrleansClusterTests(OrleansClusterFixture fixture) : IClassF
             Assert.Equal(1, seen[second]);
             // The node's events stream carries the messages as events, and no per-object event.
             var probe = Kit.Cluster.Client.GetGrain<IMessageProbeGrain>(silo);
-            await Poll.UntilAsync(async () => (await probe.EventTypes()).Count(t => t == DtEventTypes.MessageReceived) >= 2,
-                $"{silo}'s event stream carries both messages");
+            await Eventually.Until(async () => (await probe.EventTypes()).Count(t => t == DtEventTypes.MessageReceived) >= 2,
+                $"{silo}'s event stream carries both messages", polling: Polling.Node);
             Assert.DoesNotContain(DtEventTypes.ObjectAdded, await probe.EventTypes());
         }
     }
@@ -172,6 +172,6 @@ public sealed class OrleansClusterTests(OrleansClusterFixture fixture) : IClassF
         string hash = await grain.Add("lamp");
         Assert.NotNull(await Kit.Dt.OnNode(DtClusterKit.Master).GetTable("inventory").GetObject(hash));
         // Reads answer from the grain's own silo, which converges to the master.
-        await Poll.UntilAsync(async () => await grain.Count() == 1, "the backend grain's silo holds the item");
+        await Eventually.Until(async () => await grain.Count() == 1, "the backend grain's silo holds the item", polling: Polling.Node);
     }
 }

@@ -48,15 +48,15 @@ public sealed class RedisClusterProcessTests
         Assert.Equal(50, hashes.Count);
         var want = await dt.OnNode("a").GetTable("redis").GetSummary();
         using var cHttp = c.Client();
-        await Poll.UntilAsync(async () => (await dt.OnNode("b").GetTable("redis").GetSummary()).Digest == want.Digest
+        await Eventually.Until(async () => (await dt.OnNode("b").GetTable("redis").GetSummary()).Digest == want.Digest
                                           && (await cHttp.GetTable("redis").GetSummary()).Digest == want.Digest,
-            "b (through Orleans) and c (over HTTP) have the master's digest");
+            "b (through Orleans) and c (over HTTP) have the master's digest", polling: Polling.Node);
 
         // The master's process dies; the client's calls go on through b.
         a.Process.Kill();
         await a.Process.WaitForExitAsync(TimeSpan.FromSeconds(10));
         // Until the membership declares a dead, calls routed to it fail with Orleans' own errors; then they go through b.
-        await Poll.UntilAsync(async () =>
+        await Eventually.Until(async () =>
         {
             try
             {
@@ -66,7 +66,7 @@ public sealed class RedisClusterProcessTests
             {
                 return false;
             }
-        }, "the client reads through b after a is killed", TimeSpan.FromSeconds(90));
+        }, "the client reads through b after a is killed", TimeSpan.FromSeconds(90), polling: Polling.Node);
         var unnamed = await dt.GetTable("redis").GetSummary(); // placed on b now: the only Dt silo left
         Assert.Equal(want.Digest, unnamed.Digest);
         var noMaster = await Assert.ThrowsAsync<DtException>(() => dt.GetTable("redis").AddObject(JsonSerializer.SerializeToElement(1)));

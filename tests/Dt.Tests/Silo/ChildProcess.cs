@@ -70,7 +70,7 @@ internal sealed class ChildProcess : IAsyncDisposable
     /// <summary>Waits until a stdout line satisfies <paramref name="match"/> and returns it.</summary>
     public async Task<string> WaitForLineAsync(Func<string, bool> match, string what, TimeSpan timeout)
     {
-        using var cts = Poll.Timeout(timeout);
+        using var cts = Eventually.CancelAfter(timeout);
         while (true)
         {
             var line = StdoutLines.FirstOrDefault(match);
@@ -85,7 +85,7 @@ internal sealed class ChildProcess : IAsyncDisposable
     /// <summary>Waits for the exit and for the output to be drained; returns the exit code.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
-        using var cts = Poll.Timeout(timeout);
+        using var cts = Eventually.CancelAfter(timeout);
         try
         {
             await Task.WhenAll(_exited.Task, _stdoutClosed.Task, _stderrClosed.Task).WaitAsync(cts.Token);

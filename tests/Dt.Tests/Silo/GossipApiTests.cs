@@ -57,19 +57,19 @@ public sealed class GossipApiTests
         string nameA = (await a.GetInfo()).Name;
         Assert.Contains(await a.GetAll(), e => e.Key == "svc/web");
 
-        await Poll.UntilAsync(async () => await b.GetRemote(nameA, "svc/web") is not null, "node B holds node A's key");
+        await Eventually.Until(async () => await b.GetRemote(nameA, "svc/web") is not null, "node B holds node A's key", polling: Polling.Node);
         var remote = await b.GetRemote(nameA, "svc/web");
         Assert.Equal(8080, remote!.Value.GetProperty("port").GetInt32());
         Assert.Equal(nameA, remote.Peer);
         Assert.Contains("svc/web", await b.GetRemoteKeys(nameA));
         Assert.Contains(await b.GetRemoteEntries(nameA), e => e.Key == "svc/web");
-        await Poll.UntilAsync(async () => (await b.LivePeers()).Any(x => x.Name == nameA && x.Status == PeerStatus.Alive), "node B sees node A alive");
+        await Eventually.Until(async () => (await b.LivePeers()).Any(x => x.Name == nameA && x.Status == PeerStatus.Alive), "node B sees node A alive", polling: Polling.Node);
         Assert.Contains(await b.AllPeers(), x => x.Name == nameA);
         Assert.DoesNotContain(await b.DeadPeers(), x => x.Name == nameA);
 
         Assert.True(await a.Delete("svc/web"));
         Assert.False(await a.Delete("svc/web"));
-        await Poll.UntilAsync(async () => await b.GetRemote(nameA, "svc/web") is null, "the deletion reaches node B");
+        await Eventually.Until(async () => await b.GetRemote(nameA, "svc/web") is null, "the deletion reaches node B", polling: Polling.Node);
         var bad = await Assert.ThrowsAsync<DtException>(() => a.Set("k", Json("1"), ttlMilliseconds: 0));
         Assert.Equal(DtErrorCodes.InvalidArgument, bad.Code);
     }
@@ -84,9 +84,9 @@ public sealed class GossipApiTests
         Assert.True(await p.ClientA.GetMap(name).IsReady());
 
         var b = p.ClientB.GetMap(name);
-        await Poll.UntilAsync(async () => await b.Get("color") is not null, "node B holds the map entry");
+        await Eventually.Until(async () => await b.Get("color") is not null, "node B holds the map entry", polling: Polling.Node);
         Assert.Equal("blue", (await b.Get("color"))!.Value.GetString());
-        using (var cts = Poll.Timeout(TimeSpan.FromSeconds(10))) await b.WaitReady(cts.Token);
+        using (var cts = Eventually.CancelAfter(TimeSpan.FromSeconds(10))) await b.WaitReady(cts.Token);
         Assert.True(await b.IsReady());
         var info = await b.GetInfo();
         Assert.True(info.Ready);
@@ -96,7 +96,7 @@ public sealed class GossipApiTests
         Assert.Equal(["color"], listed.Select(e => e.Key));
 
         // A watcher on A sees B's deletion.
-        using var watchCts = Poll.Timeout(TimeSpan.FromSeconds(15));
+        using var watchCts = Eventually.CancelAfter(TimeSpan.FromSeconds(15));
         await using var changes = p.ClientA.GetMap(name).Watch(new MapWatch(IncludeExisting: true), watchCts.Token).GetAsyncEnumerator(watchCts.Token);
         Assert.True(await changes.MoveNextAsync());
         Assert.Equal((GossipEventTypes.MapSet, "color"), (changes.Current.Type, changes.Current.Key));
@@ -114,9 +114,9 @@ public sealed class GossipApiTests
     {
         await using var p = await Pair.StartAsync();
         string nameA = (await p.ClientA.GetGossip().GetInfo()).Name;
-        await Poll.UntilAsync(async () => (await p.ClientB.GetGossip().LivePeers()).Any(x => x.Name == nameA), "node B sees node A");
+        await Eventually.Until(async () => (await p.ClientB.GetGossip().LivePeers()).Any(x => x.Name == nameA), "node B sees node A", polling: Polling.Node);
 
-        using var cts = Poll.Timeout(TimeSpan.FromSeconds(15));
+        using var cts = Eventually.CancelAfter(TimeSpan.FromSeconds(15));
         // IncludeActive: the event is heard even if it is said before the stream is connected.
         var heard = p.ClientB.GetGossip().HearOnce(new HearRequest("deploy.*", IncludeActive: true), cts.Token);
         await p.ClientA.GetGossip().Say("other", Json("0"), 5_000);
@@ -135,7 +135,7 @@ public sealed class GossipApiTests
     {
         await using var p = await Pair.StartAsync();
         await p.ClientA.GetGossip().Set("ping", Json("\"pong\""));
-        using var cts = Poll.Timeout(TimeSpan.FromSeconds(15));
+        using var cts = Eventually.CancelAfter(TimeSpan.FromSeconds(15));
         // From id 0: every event the node still holds, so the write above is in the stream whenever it connects.
         await foreach (var e in p.ClientA.GetNode().SubscribeEvents(new EventSubscription(AfterEventId: 0), cts.Token))
         {

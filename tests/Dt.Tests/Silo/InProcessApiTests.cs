@@ -21,7 +21,7 @@ public sealed class InProcessApiTests
     private static async Task<List<T>> TakeAsync<T>(IAsyncEnumerable<T> items, int count)
     {
         var list = new List<T>();
-        using var cts = Poll.Timeout();
+        using var cts = Eventually.CancelAfter();
         await foreach (var item in items.WithCancellation(cts.Token))
         {
             list.Add(item);
@@ -83,10 +83,10 @@ public sealed class InProcessApiTests
         await using var silo = await InProcessSilo.StartAsync(node);
         using var client = silo.Client();
         int before = node.Events.SubscriberCount;
-        using var cts = Poll.Timeout();
+        using var cts = Eventually.CancelAfter();
         await using var messages = client.GetMessageStream().Subscribe(cts.Token).GetAsyncEnumerator(cts.Token);
         var next = messages.MoveNextAsync().AsTask();
-        await Poll.UntilAsync(() => node.Events.SubscriberCount > before, "the message subscription is registered");
+        await Eventually.Until(() => node.Events.SubscriberCount > before, "the message subscription is registered", polling: Polling.Node);
 
         // A table change in between must not reach a message subscriber.
         await node.GetTable("noise").AddObject(Json("1"));
@@ -113,7 +113,7 @@ public sealed class InProcessApiTests
         var lines = new List<string>();
         async Task<string> UntilAsync(Func<string, bool> match)
         {
-            using var cts = Poll.Timeout(TimeSpan.FromSeconds(10));
+            using var cts = Eventually.CancelAfter(TimeSpan.FromSeconds(10));
             while (await reader.ReadLineAsync(cts.Token) is { } line)
             {
                 lines.Add(line);
@@ -139,7 +139,7 @@ public sealed class InProcessApiTests
         again.Headers.Add("Last-Event-ID", readyId.ToString());
         using var resumed = await http.SendAsync(again, HttpCompletionOption.ResponseHeadersRead, ct);
         using var reader2 = new StreamReader(await resumed.Content.ReadAsStreamAsync(ct));
-        using var cts2 = Poll.Timeout(TimeSpan.FromSeconds(10));
+        using var cts2 = Eventually.CancelAfter(TimeSpan.FromSeconds(10));
         string? data;
         while ((data = await reader2.ReadLineAsync(cts2.Token)) is not null && !(data.StartsWith("data: ", StringComparison.Ordinal) && data.Contains(added))) { }
         Assert.NotNull(data);
@@ -156,10 +156,10 @@ public sealed class InProcessApiTests
         using var loggers = LoggerFactory.Create(b => b.AddProvider(log));
         using var client = new DtClient(new DtClientOptions { BaseAddress = proxy.Url, LoggerFactory = loggers });
         int before = node.Events.SubscriberCount;
-        using var cts = Poll.Timeout();
+        using var cts = Eventually.CancelAfter();
         await using var events = client.GetTable("burst").Subscribe(new EventSubscription(), cts.Token).GetAsyncEnumerator(cts.Token);
         var next = events.MoveNextAsync().AsTask();
-        await Poll.UntilAsync(() => node.Events.SubscriberCount > before, "the subscription is registered");
+        await Eventually.Until(() => node.Events.SubscriberCount > before, "the subscription is registered", polling: Polling.Node);
 
         // The client stops reading; 300 events of 64 KiB fill the socket buffers, then the subscriber's queue of 16.
         proxy.HoldResponses = true;
@@ -186,7 +186,7 @@ public sealed class InProcessApiTests
         var silo = await InProcessSilo.StartAsync(first);
         await using var proxy = new TcpProxy(silo.Url);
         using var client = silo.Client(via: proxy.Url);
-        using var cts = Poll.Timeout();
+        using var cts = Eventually.CancelAfter();
         await using var events = client.GetTable("r").Subscribe(new EventSubscription(IncludeExisting: true), cts.Token).GetAsyncEnumerator(cts.Token);
         string a = await first.GetTable("r").AddObject(Json("\"a\""));
         Assert.True(await events.MoveNextAsync());

@@ -63,13 +63,13 @@ public sealed partial class MetricsTests(ITestOutputHelper output)
             try
             {
                 var buffer = new byte[4096];
-                using var timeout = Poll.Timeout(TimeSpan.FromSeconds(10));
+                using var timeout = Eventually.CancelAfter(TimeSpan.FromSeconds(10));
                 while (await s.ReceiveAsync(buffer, timeout.Token) > 0) { } // until the silo hangs up
             }
             catch (SocketException) { }
         }
 
-        await Poll.UntilAsync(async () => Refused(await ScrapeAsync(), "protocol") >= 1, "/metrics counts the refused handshake");
+        await Eventually.Until(async () => Refused(await ScrapeAsync(), "protocol") >= 1, "/metrics counts the refused handshake", polling: Polling.Node);
         var info = await client.GetNode().GetInfo();
         var stats = info.Stats!;
         Assert.True(stats.HandshakesRefused >= 1);
@@ -97,8 +97,8 @@ public sealed partial class MetricsTests(ITestOutputHelper output)
             junk[0] = 0xFF;
             await junkSocket.SendAsync(junk, ct);
         }
-        await Poll.UntilAsync(async () => (await client.GetNode().GetInfo()).Stats!.HandshakesRefused >= stats.HandshakesRefused + 1000,
-            "all 1,000 junk connections are counted");
+        await Eventually.Until(async () => (await client.GetNode().GetInfo()).Stats!.HandshakesRefused >= stats.HandshakesRefused + 1000,
+            "all 1,000 junk connections are counted", polling: Polling.Node);
         int warningsAfter = silo.Process.StdoutLines.Count(l => l.StartsWith("warn: Dt.Overlay", StringComparison.Ordinal));
         Assert.True(warningsAfter - warningsBefore <= 10, $"{warningsAfter - warningsBefore} warning lines for 1,000 junk connections");
     }

@@ -32,7 +32,7 @@ public sealed partial class OperatorTests
 
         using var reader = node.Client();
         HealthReport? health = null;
-        await Poll.UntilAsync(async () => (health = await reader.GetHealthAsync()).Status == "degraded", "the node reports itself degraded");
+        await Eventually.Until(async () => (health = await reader.GetHealthAsync()).Status == "degraded", "the node reports itself degraded", polling: Polling.Node);
         Assert.Contains($"untrusted master {fingerprint}", health!.Detail);
         Assert.Contains("Dt:TrustedMasterKeys", health.Detail);
         Assert.Equal(0, (await reader.GetTable("trust").GetSummary()).Count);

@@ -97,7 +97,7 @@ internal sealed partial class SiloProcess : IAsyncDisposable
     public async Task WaitHealthyAsync()
     {
         using var client = Client();
-        await Poll.UntilAsync(async () => (await client.GetHealthAsync()).Status == "ready", $"{Name} is ready (linked)");
+        await Eventually.Until(async () => (await client.GetHealthAsync()).Status == "ready", $"{Name} is ready (linked)", polling: Polling.Node);
     }
 
     public ValueTask DisposeAsync() => Process.DisposeAsync();

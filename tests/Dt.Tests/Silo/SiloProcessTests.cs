@@ -167,7 +167,7 @@ public sealed class SiloProcessTests(TwoSilos silos) : IClassFixture<TwoSilos>
         using var http = silos.Master.Client();
         Assert.NotNull(await http.GetTable("orleans-gateway").GetObject(hash));
         using var other = silos.Node.Client();
-        await Poll.UntilAsync(async () => await other.GetTable("orleans-gateway").GetObject(hash) is not null, "the other node has the object");
+        await Eventually.Until(async () => await other.GetTable("orleans-gateway").GetObject(hash) is not null, "the other node has the object", polling: Polling.Node);
         // Both HTTP and Orleans refuse the same way: a named non-master node is not in this cluster at all.
         string otherName = (await other.GetNode().GetInfo()).Name!;
         var elsewhere = await Assert.ThrowsAsync<DtException>(() => ((DtGrainFactory)dt).OnNode(otherName).GetNode().GetInfo());
@@ -198,7 +198,7 @@ public sealed class SiloProcessTests(TwoSilos silos) : IClassFixture<TwoSilos>
         using var node = silos.Node.Client();
         var summary = await master.GetTable("bulk").GetSummary();
         Assert.Equal(100_000, summary.Count);
-        await Poll.UntilAsync(async () => (await node.GetTable("bulk").GetSummary()) == summary, "the other node has the imported table");
+        await Eventually.Until(async () => (await node.GetTable("bulk").GetSummary()) == summary, "the other node has the imported table", polling: Polling.Node);
 
         // A bad line stops the import with its number.
         await File.WriteAllTextAsync(file, "{\"ok\":1}\n\n{broken\n", ct);
@@ -220,7 +220,7 @@ public sealed class SiloProcessTests(TwoSilos silos) : IClassFixture<TwoSilos>
         using var master = silos.Master.Client();
         using var node = silos.Node.Client();
         var table = master.GetTable("resume");
-        using var cts = Poll.Timeout();
+        using var cts = Eventually.CancelAfter();
         await using var events = viaProxy.GetTable("resume").Subscribe(new EventSubscription(), cts.Token).GetAsyncEnumerator(cts.Token);
 
         // Probes until one arrives: then the stream is registered on the node (the client has no "connected" signal).
@@ -233,14 +233,14 @@ public sealed class SiloProcessTests(TwoSilos silos) : IClassFixture<TwoSilos>
         }
         Assert.True(await moving);
         long lastId = events.Current.Id;
-        await Poll.UntilAsync(async () => (await node.GetTable("resume").GetSummary()).Count == probes, "the node has every probe");
+        await Eventually.Until(async () => (await node.GetTable("resume").GetSummary()).Count == probes, "the node has every probe", polling: Polling.Node);
 
         // The connection drops and stays down while objects are added.
         proxy.Refusing = true;
         proxy.DropAll();
         var during = new List<string>();
         for (int i = 0; i < 5; i++) during.Add(await table.AddObject(Json($$"""{"during":{{i}}}""")));
-        await Poll.UntilAsync(async () => (await node.GetTable("resume").GetSummary()).Count == probes + 5, "the node has the objects added while the client was cut off");
+        await Eventually.Until(async () => (await node.GetTable("resume").GetSummary()).Count == probes + 5, "the node has the objects added while the client was cut off", polling: Polling.Node);
         int acceptedWhileDown = proxy.Accepted;
         proxy.Refusing = false;
 

@@ -29,7 +29,7 @@ public sealed class StatusPageTests
         "--disable-sync", "--no-first-run", "--disable-quic",
     ];
 
-    static StatusPageTests() => SetDefaultExpectTimeout((float)Poll.Deadline.TotalMilliseconds);
+    static StatusPageTests() => SetDefaultExpectTimeout((float)Eventually.Deadline.TotalMilliseconds);
 
     private static JsonElement Json(string s) => JsonDocument.Parse(s).RootElement.Clone();
 

@@ -50,7 +50,7 @@ public sealed class WalkthroughTests
         string file = Path.Combine(dirs.New("input"), "second.json");
         await File.WriteAllTextAsync(file, """{"name":"second","tags":["a","b"]}""", ct);
         string h2 = await Cli.OkAsync(master.Api, null, "add", "--table", "walk", "@" + file);
-        await Poll.UntilAsync(() => Added(seen, h1) && Added(seen, h2), "node 2's watcher saw both objects added");
+        await Eventually.Until(() => Added(seen, h1) && Added(seen, h2), "node 2's watcher saw both objects added", polling: Polling.Node);
         await WaitCountAsync(node3, "walk", 2);
 
         // 4. Node 3 dies; meanwhile the master removes one object and adds another.
@@ -59,19 +59,19 @@ public sealed class WalkthroughTests
         Assert.Equal($"removed {h1}", await Cli.OkAsync(master.Api, null, "remove", "--table", "walk", h1));
         using var masterClient = master.Client();
         string h3 = await masterClient.GetTable("walk").AddObject(Json("""{"name":"third"}"""));
-        await Poll.UntilAsync(() => seen.Any(e => e.Type == DtEventTypes.ObjectRemoved && e.Hash == h1) && Added(seen, h3),
-            "node 2's watcher saw the removal and the third object");
+        await Eventually.Until(() => seen.Any(e => e.Type == DtEventTypes.ObjectRemoved && e.Hash == h1) && Added(seen, h3),
+            "node 2's watcher saw the removal and the third object", polling: Polling.Node);
 
         // 5. Node 3 comes back with what it had on disk and converges: h1 gone, h3 there, digests equal everywhere.
         await node3.RestartAsync();
         await node3.WaitHealthyAsync();
         using var client3 = node3.Client();
         using var client2b = node2.Client();
-        await Poll.UntilAsync(async () =>
+        await Eventually.Until(async () =>
         {
             var digests = await Task.WhenAll(masterClient.GetTable("walk").GetSummary(), client2b.GetTable("walk").GetSummary(), client3.GetTable("walk").GetSummary());
             return digests.All(d => d == digests[0]) && digests[0].Count == 2;
-        }, "the three nodes report the same digest for 'walk'");
+        }, "the three nodes report the same digest for 'walk'", polling: Polling.Node);
 
         var listed = (await Cli.OkAsync(node3.Api, null, "list", "--table", "walk")).Split('\n')
             .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("hash").GetString()).Order().ToList();
@@ -107,6 +107,6 @@ public sealed class WalkthroughTests
     private static async Task WaitCountAsync(SiloProcess silo, string table, long count)
     {
         using var client = silo.Client();
-        await Poll.UntilAsync(async () => (await client.GetTable(table).GetSummary()).Count == count, $"{silo.Name} holds {count} objects in '{table}'");
+        await Eventually.Until(async () => (await client.GetTable(table).GetSummary()).Count == count, $"{silo.Name} holds {count} objects in '{table}'", polling: Polling.Node);
     }
 }
