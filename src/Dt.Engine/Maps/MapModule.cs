@@ -82,7 +82,8 @@ internal sealed class MapModule : INodeModule
 
     public Guid WriterId => _store.WriterId;
 
-    private Lock Sync => _store.Sync;
+    /// <summary>Guards the map store: only this module changes it (the store outlives the module across restarts).</summary>
+    private readonly Lock Sync = new();
 
     public void Start()
     {

@@ -12,8 +12,6 @@ internal sealed class MapStore
     /// <summary>This node's id as a writer of map entries (the tie-break of the conflict rule).</summary>
     public Guid WriterId { get; } = Guid.NewGuid();
 
-    internal Lock Sync { get; } = new();
-
     internal Dictionary<string, MapState> Maps { get; } = new(StringComparer.Ordinal);
 }
 
