@@ -112,9 +112,13 @@ internal sealed class SimulatedCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Advances the clock by <paramref name="duration"/>, checking <paramref name="invariant"/> after every step.</summary>
+    /// <summary>
+    /// Advances the clock by <paramref name="duration"/>, checking <paramref name="invariant"/> after every step. A
+    /// duration of zero or less (a window computed from a deadline already passed) fails: the check would pass vacuously.
+    /// </summary>
     public async Task RunFor(TimeSpan duration, Func<bool> invariant, string what, TimeSpan? step = null)
     {
+        if (duration <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(duration), duration, $"{what}: nothing to check in a window of {duration.TotalMilliseconds:0} ms");
         var until = Time.GetUtcNow() + duration;
         while (Time.GetUtcNow() < until)
         {
