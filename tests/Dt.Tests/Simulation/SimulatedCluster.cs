@@ -48,10 +48,14 @@ internal sealed class SimulatedCluster : IAsyncDisposable
 
     public IPAddress HostOf(DtNode node) => _hosts[node];
 
-    /// <summary>Starts a node on a new host; it dials <paramref name="peers"/>. Masters sign with <see cref="TestCluster.MasterKeys"/>.</summary>
-    public async Task<DtNode> Start(bool master = false, DtNode[]? peers = null, GossipOptions? gossip = null, Action<DtOptions>? configure = null)
+    /// <summary>
+    /// Starts a node on a new host (or on <paramref name="host"/>, to restart a stopped node where it was, with the
+    /// <paramref name="store"/> it had); it dials <paramref name="peers"/>. Masters sign with <see cref="TestCluster.MasterKeys"/>.
+    /// </summary>
+    public async Task<DtNode> Start(bool master = false, DtNode[]? peers = null, GossipOptions? gossip = null, Action<DtOptions>? configure = null,
+        NodeStore? store = null, IPAddress? host = null)
     {
-        var host = Network.AddHost();
+        host ??= Network.AddHost();
         var o = DtOptions.ForTests(Key, master, master ? TestCluster.MasterKeys[_masters++ % TestCluster.MasterKeys.Count].ExportPrivateBase64() : null);
         o.TrustedMasterKeys.AddRange(TestCluster.MasterKeys.Select(k => k.PublicKeyBase64));
         o.ListenAddress = host.ToString();
@@ -60,11 +64,28 @@ internal sealed class SimulatedCluster : IAsyncDisposable
         o.LinkIdleTimeout = TimeSpan.FromMinutes(10);
         foreach (var p in peers ?? []) o.Peers.Add($"{_hosts[p]}:9700");
         configure?.Invoke(o);
-        var node = await DtNode.StartAsync(o, Network.TransportOf(host), _loggers, time: Time, gossip: gossip);
+        var node = await DtNode.StartAsync(o, Network.TransportOf(host), _loggers, store, Time, gossip);
         _nodes.Add(node);
         _hosts[node] = host;
         return node;
     }
+
+    /// <summary>Where <paramref name="node"/> listens, as a peer address.</summary>
+    public string Address(DtNode node) => $"{_hosts[node]}:9700";
+
+    public static bool Linked(DtNode a, DtNode b) => a.Overlay.Links.Any(l => l.RemoteNodeId == b.NodeId && !l.IsClosed);
+
+    /// <summary><paramref name="from"/> dials <paramref name="to"/> (a link outside the overlay's choice, e.g. to close a cycle); returns once they are linked.</summary>
+    public async Task Link(DtNode from, DtNode to, TimeSpan? limit = null)
+    {
+        var dialing = from.Overlay.AddCandidateForTests(Address(to));
+        await RunUntil(() => Linked(from, to), $"{from.NodeId} links to {to.NodeId}", limit ?? TimeSpan.FromSeconds(10));
+        await dialing;
+    }
+
+    /// <summary>Advances the clock until each node links to the next, in pairs (a, b, c, d: a to b and c to d).</summary>
+    public Task RunUntilLinked(params (DtNode From, DtNode To)[] pairs) =>
+        RunUntil(() => pairs.All(p => Linked(p.From, p.To)), "the nodes are linked", TimeSpan.FromSeconds(10));
 
     /// <summary>A tree: node 0 (the master) first, node i dialing node (i - 1) / 2.</summary>
     public async Task<DtNode[]> StartTree(int n, GossipOptions? gossip = null)
@@ -91,9 +112,13 @@ internal sealed class SimulatedCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Advances the clock by <paramref name="duration"/>, checking <paramref name="invariant"/> after every step.</summary>
+    /// <summary>
+    /// Advances the clock by <paramref name="duration"/>, checking <paramref name="invariant"/> after every step. A
+    /// duration of zero or less (a window computed from a deadline already passed) fails: the check would pass vacuously.
+    /// </summary>
     public async Task RunFor(TimeSpan duration, Func<bool> invariant, string what, TimeSpan? step = null)
     {
+        if (duration <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(duration), duration, $"{what}: nothing to check in a window of {duration.TotalMilliseconds:0} ms");
         var until = Time.GetUtcNow() + duration;
         while (Time.GetUtcNow() < until)
         {
@@ -110,6 +135,14 @@ internal sealed class SimulatedCluster : IAsyncDisposable
         for (int i = 0; i < 20 && (i == 0 || ThreadPool.PendingWorkItemCount > 0); i++) await Task.Delay(1);
     }
 
+    /// <summary>Kills <paramref name="node"/> as a killed process dies: its host drops off the network first (no goodbye reaches anyone), then the node stops. Returns the stop.</summary>
+    public Task Kill(DtNode node)
+    {
+        Network.Crash(_hosts[node]);
+        return Stop(node);
+    }
+
+    /// <summary>Stops <paramref name="node"/>; its host stays known (<see cref="HostOf"/>) for a restart there.</summary>
     public async Task Stop(DtNode node)
     {
         _nodes.Remove(node);

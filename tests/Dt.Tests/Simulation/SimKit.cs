@@ -1,0 +1,82 @@
+using System.Text.Json;
+using Dt.Hosting;
+using Dt.InProcess;
+using Xunit;
+
+namespace Dt.Tests.Simulation;
+
+/// <summary>Readers and listeners for gossip, event-bus and map tests on a <see cref="SimulatedCluster"/>.</summary>
+internal static class SimKit
+{
+    public static JsonElement Json(string json) => JsonDocument.Parse(json).RootElement.Clone();
+
+    public static IGossipGrain Grain(this DtNode node) => new LocalGossipGrain("local", node);
+
+    public static IMapGrain Map(this DtNode node, string name) => new LocalMapGrain(name, node);
+
+    public static string Name(this DtNode node) => node.Gossip.Name;
+
+    public static bool SeesAllLive(DtNode node, IReadOnlyList<DtNode> all) =>
+        node.Gossip.Peers(alive: true).Count(p => all.Any(a => a != node && a.Name() == p.Name)) == all.Count - 1;
+
+    public static bool AllLive(IReadOnlyList<DtNode> nodes) => nodes.All(n => SeesAllLive(n, nodes));
+
+    public static void Print(string line) => TestContext.Current.TestOutputHelper?.WriteLine(line);
+
+    /// <summary>The first item of a stream that matches, as a task (the subscription is registered before it returns).</summary>
+    public static Task<T> Collect<T>(IAsyncEnumerable<T> stream, Func<T, bool> match)
+    {
+        var e = stream.GetAsyncEnumerator(TestContext.Current.CancellationToken);
+        var first = e.MoveNextAsync();
+        return Task.Run(async () =>
+        {
+            try
+            {
+                if (!await first) throw new InvalidOperationException("stream ended");
+                if (match(e.Current)) return e.Current;
+                while (await e.MoveNextAsync())
+                    if (match(e.Current)) return e.Current;
+                throw new InvalidOperationException("stream ended");
+            }
+            finally
+            {
+                await e.DisposeAsync();
+            }
+        });
+    }
+}
+
+/// <summary>Collects what a node hears until disposed.</summary>
+internal sealed class Hearer : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+    private readonly Task _loop;
+    private readonly List<SaidEvent> _heard = [];
+
+    public Hearer(DtNode node, HearRequest request)
+    {
+        var e = node.Grain().Hear(request, _cts.Token).GetAsyncEnumerator(_cts.Token);
+        var first = e.MoveNextAsync(); // registers the subscription now
+        _loop = Task.Run(async () =>
+        {
+            try
+            {
+                if (!await first) return;
+                do lock (_heard) _heard.Add(e.Current);
+                while (await e.MoveNextAsync());
+            }
+            catch (OperationCanceledException) { }
+            finally { await e.DisposeAsync(); }
+        });
+    }
+
+    public List<SaidEvent> Heard { get { lock (_heard) return [.. _heard]; } }
+
+    public int Count { get { lock (_heard) return _heard.Count; } }
+
+    public async ValueTask DisposeAsync()
+    {
+        _cts.Cancel();
+        await _loop;
+    }
+}
