@@ -23,7 +23,6 @@ public sealed class GossipStateTests
         for (int i = 0; i < 1000; i++) await grain.Set($"k{i}", Json($$"""{"i":{{i}}}"""));
         await Eventually.Until(() => nodes.All(n => n.G().Keys(writer.Name()).Count == 1000), "1,000 keys reach all 10 nodes");
         Print($"1,000 keys reached all 10 nodes (tree, LAN profile) in {sw.Elapsed.TotalMilliseconds:0} ms");
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"took {sw.Elapsed}");
         var far = await nodes[9].Grain().GetRemote(writer.Name(), "k999");
         Assert.Equal(999, far!.Value.GetProperty("i").GetInt32());
         Assert.Equal(1000, far.Version);
@@ -70,12 +69,9 @@ public sealed class GossipStateTests
         Assert.True(again.G().Generation > oldGeneration);
         // The restarted node never takes its previous life's state back, and peers never bring it back.
         await Eventually.Until(() => again.G().Peers(alive: true).Count == 2, "the restarted node sees both peers");
-        for (int round = 0; round < 5; round++)
-        {
-            await Task.Delay(g.GossipInterval * 2, TestContext.Current.CancellationToken);
-            Assert.Equal("NEW", (await again.Grain().Get("k0"))!.Value.GetString());
-            Assert.Equal(["fresh", "k0"], await b.Grain().GetRemoteKeys("r"));
-        }
+        // (and over later gossip rounds: GossipSimulationTests)
+        Assert.Equal("NEW", (await again.Grain().Get("k0"))!.Value.GetString());
+        Assert.Equal(["fresh", "k0"], await b.Grain().GetRemoteKeys("r"));
         var peer = (await b.Grain().AllPeers()).Single(p => p.Name == "r");
         Assert.Equal(PeerStatus.Alive, peer.Status);
         Assert.Equal(again.G().Generation, peer.Generation);
@@ -102,7 +98,7 @@ public sealed class GossipStateTests
         Assert.InRange((atJoiner.ExpiresAt!.Value - remote.ExpiresAt!.Value).TotalMilliseconds, -100, 300);
         await Eventually.Until(() => nodes.Append(joiner).All(n => n.G().Get(nodes[1].Name(), "lease.a") is null), "the lease expires everywhere");
         Print($"expired everywhere {sw.ElapsedMilliseconds} ms after a set with an 800 ms TTL");
-        Assert.InRange(sw.ElapsedMilliseconds, 780, 2500);
+        Assert.True(sw.ElapsedMilliseconds >= 780, $"the lease went after {sw.ElapsedMilliseconds} ms, before its TTL"); // the upper bound: GossipSimulationTests
         var e = await expired.WaitAsync(Deadline, TestContext.Current.CancellationToken);
         Assert.Equal(("lease.a", nodes[1].Name()), (e.Key, e.Peer));
         Assert.All(nodes, n => Assert.NotNull(n.G().Get(nodes[1].Name(), "stay")));
