@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Dt.Dns;
 using Dt.Hosting;
 using Dt.Security;
+using Microsoft.Extensions.Logging;
 
 // DNS benchmark of one Dt node: a master node (in memory) with its DNS service answering a zone of
 // --records hosts from the replicated table, loaded by dnsperf on the same machine.
@@ -22,8 +23,9 @@ if (FindTool("dnsperf") is not { } dnsperf)
 bool pin = args_.Pin && FindTool("taskset") is not null;
 
 var node = await DtNode.StartAsync(DtOptions.ForTests(NetworkKey.Generate().ToBase64(), master: true, MasterSigningKey.Generate().ExportPrivateBase64()));
-var options = new DnsOptions { ListenAddress = "127.0.0.1", Port = 0, UdpReceivers = args_.Receivers };
-await using var dns = new DnsService(node, options);
+var options = new DnsOptions { ListenAddress = args_.Listen, Port = 0, UdpReceivers = args_.Receivers };
+var failures = new FailureCounter();
+await using var dns = new DnsService(node, options, LoggerFactory.Create(b => b.AddProvider(failures)));
 await dns.StartAsync();
 var zone = new StringBuilder("""
     $ORIGIN bench.test.
@@ -73,6 +75,9 @@ Console.WriteLine("| run | queries/s | sent | lost | avg latency | NOERROR | NXD
 Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
 foreach (var (name, p) in results)
     Console.WriteLine($"| {name} | {p.Qps:0} | {p.Sent} | {p.Lost} | {p.LatencyMs:0.000} ms | {p.NoError} | {p.NxDomain} |");
+Console.WriteLine();
+Console.WriteLine($"warnings and errors logged by the server: {failures.Count}");
+if (failures.First is { } first) Console.WriteLine("first: " + first);
 await dns.StopAsync();
 await node.DisposeAsync();
 return results[1].P.Lost == 0 ? 0 : 1;
@@ -106,12 +111,29 @@ sealed record Perf(long Sent, long Lost, double Qps, double LatencyMs, long NoEr
     }
 }
 
-sealed record Args(int Records, string Seconds, string Rate, bool Pin, int Receivers)
+sealed record Args(int Records, string Seconds, string Rate, bool Pin, int Receivers, string Listen)
 {
     public static Args Parse(string[] a)
     {
         string Get(string name, string def) { int i = Array.IndexOf(a, name); return i >= 0 && i + 1 < a.Length ? a[i + 1] : def; }
         return new Args(int.Parse(Get("--records", "10000"), CultureInfo.InvariantCulture), Get("--seconds", "10"), Get("--rate", "20000"),
-            a.Contains("--pinned"), int.Parse(Get("--receivers", "4"), CultureInfo.InvariantCulture));
+            a.Contains("--pinned"), int.Parse(Get("--receivers", "4"), CultureInfo.InvariantCulture), Get("--listen", "127.0.0.1"));
+    }
+}
+
+/// <summary>Counts the server's warnings and errors (a request that failed, a receive that failed) and keeps the first.</summary>
+sealed class FailureCounter : ILoggerProvider, ILogger
+{
+    private int _count;
+    public int Count => _count;
+    public string? First { get; private set; }
+    public ILogger CreateLogger(string categoryName) => this;
+    public void Dispose() { }
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (logLevel < LogLevel.Warning) return;
+        if (Interlocked.Increment(ref _count) == 1) First = formatter(state, exception);
     }
 }

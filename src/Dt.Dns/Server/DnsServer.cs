@@ -131,7 +131,7 @@ internal sealed class DnsServer : IAsyncDisposable
                 {
                     case RequestKind.Respond:
                         _metrics?.Answered(false, w.Written);
-                        await socket.SendToAsync(w.WrittenMemory, SocketFlags.None, from, ct);
+                        SendTo(socket, w.Written, from);
                         break;
                     case RequestKind.Update:
                         var copy = new SocketAddress(from.Family, from.Size);
@@ -141,7 +141,7 @@ internal sealed class DnsServer : IAsyncDisposable
                             DnsLog.UpdateQueueFull(_log, Remote(from), _options.UpdateQueueSize);
                             _engine.WriteError(w, message!.Id, message.Flags, message.Question, DnsRcode.ServFail, null, tcp: false);
                             _metrics?.Answered(false, w.Written);
-                            await socket.SendToAsync(w.WrittenMemory, SocketFlags.None, from, ct);
+                            SendTo(socket, w.Written, from);
                         }
                         break;
                 }
@@ -160,6 +160,17 @@ internal sealed class DnsServer : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Sends one UDP answer with the synchronous call. Not <c>SendToAsync(..., SocketAddress, ...)</c>: in .NET 10
+    /// (10.0.12) that method clears the address of the socket's cached SocketAsyncEventArgs in a <c>finally</c> that
+    /// runs after a synchronously completed send already returned it to the cache, so a send started meanwhile by
+    /// another loop on the same socket finds its address gone and throws NullReferenceException from
+    /// <c>DoOperationSendTo</c> (seen under saturation; DnsLoadTests reproduce it). A UDP send on loopback or a LAN
+    /// completes at once; when the socket buffer is full it blocks this loop briefly, which is the back-pressure wanted.
+    /// </summary>
+    private static void SendTo(Socket socket, ReadOnlySpan<byte> datagram, SocketAddress to) =>
+        socket.SendTo(datagram, SocketFlags.None, to);
 
     private static string Remote(SocketAddress a)
     {
@@ -187,7 +198,7 @@ internal sealed class DnsServer : IAsyncDisposable
                 {
                     var response = await _update.ProcessAsync(message, raw, ep.Address, ct);
                     _metrics?.Answered(false, response);
-                    await _udp!.SendToAsync(response, SocketFlags.None, from, ct);
+                    SendTo(_udp!, response, from);
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
