@@ -6,6 +6,7 @@
 # On 2+ cores the servers run on CPU 1 and dnsperf on CPU 0 (taskset), so the figures are the servers', not a server
 # and the load generator fighting over one core. Exit code 1 if the fixed-rate run lost queries or Dt logged a failure.
 # Usage: bench/dns/run.sh [--records N] [--seconds S] [--rate QPS] [--repeat R] [--receivers N] [--listen ADDR]
+#                         [--bind-threads N] [--knot-workers N]
 #                         [--only dt,bind,knot] [--no-pin]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -20,7 +20,8 @@ using Microsoft.Extensions.Logging;
 // Then Dt ÷ BIND and Dt ÷ Knot. A server that is not installed is skipped with a message.
 // run.sh starts this process under `taskset -c 1` and passes --pinned: the servers (Dt's threads, and named and knotd,
 // which inherit the affinity) run on CPU 1 and dnsperf under `taskset -c 0`. Each server gets one worker per CPU it
-// may use: Dt sizes by Environment.ProcessorCount (1 when pinned), named gets -n 1, knotd udp-workers/tcp-workers 1.
+// may use: Dt sizes by Environment.ProcessorCount (1 when pinned); named keeps its default (one thread per CPU it
+// counts; --bind-threads N passes -n N); knotd gets udp-workers/tcp-workers 1 (--knot-workers N), its best when pinned.
 var a = Args.Parse(args);
 if (FindTool("dnsperf") is not { } dnsperf)
 {
@@ -131,9 +132,10 @@ async Task<Server> StartBind(string named)
         };
         zone "bench.test" { type primary; file "{{zoneFile}}"; };
         """);
-    var p = StartDaemon(named, "-g", "-n", "1", "-c", Path.Combine(dir, "named.conf"));
+    string[] threads = a.BindThreads > 0 ? ["-n", a.BindThreads.ToString(CultureInfo.InvariantCulture)] : [];
+    var p = StartDaemon(named, ["-g", .. threads, "-c", Path.Combine(dir, "named.conf")]);
     await WaitAnswering("BIND", port, p);
-    Console.WriteLine($"BIND: {Version(named, "-v")}, port {port}, 1 worker thread (-n 1)");
+    Console.WriteLine($"BIND: {Version(named, "-v")}, port {port}, {(a.BindThreads > 0 ? $"{a.BindThreads} worker thread(s) (-n)" : "its default worker threads (one per CPU it counts)")}");
     return new Server("BIND", port, () => StopDaemon(p));
 }
 
@@ -145,8 +147,8 @@ async Task<Server> StartKnot(string knotd)
         server:
             rundir: {dir}
             listen: 127.0.0.1@{port}
-            udp-workers: 1
-            tcp-workers: 1
+            udp-workers: {a.KnotWorkers}
+            tcp-workers: {a.KnotWorkers}
             background-workers: 1
         database:
             storage: {dir}/db
@@ -162,7 +164,7 @@ async Task<Server> StartKnot(string knotd)
         """);
     var p = StartDaemon(knotd, "-c", Path.Combine(dir, "knot.conf"));
     await WaitAnswering("Knot", port, p);
-    Console.WriteLine($"Knot: {Version(knotd, "--version")}, port {port}, udp-workers 1, tcp-workers 1");
+    Console.WriteLine($"Knot: {Version(knotd, "--version")}, port {port}, udp-workers and tcp-workers {a.KnotWorkers}");
     return new Server("Knot", port, () => StopDaemon(p));
 }
 
@@ -190,7 +192,7 @@ static Process StartDaemon(string file, params string[] args)
     foreach (var x in args) psi.ArgumentList.Add(x);
     var p = Process.Start(psi)!;
     p.OutputDataReceived += (_, _) => { };
-    p.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 } line && !line.Contains("info:")) Console.Error.WriteLine($"{Path.GetFileName(file)}: {line}"); };
+    p.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 } line && Regex.IsMatch(line, "error|fail|critical|warning", RegexOptions.IgnoreCase)) Console.Error.WriteLine($"{Path.GetFileName(file)}: {line}"); };
     p.BeginOutputReadLine();
     p.BeginErrorReadLine();
     return p;
@@ -343,7 +345,7 @@ sealed record Perf(long Sent, long Lost, double Qps, double P50Ms, double P99Ms)
     }
 }
 
-sealed record Args(int Records, string Seconds, string Rate, bool Pinned, int Receivers, string Listen, int Repeat, HashSet<string>? Only)
+sealed record Args(int Records, string Seconds, string Rate, bool Pinned, int Receivers, string Listen, int Repeat, HashSet<string>? Only, int BindThreads, int KnotWorkers)
 {
     public static Args Parse(string[] a)
     {
@@ -352,7 +354,8 @@ sealed record Args(int Records, string Seconds, string Rate, bool Pinned, int Re
         return new Args(int.Parse(Get("--records", "10000"), CultureInfo.InvariantCulture), Get("--seconds", "10"), Get("--rate", "50000"),
             a.Contains("--pinned"), int.Parse(Get("--receivers", "0"), CultureInfo.InvariantCulture), Get("--listen", "127.0.0.1"),
             int.Parse(Get("--repeat", "3"), CultureInfo.InvariantCulture),
-            only.Length == 0 ? null : only.Split(',').Select(s => s.Trim().ToLowerInvariant()).ToHashSet());
+            only.Length == 0 ? null : only.Split(',').Select(s => s.Trim().ToLowerInvariant()).ToHashSet(),
+            int.Parse(Get("--bind-threads", "0"), CultureInfo.InvariantCulture), int.Parse(Get("--knot-workers", "1"), CultureInfo.InvariantCulture));
     }
 }
 
