@@ -41,6 +41,13 @@ public sealed class DnsOptions
     /// <summary>Concurrent UDP receive loops (each answers one query at a time). 0: twice the processor count, at least 2. Default 0.</summary>
     public int UdpReceivers { get; set; }
 
+    /// <summary>
+    /// Whole UDP answers kept per receive thread for repeated plain questions (no EDNS options, no TSIG), valid until
+    /// the zones change; each entry holds the question and the answer's bytes (about 100-600 bytes). 0 turns the cache
+    /// off. Default 16,384.
+    /// </summary>
+    public int AnswerCacheSize { get; set; } = 16_384;
+
     /// <summary>Largest UDP response to an EDNS client (RFC 6891; 1232 avoids IP fragmentation). Clients without EDNS get 512. Default 1232.</summary>
     public int MaxUdpPayload { get; set; } = 1232;
 
@@ -137,6 +144,8 @@ public sealed class DnsOptions
             errors.Add($"Dns:Port {Port} must be between 0 and 65535.");
         if (UdpReceivers is < 0 or > 256)
             errors.Add($"Dns:UdpReceivers {UdpReceivers} must be between 0 (automatic) and 256.");
+        if (AnswerCacheSize is < 0 or > 10_000_000)
+            errors.Add($"Dns:AnswerCacheSize {AnswerCacheSize} must be between 0 (off) and 10000000.");
         if (MaxUdpPayload is < 512 or > 65535)
             errors.Add($"Dns:MaxUdpPayload {MaxUdpPayload} must be between 512 and 65535.");
         if (MaxTcpConnections is < 1 or > 100_000)

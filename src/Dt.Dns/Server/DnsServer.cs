@@ -143,6 +143,7 @@ internal sealed class DnsServer : IAsyncDisposable
         var buffer = new byte[65535];
         var w = new DnsWriter(65535);
         var from = new SocketAddress(socket.AddressFamily);
+        var cache = new AnswerCache(_options.AnswerCacheSize);
         while (!ct.IsCancellationRequested)
         {
             int n;
@@ -162,7 +163,7 @@ internal sealed class DnsServer : IAsyncDisposable
             }
             try
             {
-                var kind = _engine.Handle(buffer.AsSpan(0, n), tcp: false, w, out var message);
+                var kind = _engine.Handle(buffer.AsSpan(0, n), tcp: false, w, out var message, cache);
                 switch (kind)
                 {
                     case RequestKind.Respond:

@@ -52,7 +52,25 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options)
     /// Handles one request. For <see cref="RequestKind.Respond"/> the response is in <paramref name="w"/>; for
     /// <see cref="RequestKind.Transfer"/> and <see cref="RequestKind.Update"/>, <paramref name="message"/> is the parsed request.
     /// </summary>
-    public RequestKind Handle(ReadOnlySpan<byte> request, bool tcp, DnsWriter w, out DnsMessage? message)
+    public RequestKind Handle(ReadOnlySpan<byte> request, bool tcp, DnsWriter w, out DnsMessage? message) =>
+        Handle(request, tcp, w, out message, null);
+
+    /// <summary>
+    /// <see cref="Handle(ReadOnlySpan{byte}, bool, DnsWriter, out DnsMessage?)"/> with a UDP receive thread's
+    /// <see cref="AnswerCache"/>: a plain query answered before (for the zones as they are now) is copied from it.
+    /// </summary>
+    public RequestKind Handle(ReadOnlySpan<byte> request, bool tcp, DnsWriter w, out DnsMessage? message, AnswerCache? cache)
+    {
+        if (cache is null || tcp || !cache.TryKey(request, options.MaxUdpPayload)) return HandleFully(request, tcp, w, out message);
+        message = null;
+        var table = store.Table;
+        if (cache.TryAnswer(table, request, w)) return RequestKind.Respond;
+        var kind = HandleFully(request, tcp, w, out message);
+        if (kind == RequestKind.Respond && (w.GetFlags() & DnsFlags.RcodeMask) != (ushort)DnsRcode.ServFail) cache.Add(table, w.Written);
+        return kind;
+    }
+
+    private RequestKind HandleFully(ReadOnlySpan<byte> request, bool tcp, DnsWriter w, out DnsMessage? message)
     {
         message = null;
         if (request.Length < 12) return RequestKind.Drop;
