@@ -57,10 +57,21 @@ public sealed class DnsOptions
     /// <summary>A TCP connection idle this long is closed (RFC 7766 suggests seconds). Default 10 s.</summary>
     public TimeSpan TcpIdleTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Addresses or CIDR ranges allowed AXFR/IXFR. The addresses in <see cref="Notify"/> are always allowed. Default none.</summary>
+    /// <summary>
+    /// Who may AXFR/IXFR: an address or CIDR range ("10.0.0.0/8"), optionally followed by "key NAME" (one of
+    /// <see cref="TsigKeys"/>): then transfers from there must be TSIG-signed with that key, and unsigned or wrongly
+    /// signed ones are refused (REFUSED, or NOTAUTH for a bad signature) and logged, at most 10 lines a minute.
+    /// "key NAME" alone allows any address that signs with the key. The addresses in <see cref="Notify"/> are allowed
+    /// too, with the key their entry names. Default none.
+    /// </summary>
     public List<string> TransferAllow { get; set; } = [];
 
-    /// <summary>Secondaries sent a NOTIFY (RFC 1996) whenever a zone's serial changes here: "ip", "ip:port" or "[v6]:port" (port 53 if omitted). Default none.</summary>
+    /// <summary>
+    /// Secondaries sent a NOTIFY (RFC 1996) whenever a zone's serial changes here: "ip", "ip:port" or "[v6]:port"
+    /// (port 53 if omitted), optionally followed by "key NAME" (one of <see cref="TsigKeys"/>) to sign the NOTIFYs and
+    /// require that key on the secondary's transfers. Without a key named here, the key of a <see cref="TransferAllow"/>
+    /// entry covering the address signs them. Default none.
+    /// </summary>
     public List<string> Notify { get; set; } = [];
 
     /// <summary>NOTIFY sends per change to a secondary that does not answer. Default 5.</summary>
@@ -72,7 +83,9 @@ public sealed class DnsOptions
     /// <summary>Addresses or CIDR ranges allowed RFC 2136 UPDATE without a TSIG signature. Default none.</summary>
     public List<string> UpdateAllow { get; set; } = [];
 
-    /// <summary>TSIG keys accepted on UPDATE (a valid signature allows the update from any address). Default none.</summary>
+    /// <summary>TSIG keys: accepted on UPDATE (a valid signature allows the update from any address), and named by
+    /// <see cref="TransferAllow"/> and <see cref="Notify"/> entries for transfers and NOTIFY. Queries signed with one are
+    /// answered signed. Default none.</summary>
     public List<DnsTsigKey> TsigKeys { get; set; } = [];
 
     /// <summary>Clock difference allowed on TSIG-signed requests (RFC 8945 fudge). Default 300 s.</summary>
@@ -150,15 +163,25 @@ public sealed class DnsOptions
             errors.Add($"Dns:MaxUdpPayload {MaxUdpPayload} must be between 512 and 65535.");
         if (MaxTcpConnections is < 1 or > 100_000)
             errors.Add($"Dns:MaxTcpConnections {MaxTcpConnections} must be between 1 and 100000.");
+        var keyNames = TsigKeys.Select(k => Wire.DnsName.TryParse(k.Name.TrimEnd('.') + ".", null, out var n, out _) ? n.ToLowerCase().Key : null)
+            .OfType<string>().ToHashSet(StringComparer.Ordinal);
         for (int i = 0; i < TransferAllow.Count; i++)
-            if (!AddressRange.TryParse(TransferAllow[i], out _))
-                errors.Add($"Dns:TransferAllow:{i} '{TransferAllow[i]}' is not an IP address or CIDR range.");
+        {
+            if (!TransferRule.TryParse(TransferAllow[i], out var rule))
+                errors.Add($"Dns:TransferAllow:{i} '{TransferAllow[i]}' must be an IP address or CIDR range, optionally followed by 'key NAME', or 'key NAME' alone.");
+            else if (rule.Key is not null && !keyNames.Contains(rule.Key.Key))
+                errors.Add($"Dns:TransferAllow:{i} '{TransferAllow[i]}' names TSIG key '{rule.Key}', which is not in Dns:TsigKeys.");
+        }
         for (int i = 0; i < UpdateAllow.Count; i++)
             if (!AddressRange.TryParse(UpdateAllow[i], out _))
                 errors.Add($"Dns:UpdateAllow:{i} '{UpdateAllow[i]}' is not an IP address or CIDR range.");
         for (int i = 0; i < Notify.Count; i++)
-            if (!TryParseEndPoint(Notify[i], 53, out _))
-                errors.Add($"Dns:Notify:{i} '{Notify[i]}' must be ip, ip:port or [ipv6]:port.");
+        {
+            if (!TransferRule.TrySplitKey(Notify[i], out var target, out var key) || !TryParseEndPoint(target, 53, out _))
+                errors.Add($"Dns:Notify:{i} '{Notify[i]}' must be ip, ip:port or [ipv6]:port, optionally followed by 'key NAME'.");
+            else if (key is not null && !keyNames.Contains(key.Key))
+                errors.Add($"Dns:Notify:{i} '{Notify[i]}' names TSIG key '{key}', which is not in Dns:TsigKeys.");
+        }
         if (Resolver is not null && !TryParseEndPoint(Resolver, 53, out _))
             errors.Add($"Dns:Resolver '{Resolver}' must be ip, ip:port or [ipv6]:port.");
         for (int i = 0; i < TsigKeys.Count; i++)
@@ -227,8 +250,16 @@ public sealed class DnsOptions
         return true;
     }
 
-    internal IReadOnlyList<IPEndPoint> NotifyEndPoints() =>
-        Notify.Select(n => TryParseEndPoint(n, 53, out var ep) ? ep : null).OfType<IPEndPoint>().ToList();
+    internal IReadOnlyList<IPEndPoint> NotifyEndPoints() => NotifyTargets().Select(t => t.EndPoint).ToList();
+
+    /// <summary>The NOTIFY targets with the key each entry names (null if none).</summary>
+    internal IReadOnlyList<(IPEndPoint EndPoint, Wire.DnsName? Key)> NotifyTargets()
+    {
+        var list = new List<(IPEndPoint, Wire.DnsName?)>();
+        foreach (var n in Notify)
+            if (TransferRule.TrySplitKey(n, out var target, out var key) && TryParseEndPoint(target, 53, out var ep)) list.Add((ep, key));
+        return list;
+    }
 
     internal int EffectiveUdpReceivers => UdpReceivers > 0 ? UdpReceivers : Math.Max(2, 2 * Environment.ProcessorCount);
 

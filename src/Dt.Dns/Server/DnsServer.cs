@@ -297,6 +297,7 @@ internal sealed class DnsServer : IAsyncDisposable
         var w = new DnsWriter(65535);
         var length = new byte[2];
         var buffer = new byte[65535];
+        var framed = new byte[65537];
         try
         {
             client.NoDelay = true;
@@ -313,17 +314,17 @@ internal sealed class DnsServer : IAsyncDisposable
                 {
                     case RequestKind.Respond:
                         _metrics?.Answered(true, w.Written);
-                        await WriteFramedAsync(stream, w.Written.ToArray(), ct);
+                        await WriteFramedAsync(stream, framed, w.Written, ct);
                         break;
                     case RequestKind.Transfer:
                         // A transfer may take longer than the idle timeout; it is bounded by the client reading it.
                         idle.CancelAfter(Timeout.InfiniteTimeSpan);
-                        await _transfer.WriteAsync(message!, remote.Address, stream, w, _engine, ct);
+                        await _transfer.WriteAsync(message!, buffer.AsMemory(0, n), remote.Address, stream, w, _engine, ct);
                         break;
                     case RequestKind.Update:
                         var response = await _update.ProcessAsync(message!, buffer.AsSpan(0, n).ToArray(), remote.Address, ct);
                         _metrics?.Answered(true, response);
-                        await WriteFramedAsync(stream, response, ct);
+                        await WriteFramedAsync(stream, framed, response, ct);
                         break;
                 }
             }
@@ -359,12 +360,12 @@ internal sealed class DnsServer : IAsyncDisposable
         }
     }
 
-    private static async Task WriteFramedAsync(Stream stream, byte[] message, CancellationToken ct)
+    /// <summary>Writes one message with its 2-byte length through the connection's own framing buffer (no allocation).</summary>
+    private static ValueTask WriteFramedAsync(Stream stream, byte[] framed, ReadOnlySpan<byte> message, CancellationToken ct)
     {
-        var framed = new byte[message.Length + 2];
         BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)message.Length);
-        message.CopyTo(framed, 2);
-        await stream.WriteAsync(framed, ct);
+        message.CopyTo(framed.AsSpan(2));
+        return stream.WriteAsync(framed.AsMemory(0, message.Length + 2), ct);
     }
 
     public async ValueTask DisposeAsync()

@@ -21,7 +21,7 @@ internal enum RequestKind
 /// Authoritative answers from the zones in service (RFC 1034 §4.3.2, RFC 4592 wildcards, RFC 2308 negative answers,
 /// RFC 6891 EDNS). Synchronous and lock-free over immutable snapshots: UDP receive loops call it inline.
 /// </summary>
-internal sealed class QueryEngine(ZoneStore store, DnsOptions options)
+internal sealed class QueryEngine(ZoneStore store, DnsOptions options, Tsig? tsig = null)
 {
     private const int MaxCnameChain = 8;
 
@@ -100,6 +100,19 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options)
                 WriteError(w, id, flags, m.Question, DnsRcode.NotImp, m.Edns, tcp);
                 return RequestKind.Respond;
         }
+        if (m.Tsig is not null && !(tcp && m.Question?.Type is RrType.AXFR or RrType.IXFR))
+        {
+            // A signed query (a secondary's SOA check, say) gets a signed answer, or NOTAUTH with the TSIG error.
+            HandleSigned(m, request, tcp, w);
+            return RequestKind.Respond;
+        }
+        return HandleQuery(m, tcp, w);
+    }
+
+    /// <summary>A parsed standard query: checks, then the answer (or Transfer for AXFR/IXFR over TCP).</summary>
+    private RequestKind HandleQuery(DnsMessage m, bool tcp, DnsWriter w)
+    {
+        ushort id = m.Id, flags = m.Flags;
         // Exactly one question (RFC 9619); records in other sections of a query are ignored (IXFR reads its SOA).
         if (m.Questions.Count != 1)
         {
@@ -134,6 +147,31 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options)
         }
         Answer(m, tcp, w);
         return RequestKind.Respond;
+    }
+
+    private void HandleSigned(DnsMessage m, ReadOnlySpan<byte> request, bool tcp, DnsWriter w)
+    {
+        var check = tsig?.Verify(m, request) ?? new TsigCheck(false, null, DnsRcode.BadKey, [], 0);
+        byte[] signed;
+        if (!check.Valid)
+        {
+            WriteError(w, m.Id, m.Flags, m.Question, DnsRcode.NotAuth, m.Edns, tcp);
+            signed = tsig?.Sign(w.ToArray(), check, m.Tsig!.Name) ?? w.ToArray();
+        }
+        else
+        {
+            HandleQuery(m, tcp, w);
+            signed = tsig!.Sign(w.ToArray(), check, m.Tsig!.Name);
+            if (!tcp && signed.Length > ResponseLimit(m, tcp))
+            {
+                // The signature does not fit beside the answer: an empty, truncated one sends the client to TCP.
+                WriteError(w, m.Id, m.Flags, m.Question, DnsRcode.NoError, m.Edns, tcp);
+                w.SetFlags((ushort)(w.GetFlags() | DnsFlags.TC | DnsFlags.AA));
+                signed = tsig.Sign(w.ToArray(), check, m.Tsig.Name);
+            }
+        }
+        w.Reset(65535);
+        w.WriteBytes(signed);
     }
 
     private RequestKind Refuse(DnsMessage m, DnsWriter w, bool tcp)
