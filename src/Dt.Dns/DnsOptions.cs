@@ -48,6 +48,32 @@ public sealed class DnsOptions
     /// </summary>
     public int AnswerCacheSize { get; set; } = 16_384;
 
+    /// <summary>
+    /// Response rate limiting (RRL, against reflection attacks with spoofed sources): UDP answers per second to one
+    /// client prefix (<see cref="RateLimitIPv4Prefix"/>, <see cref="RateLimitIPv6Prefix"/>); a burst of one second's
+    /// worth passes, answers beyond are limited (see <see cref="RateLimitSlip"/>). TCP is never limited. 0 turns it
+    /// off. Default 0 (off); BIND's documentation suggests 5 to 20 for an authoritative server on the Internet.
+    /// </summary>
+    public int RateLimitResponsesPerSecond { get; set; }
+
+    /// <summary>
+    /// Every Nth limited answer is sent as an empty truncated answer (TC=1), so a real client behind the prefix retries
+    /// over TCP and gets through; the others are dropped. 1: every limited answer truncated; 0: all dropped. Default 2 (as BIND).
+    /// </summary>
+    public int RateLimitSlip { get; set; } = 2;
+
+    /// <summary>IPv4 clients are limited together per prefix of this length. Default 24.</summary>
+    public int RateLimitIPv4Prefix { get; set; } = 24;
+
+    /// <summary>IPv6 clients are limited together per prefix of this length. Default 56.</summary>
+    public int RateLimitIPv6Prefix { get; set; } = 56;
+
+    /// <summary>Addresses or CIDR ranges never rate limited (monitoring, your own resolvers). Default none.</summary>
+    public List<string> RateLimitExempt { get; set; } = [];
+
+    /// <summary>Client prefixes tracked at most by rate limiting; beyond, a new prefix goes unlimited until idle ones are swept. Default 100,000.</summary>
+    public int RateLimitTableSize { get; set; } = 100_000;
+
     /// <summary>Largest UDP response to an EDNS client (RFC 6891; 1232 avoids IP fragmentation). Clients without EDNS get 512. Default 1232.</summary>
     public int MaxUdpPayload { get; set; } = 1232;
 
@@ -159,6 +185,19 @@ public sealed class DnsOptions
             errors.Add($"Dns:UdpReceivers {UdpReceivers} must be between 0 (automatic) and 256.");
         if (AnswerCacheSize is < 0 or > 10_000_000)
             errors.Add($"Dns:AnswerCacheSize {AnswerCacheSize} must be between 0 (off) and 10000000.");
+        if (RateLimitResponsesPerSecond is < 0 or > 10_000_000)
+            errors.Add($"Dns:RateLimitResponsesPerSecond {RateLimitResponsesPerSecond} must be between 0 (off) and 10000000.");
+        if (RateLimitSlip is < 0 or > 10)
+            errors.Add($"Dns:RateLimitSlip {RateLimitSlip} must be between 0 (drop every limited answer) and 10.");
+        if (RateLimitIPv4Prefix is < 8 or > 32)
+            errors.Add($"Dns:RateLimitIPv4Prefix {RateLimitIPv4Prefix} must be between 8 and 32.");
+        if (RateLimitIPv6Prefix is < 16 or > 128)
+            errors.Add($"Dns:RateLimitIPv6Prefix {RateLimitIPv6Prefix} must be between 16 and 128.");
+        if (RateLimitTableSize is < 16 or > 10_000_000)
+            errors.Add($"Dns:RateLimitTableSize {RateLimitTableSize} must be between 16 and 10000000.");
+        for (int i = 0; i < RateLimitExempt.Count; i++)
+            if (!AddressRange.TryParse(RateLimitExempt[i], out _))
+                errors.Add($"Dns:RateLimitExempt:{i} '{RateLimitExempt[i]}' is not an IP address or CIDR range.");
         if (MaxUdpPayload is < 512 or > 65535)
             errors.Add($"Dns:MaxUdpPayload {MaxUdpPayload} must be between 512 and 65535.");
         if (MaxTcpConnections is < 1 or > 100_000)

@@ -32,6 +32,7 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private DnsServer? _server;
     private DnsMetrics? _metrics;
+    private ResponseRateLimiter? _rrl;
     private Notifier? _notifier;
     private LookupResponder? _responder;
     private Task _keeper = Task.CompletedTask;
@@ -76,6 +77,9 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
     /// <summary>DNS responses sent so far with this protocol and header RCODE (the counts behind <c>dt.dns.queries</c>).</summary>
     public long Answered(bool tcp, Wire.DnsRcode rcode) => _metrics?.Count(tcp, rcode) ?? 0;
 
+    /// <summary>UDP answers rate limiting dropped and sent truncated instead (slipped) so far; (0, 0) when it is off.</summary>
+    public (long Dropped, long Slipped) RateLimited => _rrl is null ? (0, 0) : (_rrl.Dropped, _rrl.Slipped);
+
     /// <summary>NOTIFYs not yet acknowledged.</summary>
     public int PendingNotifies => _notifier?.PendingCount ?? 0;
 
@@ -96,7 +100,8 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
         var transfer = new ZoneTransfer(Zones, Options, rules, tsig, _log, _time);
         var update = new UpdateProcessor(Zones, Editor, tsig, AddressRange.ParseAll(Options.UpdateAllow), _log);
         _metrics = new DnsMetrics(info.NodeId);
-        _server = new DnsServer(Options, engine, transfer, update, _log, _metrics);
+        _rrl = Options.RateLimitResponsesPerSecond > 0 ? new ResponseRateLimiter(Options, _time) : null;
+        _server = new DnsServer(Options, engine, transfer, update, _log, _metrics, _rrl);
         _server.Bind();
         _notifier = new Notifier(notifyTargets.Select(t => (t.EndPoint, t.Key is null ? null : tsig.Find(t.Key))).ToList(), Options, _log, _time);
         _notifier.Start();

@@ -35,9 +35,13 @@ internal sealed class DnsServer : IAsyncDisposable
     private Socket? _tcp;
     private int _open;
 
-    public DnsServer(DnsOptions options, QueryEngine engine, ZoneTransfer transfer, UpdateProcessor update, ILogger log, DnsMetrics? metrics = null)
+    private readonly ResponseRateLimiter? _rrl;
+
+    public DnsServer(DnsOptions options, QueryEngine engine, ZoneTransfer transfer, UpdateProcessor update, ILogger log, DnsMetrics? metrics = null,
+        ResponseRateLimiter? rateLimiter = null)
     {
         _metrics = metrics;
+        _rrl = rateLimiter;
         _options = options;
         _engine = engine;
         _transfer = transfer;
@@ -167,6 +171,9 @@ internal sealed class DnsServer : IAsyncDisposable
                 switch (kind)
                 {
                     case RequestKind.Respond:
+                        var verdict = _rrl?.Check(from) ?? RateVerdict.Send;
+                        if (verdict == RateVerdict.Drop) break;
+                        if (verdict == RateVerdict.Slip) ResponseRateLimiter.Truncate(w);
                         _metrics?.Answered(false, w.Written);
                         SendTo(socket, w.Written, from);
                         break;
