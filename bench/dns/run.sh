@@ -7,12 +7,24 @@
 # and the load generator fighting over one core. Exit code 1 if the fixed-rate run lost queries or Dt logged a failure.
 # Usage: bench/dns/run.sh [--records N] [--seconds S] [--rate QPS] [--repeat R] [--receivers N] [--listen ADDR]
 #                         [--bind-threads N] [--knot-workers N]
-#                         [--only dt,bind,knot] [--no-pin]
+#                         [--only dt,bind,knot] [--silo] [--no-pin]
+# --silo adds the real Dt.Silo process (zone imported through its HTTP API, as `dt dns import` does) as "Dt.Silo".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v dnsperf >/dev/null || { echo "dnsperf not installed (apt-get install dnsperf)"; exit 2; }
 dotnet build -c Release bench/dns/DnsBench -v q -nologo >/dev/null
 dll=bench/dns/DnsBench/bin/Release/net10.0/DnsBench.dll
+# --silo: also measure the real Dt.Silo process (Release build), zone imported through its HTTP API.
+args=()
+for a in "$@"; do
+  if [ "$a" = "--silo" ]; then
+    dotnet build -c Release src/Dt.Silo -v q -nologo >/dev/null
+    args+=(--silo "$PWD/src/Dt.Silo/bin/Release/net10.0/Dt.Silo.dll")
+  else
+    args+=("$a")
+  fi
+done
+set -- "${args[@]}"
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null && [[ " $* " != *" --no-pin "* ]]; then
   exec taskset -c 1 dotnet "$dll" --pinned "$@"
 fi

@@ -17,7 +17,8 @@ using Microsoft.Extensions.Logging;
 //   UDP -c 4 and UDP -c 8: queries/s at saturation (500 outstanding per thread, one dnsperf thread);
 //   UDP at --rate q/s: loss (must be 0) and latency p50/p99 from dnsperf -v;
 //   TCP -c 8: queries/s at saturation.
-// Then Dt ÷ BIND and Dt ÷ Knot. A server that is not installed is skipped with a message.
+// Then Dt ÷ BIND and Dt ÷ Knot. A server that is not installed is skipped with a message. With --silo DLL (run.sh
+// --silo builds and passes it) the real Dt.Silo process is measured too, as "Dt.Silo".
 // run.sh starts this process under `taskset -c 1` and passes --pinned: the servers (Dt's threads, and named and knotd,
 // which inherit the affinity) run on CPU 1 and dnsperf under `taskset -c 0`. Each server gets one worker per CPU it
 // may use: Dt sizes by Environment.ProcessorCount (1 when pinned); named keeps its default (one thread per CPU it
@@ -41,6 +42,7 @@ var failures = new FailureCounter();
 try
 {
     if (a.Only is null || a.Only.Contains("dt")) servers.Add(await StartDt());
+    if (a.Silo is { } siloDll) servers.Add(await StartSilo(siloDll));
     if (a.Only is null || a.Only.Contains("bind"))
     {
         if (FindTool("named") is { } named) servers.Add(await StartBind(named));
@@ -82,10 +84,9 @@ try
                 ? $"{Median(l, p => p.Lost):0}, {Median(l, p => p.P50Ms):0.000} ms, {Median(l, p => p.P99Ms):0.000} ms"
                 : $"{Median(l, p => p.Qps):0} ({l.Min(p => p.Qps):0}–{l.Max(p => p.Qps):0})";
         })) + " |");
-    var dt = servers.FirstOrDefault(s => s.Name == "Dt");
-    if (dt is not null)
-        foreach (var other in servers.Where(s => s != dt))
-            Console.WriteLine($"Dt ÷ {other.Name}: " + string.Join(", ", runs.Select(r =>
+    foreach (var dt in servers.Where(s => s.Name.StartsWith("Dt", StringComparison.Ordinal)))
+        foreach (var other in servers.Where(s => !s.Name.StartsWith("Dt", StringComparison.Ordinal)))
+            Console.WriteLine($"{dt.Name} ÷ {other.Name}: " + string.Join(", ", runs.Select(r =>
             {
                 double d = Median(results[(dt.Name, r.Name)], p => r.Latency ? p.P50Ms : p.Qps);
                 double o = Median(results[(other.Name, r.Name)], p => r.Latency ? p.P50Ms : p.Qps);
@@ -117,6 +118,30 @@ async Task<Server> StartDt()
     });
 }
 
+// The real Dt.Silo process (Release build, inheriting this process's CPU affinity) with its DNS service on, the zone
+// imported through its HTTP API as `dt dns import` does (PUT /v1/dns/zones/bench.test). Its log is not counted.
+async Task<Server> StartSilo(string dll)
+{
+    int port = FreePort();
+    string dir = Directory.CreateDirectory(Path.Combine(work, "silo")).FullName;
+    var p = StartDaemon("dotnet", dll, $"--Dt:DataDir={dir}", "--Dt:Port=0", "--Dt:ListenAddress=127.0.0.1", "--urls", "http://127.0.0.1:0",
+        "--Dns:Enabled=true", "--Dns:ListenAddress=127.0.0.1", $"--Dns:Port={port}", $"--Dns:UdpReceivers={a.Receivers}",
+        "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Dt.Silo=Information");
+    var ready = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+    p.OutputDataReceived += (_, e) =>
+    {
+        if (e.Data is { } line && Regex.Match(line, @"HTTP API on (http://[^\s,]+)") is { Success: true } m) ready.TrySetResult(m.Groups[1].Value);
+    };
+    var api = await ready.Task.WaitAsync(TimeSpan.FromSeconds(60));
+    using var http = new HttpClient { BaseAddress = new Uri(api) };
+    var sw = Stopwatch.StartNew();
+    var put = await http.PutAsync("/v1/dns/zones/bench.test", new StringContent(File.ReadAllText(zoneFile), Encoding.UTF8, "text/plain"));
+    if (!put.IsSuccessStatusCode) throw new InvalidOperationException($"importing into Dt.Silo failed: {(int)put.StatusCode} {await put.Content.ReadAsStringAsync()}");
+    await WaitAnswering("Dt.Silo", port, p);
+    Console.WriteLine($"Dt.Silo: zone imported through {api} in {sw.ElapsedMilliseconds} ms, DNS port {port}");
+    return new Server("Dt.Silo", port, () => StopDaemon(p));
+}
+
 async Task<Server> StartBind(string named)
 {
     int port = FreePort();
@@ -143,6 +168,7 @@ async Task<Server> StartKnot(string knotd)
 {
     int port = FreePort();
     string dir = Directory.CreateDirectory(Path.Combine(work, "knot")).FullName;
+    Directory.CreateDirectory(Path.Combine(dir, "db"));
     File.WriteAllText(Path.Combine(dir, "knot.conf"), $"""
         server:
             rundir: {dir}
@@ -345,7 +371,7 @@ sealed record Perf(long Sent, long Lost, double Qps, double P50Ms, double P99Ms)
     }
 }
 
-sealed record Args(int Records, string Seconds, string Rate, bool Pinned, int Receivers, string Listen, int Repeat, HashSet<string>? Only, int BindThreads, int KnotWorkers)
+sealed record Args(int Records, string Seconds, string Rate, bool Pinned, int Receivers, string Listen, int Repeat, HashSet<string>? Only, int BindThreads, int KnotWorkers, string? Silo)
 {
     public static Args Parse(string[] a)
     {
@@ -355,7 +381,8 @@ sealed record Args(int Records, string Seconds, string Rate, bool Pinned, int Re
             a.Contains("--pinned"), int.Parse(Get("--receivers", "0"), CultureInfo.InvariantCulture), Get("--listen", "127.0.0.1"),
             int.Parse(Get("--repeat", "3"), CultureInfo.InvariantCulture),
             only.Length == 0 ? null : only.Split(',').Select(s => s.Trim().ToLowerInvariant()).ToHashSet(),
-            int.Parse(Get("--bind-threads", "0"), CultureInfo.InvariantCulture), int.Parse(Get("--knot-workers", "1"), CultureInfo.InvariantCulture));
+            int.Parse(Get("--bind-threads", "0"), CultureInfo.InvariantCulture), int.Parse(Get("--knot-workers", "1"), CultureInfo.InvariantCulture),
+            Get("--silo", "") is { Length: > 0 } silo ? silo : null);
     }
 }
 
