@@ -218,7 +218,7 @@ static Process StartDaemon(string file, params string[] args)
     foreach (var x in args) psi.ArgumentList.Add(x);
     var p = Process.Start(psi)!;
     p.OutputDataReceived += (_, _) => { };
-    p.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 } line && Regex.IsMatch(line, "error|fail|critical|warning", RegexOptions.IgnoreCase)) Console.Error.WriteLine($"{Path.GetFileName(file)}: {line}"); };
+    p.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 } line && !line.Contains("built with") && Regex.IsMatch(line, "error|fail|critical|warning", RegexOptions.IgnoreCase)) Console.Error.WriteLine($"{Path.GetFileName(file)}: {line}"); };
     p.BeginOutputReadLine();
     p.BeginErrorReadLine();
     return p;

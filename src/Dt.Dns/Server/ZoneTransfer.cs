@@ -15,8 +15,6 @@ internal sealed class ZoneTransfer(ZoneStore store, DnsOptions options, Transfer
 {
     private readonly LogLimiter _refusals = new(10, TimeSpan.FromMinutes(1), time);
 
-    public bool IsAllowed(IPAddress remote) => rules.Refusal(remote, null) is null;
-
     /// <summary>
     /// Answers an AXFR/IXFR over TCP. A TSIG on the request is checked first (a bad one: NOTAUTH with the TSIG
     /// error, RFC 8945 §5.2); then <see cref="TransferRules"/> decide (REFUSED when not allowed, logged at most 10
