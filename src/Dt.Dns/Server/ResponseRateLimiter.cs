@@ -73,8 +73,8 @@ internal sealed class ResponseRateLimiter
     /// <summary>Decides for one answer to <paramref name="client"/>.</summary>
     public RateVerdict Check(SocketAddress client)
     {
-        if (!TryPrefix(client, out var key, out var address)) return RateVerdict.Send;
-        if (_exempt.Count > 0 && _exempt.Any(r => r.Contains(address!))) return RateVerdict.Send;
+        if (!TryPrefix(client, _exempt.Count > 0, out var key, out var address)) return RateVerdict.Send;
+        if (address is not null && _exempt.Any(r => r.Contains(address))) return RateVerdict.Send;
         long now = _time.GetUtcNow().UtcTicks;
         var shard = _shards[(int)((ulong)key.GetHashCode() % Shards)];
         long limited;
@@ -129,8 +129,9 @@ internal sealed class ResponseRateLimiter
         return shard.Buckets.Count < _perShard;
     }
 
-    /// <summary>The client's prefix as a 128-bit key (IPv4 and IPv4-mapped IPv6 as IPv4, tagged apart from IPv6).</summary>
-    private bool TryPrefix(SocketAddress client, out UInt128 key, out System.Net.IPAddress? address)
+    /// <summary>The client's prefix as a 128-bit key (IPv4 and IPv4-mapped IPv6 as IPv4, tagged apart from IPv6), and
+    /// its address when <paramref name="wantAddress"/> (for the exempt list; nothing is allocated otherwise).</summary>
+    private bool TryPrefix(SocketAddress client, bool wantAddress, out UInt128 key, out System.Net.IPAddress? address)
     {
         key = 0;
         address = null;
@@ -141,7 +142,7 @@ internal sealed class ResponseRateLimiter
         {
             buffer.Slice(4, 4).CopyTo(bytes);
             bits = _v4Prefix;
-            address = new System.Net.IPAddress(bytes[..4]);
+            if (wantAddress) address = new System.Net.IPAddress(bytes[..4]);
             Mask(bytes[..4], bits);
             key = ((UInt128)4 << 120) | BinaryPrimitives.ReadUInt32BigEndian(bytes);
             return true;
@@ -153,13 +154,13 @@ internal sealed class ResponseRateLimiter
             if (mapped)
             {
                 a.Slice(12, 4).CopyTo(bytes);
-                address = new System.Net.IPAddress(bytes[..4]);
+                if (wantAddress) address = new System.Net.IPAddress(bytes[..4]);
                 Mask(bytes[..4], _v4Prefix);
                 key = ((UInt128)4 << 120) | BinaryPrimitives.ReadUInt32BigEndian(bytes);
                 return true;
             }
             a.CopyTo(bytes);
-            address = new System.Net.IPAddress(bytes);
+            if (wantAddress) address = new System.Net.IPAddress(bytes);
             Mask(bytes, _v6Prefix);
             key = BinaryPrimitives.ReadUInt128BigEndian(bytes);
             if (_v6Prefix < 128) key |= 1; // the host bits are zero: tag IPv6 apart from IPv4 keys
