@@ -47,8 +47,8 @@ internal static partial class DnsLog
     [LoggerMessage(5014, LogLevel.Error, "Handling a request from {Remote} failed: {Reason}")]
     public static partial void RequestFailed(ILogger log, string remote, string reason);
 
-    [LoggerMessage(5020, LogLevel.Warning, "Zone transfer of {Zone} refused to {Remote} (not in Dns:TransferAllow or Dns:Notify)")]
-    public static partial void TransferRefused(ILogger log, string zone, string remote);
+    [LoggerMessage(5020, LogLevel.Warning, "Zone transfer of {Zone} refused to {Remote}: {Reason} ({Suppressed} more refusals not logged since the last line)")]
+    public static partial void TransferRefused(ILogger log, string zone, string remote, string reason, long suppressed);
 
     [LoggerMessage(5021, LogLevel.Information, "{Kind} of {Zone} serial {Serial} to {Remote}: {Records} records in {Messages} messages")]
     public static partial void TransferDone(ILogger log, string kind, string zone, uint serial, string remote, int records, int messages);

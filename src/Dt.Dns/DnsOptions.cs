@@ -41,6 +41,39 @@ public sealed class DnsOptions
     /// <summary>Concurrent UDP receive loops (each answers one query at a time). 0: twice the processor count, at least 2. Default 0.</summary>
     public int UdpReceivers { get; set; }
 
+    /// <summary>
+    /// Whole UDP answers kept per receive thread for repeated plain questions (no EDNS options, no TSIG), valid until
+    /// the zones change; each entry holds the question and the answer's bytes (about 100-600 bytes). 0 turns the cache
+    /// off. Default 16,384.
+    /// </summary>
+    public int AnswerCacheSize { get; set; } = 16_384;
+
+    /// <summary>
+    /// Response rate limiting (RRL, against reflection attacks with spoofed sources): UDP answers per second to one
+    /// client prefix (<see cref="RateLimitIPv4Prefix"/>, <see cref="RateLimitIPv6Prefix"/>); a burst of one second's
+    /// worth passes, answers beyond are limited (see <see cref="RateLimitSlip"/>). TCP is never limited. 0 turns it
+    /// off. Default 0 (off); BIND's documentation suggests 5 to 20 for an authoritative server on the Internet.
+    /// </summary>
+    public int RateLimitResponsesPerSecond { get; set; }
+
+    /// <summary>
+    /// Every Nth limited answer is sent as an empty truncated answer (TC=1), so a real client behind the prefix retries
+    /// over TCP and gets through; the others are dropped. 1: every limited answer truncated; 0: all dropped. Default 2 (as BIND).
+    /// </summary>
+    public int RateLimitSlip { get; set; } = 2;
+
+    /// <summary>IPv4 clients are limited together per prefix of this length. Default 24.</summary>
+    public int RateLimitIPv4Prefix { get; set; } = 24;
+
+    /// <summary>IPv6 clients are limited together per prefix of this length. Default 56.</summary>
+    public int RateLimitIPv6Prefix { get; set; } = 56;
+
+    /// <summary>Addresses or CIDR ranges never rate limited (monitoring, your own resolvers). Default none.</summary>
+    public List<string> RateLimitExempt { get; set; } = [];
+
+    /// <summary>Client prefixes tracked at most by rate limiting; beyond, a new prefix goes unlimited until idle ones are swept. Default 100,000.</summary>
+    public int RateLimitTableSize { get; set; } = 100_000;
+
     /// <summary>Largest UDP response to an EDNS client (RFC 6891; 1232 avoids IP fragmentation). Clients without EDNS get 512. Default 1232.</summary>
     public int MaxUdpPayload { get; set; } = 1232;
 
@@ -50,10 +83,21 @@ public sealed class DnsOptions
     /// <summary>A TCP connection idle this long is closed (RFC 7766 suggests seconds). Default 10 s.</summary>
     public TimeSpan TcpIdleTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Addresses or CIDR ranges allowed AXFR/IXFR. The addresses in <see cref="Notify"/> are always allowed. Default none.</summary>
+    /// <summary>
+    /// Who may AXFR/IXFR: an address or CIDR range ("10.0.0.0/8"), optionally followed by "key NAME" (one of
+    /// <see cref="TsigKeys"/>): then transfers from there must be TSIG-signed with that key, and unsigned or wrongly
+    /// signed ones are refused (REFUSED, or NOTAUTH for a bad signature) and logged, at most 10 lines a minute.
+    /// "key NAME" alone allows any address that signs with the key. The addresses in <see cref="Notify"/> are allowed
+    /// too, with the key their entry names. Default none.
+    /// </summary>
     public List<string> TransferAllow { get; set; } = [];
 
-    /// <summary>Secondaries sent a NOTIFY (RFC 1996) whenever a zone's serial changes here: "ip", "ip:port" or "[v6]:port" (port 53 if omitted). Default none.</summary>
+    /// <summary>
+    /// Secondaries sent a NOTIFY (RFC 1996) whenever a zone's serial changes here: "ip", "ip:port" or "[v6]:port"
+    /// (port 53 if omitted), optionally followed by "key NAME" (one of <see cref="TsigKeys"/>) to sign the NOTIFYs and
+    /// require that key on the secondary's transfers. Without a key named here, the key of a <see cref="TransferAllow"/>
+    /// entry covering the address signs them. Default none.
+    /// </summary>
     public List<string> Notify { get; set; } = [];
 
     /// <summary>NOTIFY sends per change to a secondary that does not answer. Default 5.</summary>
@@ -65,7 +109,9 @@ public sealed class DnsOptions
     /// <summary>Addresses or CIDR ranges allowed RFC 2136 UPDATE without a TSIG signature. Default none.</summary>
     public List<string> UpdateAllow { get; set; } = [];
 
-    /// <summary>TSIG keys accepted on UPDATE (a valid signature allows the update from any address). Default none.</summary>
+    /// <summary>TSIG keys: accepted on UPDATE (a valid signature allows the update from any address), and named by
+    /// <see cref="TransferAllow"/> and <see cref="Notify"/> entries for transfers and NOTIFY. Queries signed with one are
+    /// answered signed. Default none.</summary>
     public List<DnsTsigKey> TsigKeys { get; set; } = [];
 
     /// <summary>Clock difference allowed on TSIG-signed requests (RFC 8945 fudge). Default 300 s.</summary>
@@ -137,19 +183,44 @@ public sealed class DnsOptions
             errors.Add($"Dns:Port {Port} must be between 0 and 65535.");
         if (UdpReceivers is < 0 or > 256)
             errors.Add($"Dns:UdpReceivers {UdpReceivers} must be between 0 (automatic) and 256.");
+        if (AnswerCacheSize is < 0 or > 10_000_000)
+            errors.Add($"Dns:AnswerCacheSize {AnswerCacheSize} must be between 0 (off) and 10000000.");
+        if (RateLimitResponsesPerSecond is < 0 or > 10_000_000)
+            errors.Add($"Dns:RateLimitResponsesPerSecond {RateLimitResponsesPerSecond} must be between 0 (off) and 10000000.");
+        if (RateLimitSlip is < 0 or > 10)
+            errors.Add($"Dns:RateLimitSlip {RateLimitSlip} must be between 0 (drop every limited answer) and 10.");
+        if (RateLimitIPv4Prefix is < 8 or > 32)
+            errors.Add($"Dns:RateLimitIPv4Prefix {RateLimitIPv4Prefix} must be between 8 and 32.");
+        if (RateLimitIPv6Prefix is < 16 or > 128)
+            errors.Add($"Dns:RateLimitIPv6Prefix {RateLimitIPv6Prefix} must be between 16 and 128.");
+        if (RateLimitTableSize is < 16 or > 10_000_000)
+            errors.Add($"Dns:RateLimitTableSize {RateLimitTableSize} must be between 16 and 10000000.");
+        for (int i = 0; i < RateLimitExempt.Count; i++)
+            if (!AddressRange.TryParse(RateLimitExempt[i], out _))
+                errors.Add($"Dns:RateLimitExempt:{i} '{RateLimitExempt[i]}' is not an IP address or CIDR range.");
         if (MaxUdpPayload is < 512 or > 65535)
             errors.Add($"Dns:MaxUdpPayload {MaxUdpPayload} must be between 512 and 65535.");
         if (MaxTcpConnections is < 1 or > 100_000)
             errors.Add($"Dns:MaxTcpConnections {MaxTcpConnections} must be between 1 and 100000.");
+        var keyNames = TsigKeys.Select(k => Wire.DnsName.TryParse(k.Name.TrimEnd('.') + ".", null, out var n, out _) ? n.ToLowerCase().Key : null)
+            .OfType<string>().ToHashSet(StringComparer.Ordinal);
         for (int i = 0; i < TransferAllow.Count; i++)
-            if (!AddressRange.TryParse(TransferAllow[i], out _))
-                errors.Add($"Dns:TransferAllow:{i} '{TransferAllow[i]}' is not an IP address or CIDR range.");
+        {
+            if (!TransferRule.TryParse(TransferAllow[i], out var rule))
+                errors.Add($"Dns:TransferAllow:{i} '{TransferAllow[i]}' must be an IP address or CIDR range, optionally followed by 'key NAME', or 'key NAME' alone.");
+            else if (rule.Key is not null && !keyNames.Contains(rule.Key.Key))
+                errors.Add($"Dns:TransferAllow:{i} '{TransferAllow[i]}' names TSIG key '{rule.Key}', which is not in Dns:TsigKeys.");
+        }
         for (int i = 0; i < UpdateAllow.Count; i++)
             if (!AddressRange.TryParse(UpdateAllow[i], out _))
                 errors.Add($"Dns:UpdateAllow:{i} '{UpdateAllow[i]}' is not an IP address or CIDR range.");
         for (int i = 0; i < Notify.Count; i++)
-            if (!TryParseEndPoint(Notify[i], 53, out _))
-                errors.Add($"Dns:Notify:{i} '{Notify[i]}' must be ip, ip:port or [ipv6]:port.");
+        {
+            if (!TransferRule.TrySplitKey(Notify[i], out var target, out var key) || !TryParseEndPoint(target, 53, out _))
+                errors.Add($"Dns:Notify:{i} '{Notify[i]}' must be ip, ip:port or [ipv6]:port, optionally followed by 'key NAME'.");
+            else if (key is not null && !keyNames.Contains(key.Key))
+                errors.Add($"Dns:Notify:{i} '{Notify[i]}' names TSIG key '{key}', which is not in Dns:TsigKeys.");
+        }
         if (Resolver is not null && !TryParseEndPoint(Resolver, 53, out _))
             errors.Add($"Dns:Resolver '{Resolver}' must be ip, ip:port or [ipv6]:port.");
         for (int i = 0; i < TsigKeys.Count; i++)
@@ -218,8 +289,16 @@ public sealed class DnsOptions
         return true;
     }
 
-    internal IReadOnlyList<IPEndPoint> NotifyEndPoints() =>
-        Notify.Select(n => TryParseEndPoint(n, 53, out var ep) ? ep : null).OfType<IPEndPoint>().ToList();
+    internal IReadOnlyList<IPEndPoint> NotifyEndPoints() => NotifyTargets().Select(t => t.EndPoint).ToList();
+
+    /// <summary>The NOTIFY targets with the key each entry names (null if none).</summary>
+    internal IReadOnlyList<(IPEndPoint EndPoint, Wire.DnsName? Key)> NotifyTargets()
+    {
+        var list = new List<(IPEndPoint, Wire.DnsName?)>();
+        foreach (var n in Notify)
+            if (TransferRule.TrySplitKey(n, out var target, out var key) && TryParseEndPoint(target, 53, out var ep)) list.Add((ep, key));
+        return list;
+    }
 
     internal int EffectiveUdpReceivers => UdpReceivers > 0 ? UdpReceivers : Math.Max(2, 2 * Environment.ProcessorCount);
 

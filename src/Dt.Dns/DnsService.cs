@@ -32,6 +32,7 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private DnsServer? _server;
     private DnsMetrics? _metrics;
+    private ResponseRateLimiter? _rrl;
     private Notifier? _notifier;
     private LookupResponder? _responder;
     private Task _keeper = Task.CompletedTask;
@@ -76,6 +77,9 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
     /// <summary>DNS responses sent so far with this protocol and header RCODE (the counts behind <c>dt.dns.queries</c>).</summary>
     public long Answered(bool tcp, Wire.DnsRcode rcode) => _metrics?.Count(tcp, rcode) ?? 0;
 
+    /// <summary>UDP answers rate limiting dropped and sent truncated instead (slipped) so far; (0, 0) when it is off.</summary>
+    public (long Dropped, long Slipped) RateLimited => _rrl is null ? (0, 0) : (_rrl.Dropped, _rrl.Slipped);
+
     /// <summary>NOTIFYs not yet acknowledged.</summary>
     public int PendingNotifies => _notifier?.PendingCount ?? 0;
 
@@ -86,16 +90,20 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
         if (Interlocked.Exchange(ref _started, 1) == 1) throw new InvalidOperationException("the DNS service was already started");
         var info = await _grains.GetNode().GetInfo();
         IsMaster = info.IsMaster;
-        var notifyTargets = Options.NotifyEndPoints();
-        var transferAllow = AddressRange.ParseAll(Options.TransferAllow).Concat(notifyTargets.Select(t => AddressRange.Single(t.Address))).ToList();
+        var configured = new TransferRules(Options.TransferAllow.Select(t => TransferRule.TryParse(t, out var r) ? r : null).OfType<TransferRule>().ToList());
+        // A NOTIFY target signs with the key its entry names, else with the key of a TransferAllow entry covering it;
+        // its transfers are allowed with that key (or unsigned when there is none).
+        var notifyTargets = Options.NotifyTargets().Select(t => (t.EndPoint, Key: t.Key ?? configured.KeyFor(t.EndPoint.Address))).ToList();
+        var rules = new TransferRules(configured.Rules.Concat(notifyTargets.Select(t => new TransferRule(AddressRange.Single(t.EndPoint.Address), t.Key))).ToList());
         var tsig = new Tsig(Options.TsigKeys, Options.TsigFudge, _time);
-        var engine = new QueryEngine(Zones, Options);
-        var transfer = new ZoneTransfer(Zones, Options, transferAllow, _log);
+        var engine = new QueryEngine(Zones, Options, tsig);
+        var transfer = new ZoneTransfer(Zones, Options, rules, tsig, _log, _time);
         var update = new UpdateProcessor(Zones, Editor, tsig, AddressRange.ParseAll(Options.UpdateAllow), _log);
         _metrics = new DnsMetrics(info.NodeId);
-        _server = new DnsServer(Options, engine, transfer, update, _log, _metrics);
+        _rrl = Options.RateLimitResponsesPerSecond > 0 ? new ResponseRateLimiter(Options, _time) : null;
+        _server = new DnsServer(Options, engine, transfer, update, _log, _metrics, _rrl);
         _server.Bind();
-        _notifier = new Notifier(notifyTargets, Options, _log, _time);
+        _notifier = new Notifier(notifyTargets.Select(t => (t.EndPoint, t.Key is null ? null : tsig.Find(t.Key))).ToList(), Options, _log, _time);
         _notifier.Start();
         Zones.Published += _notifier.Enqueue;
         Zones.Start();

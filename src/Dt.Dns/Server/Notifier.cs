@@ -12,20 +12,22 @@ namespace Dt.Dns.Server;
 /// Sends NOTIFY (RFC 1996) to the configured secondaries whenever a zone's serial changes on this node, and resends
 /// it (interval doubling from <see cref="DnsOptions.NotifyRetryInterval"/>, at most <see cref="DnsOptions.NotifyRetries"/>
 /// sends) until the secondary answers. Only the newest serial per zone and secondary is pending: a newer change
-/// replaces an unanswered older one, so the pending set is bounded by zones × secondaries.
+/// replaces an unanswered older one, so the pending set is bounded by zones × secondaries. A target with a TSIG key
+/// gets its NOTIFYs signed with it (RFC 8945).
 /// </summary>
 internal sealed class Notifier : IAsyncDisposable
 {
     private sealed class Pending
     {
         public required IPEndPoint Target { get; init; }
+        public required TsigKey? Key { get; init; }
         public required ZoneSnapshot Zone { get; init; }
         public ushort Id { get; set; }
         public int Attempts { get; set; }
         public DateTimeOffset NextAt { get; set; }
     }
 
-    private readonly IReadOnlyList<IPEndPoint> _targets;
+    private readonly IReadOnlyList<(IPEndPoint EndPoint, TsigKey? Key)> _targets;
     private readonly DnsOptions _options;
     private readonly ILogger _log;
     private readonly TimeProvider _time;
@@ -36,7 +38,7 @@ internal sealed class Notifier : IAsyncDisposable
     private readonly List<Task> _loops = [];
     private Socket? _v4, _v6;
 
-    public Notifier(IReadOnlyList<IPEndPoint> targets, DnsOptions options, ILogger log, TimeProvider time)
+    public Notifier(IReadOnlyList<(IPEndPoint EndPoint, TsigKey? Key)> targets, DnsOptions options, ILogger log, TimeProvider time)
     {
         _targets = targets;
         _options = options;
@@ -47,13 +49,13 @@ internal sealed class Notifier : IAsyncDisposable
     public void Start()
     {
         if (_targets.Count == 0) return;
-        if (_targets.Any(t => t.AddressFamily == AddressFamily.InterNetwork))
+        if (_targets.Any(t => t.EndPoint.AddressFamily == AddressFamily.InterNetwork))
         {
             _v4 = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             _v4.Bind(new IPEndPoint(IPAddress.Any, 0));
             _loops.Add(Task.Run(() => ReceiveAsync(_v4)));
         }
-        if (_targets.Any(t => t.AddressFamily == AddressFamily.InterNetworkV6))
+        if (_targets.Any(t => t.EndPoint.AddressFamily == AddressFamily.InterNetworkV6))
         {
             _v6 = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
             _v6.Bind(new IPEndPoint(IPAddress.IPv6Any, 0));
@@ -69,7 +71,7 @@ internal sealed class Notifier : IAsyncDisposable
         var now = _time.GetUtcNow();
         lock (_lock)
             foreach (var t in _targets)
-                _pending[(t.ToString(), zone.Origin.Key)] = new Pending { Target = t, Zone = zone, NextAt = now };
+                _pending[(t.EndPoint.ToString(), zone.Origin.Key)] = new Pending { Target = t.EndPoint, Key = t.Key, Zone = zone, NextAt = now };
         _wake.Release();
     }
 
@@ -111,9 +113,11 @@ internal sealed class Notifier : IAsyncDisposable
                 var socket = p.Target.AddressFamily == AddressFamily.InterNetwork ? _v4 : _v6;
                 if (socket is null) continue;
                 Build(w, p.Id, p.Zone);
+                var datagram = p.Key is null ? w.WrittenMemory : Tsig.SignRequest(w.ToArray(), p.Key.Name, p.Key.Secret, _time.GetUtcNow(),
+                    (ushort)Math.Min(ushort.MaxValue, _options.TsigFudge.TotalSeconds));
                 try
                 {
-                    await socket.SendToAsync(w.WrittenMemory, SocketFlags.None, p.Target, ct);
+                    await socket.SendToAsync(datagram, SocketFlags.None, p.Target, ct);
                     DnsLog.NotifySent(_log, p.Zone.Origin.ToString(), p.Zone.Serial, p.Target.ToString(), p.Attempts);
                 }
                 catch (SocketException e)

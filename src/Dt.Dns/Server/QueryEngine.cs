@@ -21,7 +21,7 @@ internal enum RequestKind
 /// Authoritative answers from the zones in service (RFC 1034 §4.3.2, RFC 4592 wildcards, RFC 2308 negative answers,
 /// RFC 6891 EDNS). Synchronous and lock-free over immutable snapshots: UDP receive loops call it inline.
 /// </summary>
-internal sealed class QueryEngine(ZoneStore store, DnsOptions options)
+internal sealed class QueryEngine(ZoneStore store, DnsOptions options, Tsig? tsig = null)
 {
     private const int MaxCnameChain = 8;
 
@@ -52,7 +52,25 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options)
     /// Handles one request. For <see cref="RequestKind.Respond"/> the response is in <paramref name="w"/>; for
     /// <see cref="RequestKind.Transfer"/> and <see cref="RequestKind.Update"/>, <paramref name="message"/> is the parsed request.
     /// </summary>
-    public RequestKind Handle(ReadOnlySpan<byte> request, bool tcp, DnsWriter w, out DnsMessage? message)
+    public RequestKind Handle(ReadOnlySpan<byte> request, bool tcp, DnsWriter w, out DnsMessage? message) =>
+        Handle(request, tcp, w, out message, null);
+
+    /// <summary>
+    /// <see cref="Handle(ReadOnlySpan{byte}, bool, DnsWriter, out DnsMessage?)"/> with a UDP receive thread's
+    /// <see cref="AnswerCache"/>: a plain query answered before (for the zones as they are now) is copied from it.
+    /// </summary>
+    public RequestKind Handle(ReadOnlySpan<byte> request, bool tcp, DnsWriter w, out DnsMessage? message, AnswerCache? cache)
+    {
+        if (cache is null || tcp || !cache.TryKey(request, options.MaxUdpPayload)) return HandleFully(request, tcp, w, out message);
+        message = null;
+        var table = store.Table;
+        if (cache.TryAnswer(table, request, w)) return RequestKind.Respond;
+        var kind = HandleFully(request, tcp, w, out message);
+        if (kind == RequestKind.Respond && (w.GetFlags() & DnsFlags.RcodeMask) != (ushort)DnsRcode.ServFail) cache.Add(table, w.Written);
+        return kind;
+    }
+
+    private RequestKind HandleFully(ReadOnlySpan<byte> request, bool tcp, DnsWriter w, out DnsMessage? message)
     {
         message = null;
         if (request.Length < 12) return RequestKind.Drop;
@@ -82,6 +100,19 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options)
                 WriteError(w, id, flags, m.Question, DnsRcode.NotImp, m.Edns, tcp);
                 return RequestKind.Respond;
         }
+        if (m.Tsig is not null && !(tcp && m.Question?.Type is RrType.AXFR or RrType.IXFR))
+        {
+            // A signed query (a secondary's SOA check, say) gets a signed answer, or NOTAUTH with the TSIG error.
+            HandleSigned(m, request, tcp, w);
+            return RequestKind.Respond;
+        }
+        return HandleQuery(m, tcp, w);
+    }
+
+    /// <summary>A parsed standard query: checks, then the answer (or Transfer for AXFR/IXFR over TCP).</summary>
+    private RequestKind HandleQuery(DnsMessage m, bool tcp, DnsWriter w)
+    {
+        ushort id = m.Id, flags = m.Flags;
         // Exactly one question (RFC 9619); records in other sections of a query are ignored (IXFR reads its SOA).
         if (m.Questions.Count != 1)
         {
@@ -116,6 +147,31 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options)
         }
         Answer(m, tcp, w);
         return RequestKind.Respond;
+    }
+
+    private void HandleSigned(DnsMessage m, ReadOnlySpan<byte> request, bool tcp, DnsWriter w)
+    {
+        var check = tsig?.Verify(m, request) ?? new TsigCheck(false, null, DnsRcode.BadKey, [], 0);
+        byte[] signed;
+        if (!check.Valid)
+        {
+            WriteError(w, m.Id, m.Flags, m.Question, DnsRcode.NotAuth, m.Edns, tcp);
+            signed = tsig?.Sign(w.ToArray(), check, m.Tsig!.Name) ?? w.ToArray();
+        }
+        else
+        {
+            HandleQuery(m, tcp, w);
+            signed = tsig!.Sign(w.ToArray(), check, m.Tsig!.Name);
+            if (!tcp && signed.Length > ResponseLimit(m, tcp))
+            {
+                // The signature does not fit beside the answer: an empty, truncated one sends the client to TCP.
+                WriteError(w, m.Id, m.Flags, m.Question, DnsRcode.NoError, m.Edns, tcp);
+                w.SetFlags((ushort)(w.GetFlags() | DnsFlags.TC | DnsFlags.AA));
+                signed = tsig.Sign(w.ToArray(), check, m.Tsig.Name);
+            }
+        }
+        w.Reset(65535);
+        w.WriteBytes(signed);
     }
 
     private RequestKind Refuse(DnsMessage m, DnsWriter w, bool tcp)

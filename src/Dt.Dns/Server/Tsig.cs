@@ -40,6 +40,9 @@ internal sealed class Tsig
 
     public bool HasKeys => _keys.Count > 0;
 
+    /// <summary>The configured key of this name, or null.</summary>
+    public TsigKey? Find(DnsName name) => _keys.GetValueOrDefault(name.ToLowerCase().Key);
+
     /// <summary>Checks the TSIG of <paramref name="m"/> (parsed from <paramref name="raw"/>).</summary>
     public TsigCheck Verify(DnsMessage m, ReadOnlySpan<byte> raw)
     {
@@ -62,7 +65,10 @@ internal sealed class Tsig
     /// Appends a TSIG record to <paramref name="response"/> (a whole message without one). Signed with the request's
     /// key when the check found the key and the MAC good (also for BADTIME); otherwise unsigned with the error code.
     /// </summary>
-    public byte[] Sign(byte[] response, TsigCheck check, DnsName keyNameFromRequest)
+    public byte[] Sign(byte[] response, TsigCheck check, DnsName keyNameFromRequest) => Sign(response, check, keyNameFromRequest, out _);
+
+    /// <summary><see cref="Sign(byte[], TsigCheck, DnsName)"/>, giving the MAC (empty if unsigned) for the next message of a stream.</summary>
+    public byte[] Sign(byte[] response, TsigCheck check, DnsName keyNameFromRequest, out byte[] mac)
     {
         ushort id = BinaryPrimitives.ReadUInt16BigEndian(response);
         ulong now = (ulong)_time.GetUtcNow().ToUnixTimeSeconds();
@@ -74,15 +80,48 @@ internal sealed class Tsig
             BinaryPrimitives.WriteUInt16BigEndian(other, (ushort)(now >> 32));
             BinaryPrimitives.WriteUInt32BigEndian(other.AsSpan(2), (uint)now);
         }
-        byte[] mac = [];
+        mac = [];
         bool sign = check.Key is not null && check.Error is DnsRcode.NoError or DnsRcode.BadTime;
         ulong time = check.Error == DnsRcode.BadTime ? check.TimeSigned : now;
         if (sign) mac = Mac(check.Key!, check.RequestMac, response, id, decrementArCount: false, time, fudge, (ushort)check.Error, other);
-        var data = new TsigData(HmacSha256, time, fudge, mac, id, (ushort)check.Error, other);
+        return Append(response, check.Key?.Name ?? keyNameFromRequest, new TsigData(HmacSha256, time, fudge, mac, id, (ushort)check.Error, other));
+    }
+
+    /// <summary>
+    /// Signs a later message of a multi-message response (a zone transfer, RFC 8945 §5.3.1): the MAC covers the prior
+    /// MAC, this message and the timers only. Every message of a transfer is signed.
+    /// </summary>
+    public byte[] SignNext(byte[] response, TsigKey key, byte[] priorMac, out byte[] mac)
+    {
+        ushort id = BinaryPrimitives.ReadUInt16BigEndian(response);
+        ulong now = (ulong)_time.GetUtcNow().ToUnixTimeSeconds();
+        ushort fudge = (ushort)Math.Min(ushort.MaxValue, _fudge.TotalSeconds);
+        using (var h = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key.Secret))
+        {
+            Span<byte> u16 = stackalloc byte[2];
+            BinaryPrimitives.WriteUInt16BigEndian(u16, (ushort)priorMac.Length);
+            h.AppendData(u16);
+            h.AppendData(priorMac);
+            h.AppendData(response);
+            Span<byte> timers = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt16BigEndian(timers, (ushort)(now >> 32));
+            BinaryPrimitives.WriteUInt32BigEndian(timers[2..], (uint)now);
+            BinaryPrimitives.WriteUInt16BigEndian(timers[6..], fudge);
+            h.AppendData(timers);
+            mac = h.GetHashAndReset();
+        }
+        return Append(response, key.Name, new TsigData(HmacSha256, now, fudge, mac, id, 0, []));
+    }
+
+    /// <summary>Bytes a TSIG record with this key adds to a message (HMAC-SHA256, no other data), for size limits.</summary>
+    public static int RecordSize(DnsName keyName) => keyName.ToString().Length + 1 + 10 + HmacSha256.ToString().Length + 1 + 10 + 32 + 6 + 6;
+
+    private static byte[] Append(byte[] response, DnsName keyName, TsigData data)
+    {
         var w = new DnsWriter(response.Length + 512);
         w.Reset(response.Length + 512);
         w.WriteBytes(response);
-        w.WriteName(check.Key?.Name ?? keyNameFromRequest, compress: false);
+        w.WriteName(keyName, compress: false);
         w.WriteU16((ushort)RrType.TSIG);
         w.WriteU16((ushort)RrClass.ANY);
         w.WriteU32(0);

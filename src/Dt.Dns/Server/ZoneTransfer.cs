@@ -11,31 +11,44 @@ namespace Dt.Dns.Server;
 /// over as many messages as needed. IXFR: the SOA alone when the client is current; the kept diffs when the journal
 /// reaches back to the client's serial; otherwise the whole zone in AXFR form (allowed by RFC 1995 §4).
 /// </summary>
-internal sealed class ZoneTransfer(ZoneStore store, DnsOptions options, IReadOnlyList<AddressRange> allow, ILogger log)
+internal sealed class ZoneTransfer(ZoneStore store, DnsOptions options, TransferRules rules, Tsig tsig, ILogger log, TimeProvider time)
 {
-    public bool IsAllowed(IPAddress remote) => allow.Any(a => a.Contains(remote));
+    private readonly LogLimiter _refusals = new(10, TimeSpan.FromMinutes(1), time);
 
-    public async Task WriteAsync(DnsMessage q, IPAddress remote, Stream stream, DnsWriter w, QueryEngine engine, CancellationToken ct)
+    /// <summary>
+    /// Answers an AXFR/IXFR over TCP. A TSIG on the request is checked first (a bad one: NOTAUTH with the TSIG
+    /// error, RFC 8945 §5.2); then <see cref="TransferRules"/> decide (REFUSED when not allowed, logged at most 10
+    /// lines a minute); a signed request gets every message of the transfer signed (RFC 8945 §5.3.1).
+    /// </summary>
+    public async Task WriteAsync(DnsMessage q, ReadOnlyMemory<byte> raw, IPAddress remote, Stream stream, DnsWriter w, QueryEngine engine, CancellationToken ct)
     {
         var question = q.Question!;
+        var check = q.Tsig is null ? TsigCheck.Unsigned : tsig.Verify(q, raw.Span);
         var entry = store.Table.Get(question.Name);
+        if (q.Tsig is not null && !check.Valid)
+        {
+            Refused(question, remote, $"TSIG {DnsMnemonics.RcodeName(check.Error)} (key {q.Tsig.Name})");
+            engine.WriteError(w, q.Id, q.Flags, question, DnsRcode.NotAuth, q.Edns, tcp: true);
+            await SendAsync(stream, tsig.Sign(w.ToArray(), check, q.Tsig.Name), ct);
+            return;
+        }
         if (entry is null)
         {
             engine.WriteError(w, q.Id, q.Flags, question, DnsRcode.NotAuth, q.Edns, tcp: true);
-            await SendAsync(stream, w, ct);
+            await SendAsync(stream, w, q, check, ct);
             return;
         }
-        if (!IsAllowed(remote))
+        if (rules.Refusal(remote, check.Valid ? check.Key!.Name : null) is { } why)
         {
-            DnsLog.TransferRefused(log, question.Name.ToString(), remote.ToString());
+            Refused(question, remote, why);
             engine.WriteError(w, q.Id, q.Flags, question, DnsRcode.Refused, q.Edns, tcp: true);
-            await SendAsync(stream, w, ct);
+            await SendAsync(stream, w, q, check, ct);
             return;
         }
         if (entry.Snapshot is not { } zone)
         {
             engine.WriteError(w, q.Id, q.Flags, question, DnsRcode.ServFail, q.Edns, tcp: true);
-            await SendAsync(stream, w, ct);
+            await SendAsync(stream, w, q, check, ct);
             return;
         }
 
@@ -46,7 +59,7 @@ internal sealed class ZoneTransfer(ZoneStore store, DnsOptions options, IReadOnl
             if (q.Authority.FirstOrDefault(r => r.Type == RrType.SOA)?.Data is not SoaData client)
             {
                 engine.WriteError(w, q.Id, q.Flags, question, DnsRcode.FormErr, q.Edns, tcp: true);
-                await SendAsync(stream, w, ct);
+                await SendAsync(stream, w, q, check, ct);
                 return;
             }
             if (client.Serial == zone.Serial || SerialNumber.Greater(client.Serial, zone.Serial))
@@ -72,12 +85,15 @@ internal sealed class ZoneTransfer(ZoneStore store, DnsOptions options, IReadOnl
 
         int messages = 0, count = 0;
         bool first = true;
+        byte[] mac = [];
+        // A signed transfer leaves room for the TSIG record in every message.
+        int reserve = check.Valid ? Tsig.RecordSize(check.Key!.Name) : 0;
         using var e = records.GetEnumerator();
         bool has = e.MoveNext();
         while (first || has)
         {
             w.Reset(65535);
-            w.SetLimit(options.TransferMessageSize);
+            w.SetLimit(Math.Min(options.TransferMessageSize, 65535 - reserve));
             ushort flags = (ushort)(DnsFlags.QR | DnsFlags.AA | (q.Flags & (DnsFlags.OpcodeMask | DnsFlags.RD | DnsFlags.CD)));
             w.WriteHeader(q.Id, flags, 0, 0, 0, 0);
             if (first)
@@ -92,7 +108,7 @@ internal sealed class ZoneTransfer(ZoneStore store, DnsOptions options, IReadOnl
                 {
                     if (inMessage > 0) break;
                     // One record larger than the target message size: give it a message of its own.
-                    w.SetLimit(65535);
+                    w.SetLimit(65535 - reserve);
                     if (!w.TryWriteRecord(e.Current)) throw new InvalidOperationException("a record does not fit in a DNS message");
                 }
                 inMessage++;
@@ -101,8 +117,10 @@ internal sealed class ZoneTransfer(ZoneStore store, DnsOptions options, IReadOnl
             w.SetCount(1, inMessage);
             count += inMessage;
             messages++;
+            if (!check.Valid) await SendAsync(stream, w, ct);
+            else if (first) await SendAsync(stream, tsig.Sign(w.ToArray(), check, check.Key!.Name, out mac), ct);
+            else await SendAsync(stream, tsig.SignNext(w.ToArray(), check.Key!, mac, out mac), ct);
             first = false;
-            await SendAsync(stream, w, ct);
         }
         DnsLog.TransferDone(log, kind, zone.Origin.ToString(), zone.Serial, remote.ToString(), count, messages);
     }
@@ -146,11 +164,22 @@ internal sealed class ZoneTransfer(ZoneStore store, DnsOptions options, IReadOnl
         return null;
     }
 
-    private static async Task SendAsync(Stream stream, DnsWriter w, CancellationToken ct)
+    private void Refused(DnsQuestion question, IPAddress remote, string why)
     {
-        var buffer = new byte[2 + w.Length];
-        BinaryPrimitives.WriteUInt16BigEndian(buffer, (ushort)w.Length);
-        w.Written.CopyTo(buffer.AsSpan(2));
+        if (_refusals.TryEnter(out long suppressed)) DnsLog.TransferRefused(log, question.Name.ToString(), remote.ToString(), why, suppressed);
+    }
+
+    /// <summary>Sends the writer's message, signed when the request was validly signed (errors too, RFC 8945 §5.3).</summary>
+    private Task SendAsync(Stream stream, DnsWriter w, DnsMessage q, TsigCheck check, CancellationToken ct) =>
+        check.Valid ? SendAsync(stream, tsig.Sign(w.ToArray(), check, q.Tsig!.Name), ct) : SendAsync(stream, w, ct);
+
+    private static Task SendAsync(Stream stream, DnsWriter w, CancellationToken ct) => SendAsync(stream, w.WrittenMemory, ct);
+
+    private static async Task SendAsync(Stream stream, ReadOnlyMemory<byte> message, CancellationToken ct)
+    {
+        var buffer = new byte[2 + message.Length];
+        BinaryPrimitives.WriteUInt16BigEndian(buffer, (ushort)message.Length);
+        message.Span.CopyTo(buffer.AsSpan(2));
         await stream.WriteAsync(buffer, ct);
     }
 }

@@ -20,6 +20,104 @@ public sealed class DnsSecondaryTests
 
     private static string P(int port) => port.ToString(CultureInfo.InvariantCulture);
 
+    private const string KeyName = "xfr-key";
+
+    /// <summary>The transfer key's secret (32 bytes, base64), as tsig-keygen would give it.</summary>
+    private static readonly string KeySecret = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>dig's option to sign with the transfer key.</summary>
+    private static string DigKey => $"-yhmac-sha256:{KeyName}:{KeySecret}";
+
+    [Fact]
+    public async Task A_bind_secondary_follows_a_dt_node_with_TSIG_signed_transfers_and_notifies()
+    {
+        string named = RequireTool("named");
+        await using var pair = await FollowedPair.StartAsync(tsig: true);
+        var (masterDns, dns, secPort) = (pair.MasterDns, pair.Dns, pair.SecondaryPort);
+
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("named.conf"), $$"""
+            key "{{KeyName}}" { algorithm hmac-sha256; secret "{{KeySecret}}"; };
+            options {
+              directory "{{dir.Path}}"; pid-file "{{dir.File("named.pid")}}";
+              session-keyfile "{{dir.File("session.key")}}"; managed-keys-directory "{{dir.Path}}";
+              listen-on port {{secPort}} { 127.0.0.1; }; listen-on-v6 { none; };
+              recursion no; dnssec-validation no; notify no;
+              transfer-source 127.0.0.1; notify-source 127.0.0.1;
+              allow-transfer { 127.0.0.1; };
+            };
+            controls { };
+            zone "example.test" { type secondary; primaries { 127.0.0.1 port {{dns.Port}} key "{{KeyName}}"; };
+                                   file "{{dir.File("example.test.db")}}"; masterfile-format text; };
+            """);
+        using var bind = new Daemon(named, "-g", "-n", "1", "-c", dir.File("named.conf"));
+
+        await FollowsChanges(masterDns, dns, secPort, () => bind.Log, "bind", DigKey);
+        // BIND checked the signature on the SOA answers and on every transfer message (else "tsig verify failure").
+        Assert.Contains("Transfer status: success", bind.Log);
+        Assert.Contains($"TSIG {KeyName}", bind.Log);
+        Assert.DoesNotContain("verify failure", bind.Log);
+        Assert.DoesNotContain("expected a TSIG", bind.Log);
+        Assert.Matches($@"received notify for zone 'example\.test': TSIG '{KeyName}'", bind.Log);
+
+        // Without the key, or with a wrong one, the Dt node refuses the transfer.
+        var unsigned = await Dig(dns.Port, "example.test", "AXFR");
+        Assert.Contains("Transfer failed", unsigned.Out);
+        var wrong = await Dig(dns.Port, "example.test", "AXFR", $"-yhmac-sha256:{KeyName}:{Convert.ToBase64String(new byte[32])}");
+        Assert.DoesNotContain("IN	A	192.0.2.1", wrong.Out);
+    }
+
+    [Fact]
+    public async Task A_knot_secondary_follows_a_dt_node_with_TSIG_signed_transfers_and_notifies()
+    {
+        string knotd = RequireTool("knotd");
+        await using var pair = await FollowedPair.StartAsync(tsig: true);
+        var (masterDns, dns, secPort) = (pair.MasterDns, pair.Dns, pair.SecondaryPort);
+
+        using var dir = new TempDir();
+        // Knot's ACL names the key: an unsigned or wrongly signed NOTIFY from the Dt node is refused, so following at
+        // all shows the NOTIFYs are signed; the remote's key signs Knot's SOA and IXFR requests and checks the answers.
+        File.WriteAllText(dir.File("knot.conf"), $"""
+            server:
+                rundir: "{dir.Path}"
+                listen: 127.0.0.1@{secPort}
+            database:
+                storage: "{dir.Path}"
+            log:
+              - target: stderr
+                any: info
+            key:
+              - id: {KeyName}
+                algorithm: hmac-sha256
+                secret: {KeySecret}
+            remote:
+              - id: primary
+                address: 127.0.0.1@{dns.Port}
+                key: {KeyName}
+            acl:
+              - id: from_primary
+                address: 127.0.0.1
+                key: {KeyName}
+                action: [notify]
+              - id: local_transfer
+                address: 127.0.0.1
+                action: [transfer]
+            template:
+              - id: default
+                storage: "{dir.Path}"
+                zonefile-sync: -1
+            zone:
+              - domain: example.test
+                master: primary
+                acl: [from_primary, local_transfer]
+            """);
+        using var knot = new Daemon(knotd, "-c", dir.File("knot.conf"));
+
+        await FollowsChanges(masterDns, dns, secPort, () => knot.Log, "knot", DigKey);
+        Assert.Matches(@"(?i)notify", knot.Log);
+        Assert.DoesNotMatch(@"(?i)TSIG.*(fail|bad)|denied", knot.Log);
+    }
+
     [Fact]
     public async Task A_bind_secondary_follows_a_dt_node_by_notify_and_transfer()
     {
@@ -101,13 +199,20 @@ public sealed class DnsSecondaryTests
 
         public int SecondaryPort { get; } = FreePort();
 
-        public static async Task<FollowedPair> StartAsync()
+        /// <summary>With <paramref name="tsig"/>, the follower allows transfers only signed with <see cref="KeyName"/> and signs its NOTIFYs.</summary>
+        public static async Task<FollowedPair> StartAsync(bool tsig = false)
         {
             var pair = new FollowedPair();
             var master = await pair._cluster.Start(master: true);
             var follower = await pair._cluster.Start(peers: [master]);
             pair.MasterDns = await StartDns(master);
-            pair.Dns = await StartDns(follower, o => o.Notify = [$"127.0.0.1:{pair.SecondaryPort}"]);
+            pair.Dns = await StartDns(follower, o =>
+            {
+                o.Notify = [$"127.0.0.1:{pair.SecondaryPort}" + (tsig ? $" key {KeyName}" : "")];
+                if (!tsig) return;
+                o.TsigKeys = [new DnsTsigKey { Name = KeyName, Secret = KeySecret }];
+                o.TransferAllow = [$"127.0.0.1 key {KeyName}"];
+            });
             await pair.MasterDns.Editor.ImportZoneAsync(Zone, SampleZone, Ct);
             await WaitServes(pair.Dns, pair.MasterDns);
             return pair;
@@ -129,19 +234,19 @@ public sealed class DnsSecondaryTests
     }
 
     /// <summary>The secondary loads the zone, then follows an add and a remove; its zone equals the Dt node's each time.</summary>
-    private static async Task FollowsChanges(DnsService masterDns, DnsService dns, int secPort, Func<string> log, string who)
+    private static async Task FollowsChanges(DnsService masterDns, DnsService dns, int secPort, Func<string> log, string who, params string[] digKey)
     {
         try
         {
-            await SameZone(dns.Port, secPort, who);
+            await SameZone(dns.Port, secPort, who, digKey);
 
             await masterDns.Editor.AddRecordAsync(Zone, "new 300 IN A 192.0.2.77", Ct);
             await Eventually.Until(async () => (await Query(secPort, "new.example.test.", RrType.A)).Answers.Count == 1, $"{who} answers the added record", Deadline, Polling.Dns);
-            await SameZone(dns.Port, secPort, who);
+            await SameZone(dns.Port, secPort, who, digKey);
 
             await masterDns.Editor.RemoveRecordAsync(Zone, "mail A 192.0.2.25", Ct);
             await Eventually.Until(async () => (await Query(secPort, "mail.example.test.", RrType.A)).Rcode == DnsRcode.NXDomain, $"{who} no longer has the removed record", Deadline, Polling.Dns);
-            await SameZone(dns.Port, secPort, who);
+            await SameZone(dns.Port, secPort, who, digKey);
 
             // Same answers from both for a few names, through dig.
             foreach (var (name, type) in new[] { ("new.example.test", "A"), ("mail.example.test", "A"), ("example.test", "MX"), ("www.example.test", "AAAA") })
@@ -159,7 +264,7 @@ public sealed class DnsSecondaryTests
     }
 
     /// <summary>Waits until both serve the same SOA serial, then compares their whole zones (AXFR from both).</summary>
-    private static async Task SameZone(int dtPort, int secPort, string who)
+    private static async Task SameZone(int dtPort, int secPort, string who, string[] digKey)
     {
         uint dtSerial = 0;
         await Eventually.Until(async () =>
@@ -169,7 +274,7 @@ public sealed class DnsSecondaryTests
             dtSerial = ((SoaData)a.Answers[0].Data).Serial;
             return b.Answers.Count == 1 && ((SoaData)b.Answers[0].Data).Serial == dtSerial;
         }, $"{who} serves the Dt node's serial", Deadline, Polling.Dns);
-        var dt = AnswerLines((await Dig(dtPort, "example.test", "AXFR", "+nocmd", "+nostats")).Out);
+        var dt = AnswerLines((await Dig(dtPort, ["example.test", "AXFR", "+nocmd", "+nostats", .. digKey])).Out).Where(l => !l.Contains(" TSIG ")).ToList();
         var sec = AnswerLines((await Dig(secPort, "example.test", "AXFR", "+nocmd", "+nostats")).Out);
         Assert.Equal(dt.Distinct(), sec.Distinct());
     }
