@@ -11,39 +11,6 @@ namespace Dt.Tests.Gossip;
 [Collection(nameof(GossipCollection))]
 public sealed class EventBusTests
 {
-    /// <summary>Collects what a node hears until cancelled.</summary>
-    private sealed class Hearer : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        private readonly Task _loop;
-        private readonly List<SaidEvent> _heard = [];
-
-        public Hearer(DtNode node, HearRequest request)
-        {
-            var e = node.Grain().Hear(request, _cts.Token).GetAsyncEnumerator(_cts.Token);
-            var first = e.MoveNextAsync(); // registers the subscription now
-            _loop = Task.Run(async () =>
-            {
-                try
-                {
-                    if (!await first) return;
-                    do lock (_heard) _heard.Add(e.Current);
-                    while (await e.MoveNextAsync());
-                }
-                catch (OperationCanceledException) { }
-                finally { await e.DisposeAsync(); }
-            });
-        }
-
-        public List<SaidEvent> Heard { get { lock (_heard) return [.. _heard]; } }
-
-        public async ValueTask DisposeAsync()
-        {
-            _cts.Cancel();
-            await _loop;
-        }
-    }
-
     [Fact]
     public async Task A_said_event_is_heard_once_by_every_node_matching_the_wildcard_and_not_by_the_sender_unless_it_asks()
     {
