@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace Dt.Files;
 
 /// <summary>A manifest as a node holds it, with its Dt object hash.</summary>
@@ -60,7 +58,7 @@ public sealed class FileSetSnapshot
         return new FileSetSnapshot(files, superseded, refused);
     }
 
-    private static async Task<List<ObjectRecord>> ReadAllAsync(IAsyncEnumerable<ObjectRecord> items, [EnumeratorCancellation] CancellationToken ct)
+    private static async Task<List<ObjectRecord>> ReadAllAsync(IAsyncEnumerable<ObjectRecord> items, CancellationToken ct)
     {
         var all = new List<ObjectRecord>();
         await foreach (var o in items.WithCancellation(ct)) all.Add(o);

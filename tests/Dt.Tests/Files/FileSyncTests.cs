@@ -157,7 +157,7 @@ public sealed class FileSyncTests(ThreeNodes nodes) : IClassFixture<ThreeNodes>
 }
 
 /// <summary>A master and two nodes (node 3 linked through node 2), as real silo processes.</summary>
-public sealed class ThreeNodes : IAsyncLifetime
+public class ThreeNodes : IAsyncLifetime
 {
     private readonly TempDirs _dirs = new();
 
@@ -167,12 +167,16 @@ public sealed class ThreeNodes : IAsyncLifetime
 
     internal SiloProcess Node3 { get; private set; } = null!;
 
-    public async ValueTask InitializeAsync()
+    /// <summary>Further settings of a node ("master", "node2", "node3").</summary>
+    protected virtual string[] Settings(string node) => [];
+
+    public virtual async ValueTask InitializeAsync()
     {
-        Master = await SiloProcess.StartAsync("master", _dirs.New("master"));
+        Master = await SiloProcess.StartAsync("master", _dirs.New("master"), Settings("master"));
         var join = JoinCommand.From(Master.Process);
-        Node2 = await SiloProcess.StartAsync("node2", _dirs.New("node2"), join);
-        Node3 = await SiloProcess.StartAsync("node3", _dirs.New("node3"), [.. join.Where(a => !a.StartsWith("--Dt:Peers:0=", StringComparison.Ordinal)), $"--Dt:Peers:0={await Node2.PeerAddressAsync()}"]);
+        Node2 = await SiloProcess.StartAsync("node2", _dirs.New("node2"), [.. join, .. Settings("node2")]);
+        Node3 = await SiloProcess.StartAsync("node3", _dirs.New("node3"),
+            [.. join.Where(a => !a.StartsWith("--Dt:Peers:0=", StringComparison.Ordinal)), $"--Dt:Peers:0={await Node2.PeerAddressAsync()}", .. Settings("node3")]);
         await Task.WhenAll(Node2.WaitHealthyAsync(), Node3.WaitHealthyAsync());
     }
 
