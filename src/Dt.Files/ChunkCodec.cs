@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
@@ -9,9 +10,10 @@ namespace Dt.Files;
 public sealed record EncodedChunk(ChunkRef Ref, byte[] Json, bool Compressed);
 
 /// <summary>
-/// Turns raw bytes into a chunk object and back: <c>{"data":"BASE64"}</c>, or <c>{"data":"BASE64","z":"deflate"}</c>
-/// when deflate saves at least an eighth. The JSON is already RFC 8785 canonical (sorted keys, base64 needs no
-/// escaping), so its SHA-256 is the object hash Dt gives it. Decoding checks the raw SHA-256 and length, and never
+/// Turns raw bytes into a chunk object and back: <c>{"data":"BASE64URL"}</c>, or <c>{"data":"BASE64URL","z":"deflate"}</c>
+/// when deflate saves at least an eighth. Base64url (RFC 4648 §5, no padding) because JSON writers escape the '+' of
+/// plain base64 (<c>\u002B</c>), which grows every body and sends the node's canonicalizer down its slow path. The JSON
+/// is already RFC 8785 canonical (sorted keys, nothing to escape), so its SHA-256 is the object hash Dt gives it. Decoding checks the raw SHA-256 and length, and never
 /// inflates past the declared size.
 /// </summary>
 public static class ChunkCodec
@@ -30,7 +32,7 @@ public static class ChunkCodec
     }
 
     /// <summary>Bytes of the chunk object for <paramref name="rawBytes"/> incompressible bytes: what must fit under Dt:MaxObjectBytes.</summary>
-    public static long MaxObjectBytes(int rawBytes) => 4L * ((rawBytes + 2) / 3) + 32;
+    public static long MaxObjectBytes(int rawBytes) => (4L * rawBytes + 2) / 3 + 32;
 
     /// <summary>Decodes a chunk object fetched by <paramref name="expected"/>'s object hash into <paramref name="destination"/>
     /// (exactly <see cref="ChunkRef.Size"/> bytes); returns the length of its base64; throws <see cref="InvalidDataException"/> if anything does not match.</summary>
@@ -42,15 +44,18 @@ public static class ChunkCodec
         bool compressed = value.TryGetProperty("z", out var z) && (z.ValueKind == JsonValueKind.String && z.GetString() == "deflate"
             ? true : throw new InvalidDataException($"chunk {expected.ObjectHash} has an unknown encoding"));
         // Base64 of a chunk is bounded by the manifest's size cap before anything is allocated for it.
-        int encodedLength = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(data).Length - 2; // without the quotes
-        if (encodedLength > MaxObjectBytes(FileManifest.MaxChunkBytes)) throw new InvalidDataException($"chunk {expected.ObjectHash} is too large");
-        if (!data.TryGetBytesFromBase64(out var bytes)) throw new InvalidDataException($"chunk {expected.ObjectHash} is not base64");
-        if (compressed) Inflate(bytes, destination, expected);
-        else if (bytes.Length != expected.Size) throw new InvalidDataException($"chunk {expected.ObjectHash} holds {bytes.Length} bytes, the manifest says {expected.Size}");
-        else bytes.CopyTo(destination);
+        // The raw token (between its quotes): base64url has nothing to escape, so an escape means a forged object.
+        var encoded = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(data)[1..^1];
+        if (encoded.Length > MaxObjectBytes(FileManifest.MaxChunkBytes)) throw new InvalidDataException($"chunk {expected.ObjectHash} is too large");
+        byte[] bytes = new byte[Base64Url.GetMaxDecodedLength(encoded.Length)];
+        if (Base64Url.DecodeFromUtf8(encoded, bytes, out _, out int decoded) != System.Buffers.OperationStatus.Done)
+            throw new InvalidDataException($"chunk {expected.ObjectHash} is not base64url");
+        if (compressed) Inflate(bytes, decoded, destination, expected);
+        else if (decoded != expected.Size) throw new InvalidDataException($"chunk {expected.ObjectHash} holds {decoded} bytes, the manifest says {expected.Size}");
+        else bytes.AsSpan(0, decoded).CopyTo(destination);
         if (Convert.ToHexStringLower(SHA256.HashData(destination)) != expected.Sha256)
             throw new InvalidDataException($"chunk {expected.ObjectHash} does not match its SHA-256 {expected.Sha256}");
-        return encodedLength;
+        return encoded.Length;
     }
 
     private static bool WorthCompressing(ReadOnlySpan<byte> raw)
@@ -67,9 +72,9 @@ public static class ChunkCodec
         return output.ToArray();
     }
 
-    private static void Inflate(byte[] packed, Span<byte> destination, ChunkRef expected)
+    private static void Inflate(byte[] packed, int length, Span<byte> destination, ChunkRef expected)
     {
-        using var inflate = new DeflateStream(new MemoryStream(packed), CompressionMode.Decompress);
+        using var inflate = new DeflateStream(new MemoryStream(packed, 0, length), CompressionMode.Decompress);
         int filled = 0;
         while (filled < destination.Length)
         {
@@ -84,10 +89,10 @@ public static class ChunkCodec
     private static byte[] Wrap(ReadOnlySpan<byte> body, bool compressed)
     {
         string tail = compressed ? "\",\"z\":\"deflate\"}" : "\"}";
-        int b64 = 4 * ((body.Length + 2) / 3);
+        int b64 = Base64Url.GetEncodedLength(body.Length);
         var json = new byte[9 + b64 + tail.Length];
         Encoding.ASCII.GetBytes("{\"data\":\"", json);
-        System.Buffers.Text.Base64.EncodeToUtf8(body, json.AsSpan(9), out _, out int written);
+        Base64Url.EncodeToUtf8(body, json.AsSpan(9), out _, out int written);
         Encoding.ASCII.GetBytes(tail, json.AsSpan(9 + written));
         return json;
     }

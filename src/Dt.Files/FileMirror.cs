@@ -30,6 +30,7 @@ public sealed class FileMirror
         _set = set;
         _options = options ?? new MirrorOptions();
         if (_options.ParallelFetches is < 1 or > 64) throw new FileSyncException("parallel fetches must be between 1 and 64");
+        if (_options.ParallelFiles is < 1 or > 64) throw new FileSyncException("parallel files must be between 1 and 64");
         if (_options.MaxBytesPerSecond is <= 0) throw new FileSyncException("the rate limit must be positive");
         _log = log ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
@@ -67,36 +68,46 @@ public sealed class FileMirror
         var toDelete = state.Files.Keys.Where(p => !snapshot.Files.ContainsKey(p)).ToList();
         var lastSave = _time.GetTimestamp();
         var retry = new List<FileSetEntry>();
+        int done = 0;
+        var gate = new object();
         for (int attempt = 0; attempt < 2; attempt++)
         {
-            int done = 0;
-            foreach (var entry in attempt == 0 ? toWrite : retry.ToList())
+            var batch = attempt == 0 ? toWrite : retry.ToList();
+            retry.Clear();
+            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = _options.ParallelFiles, CancellationToken = ct }, async (entry, token) =>
             {
-                ct.ThrowIfCancellationRequested();
                 try
                 {
-                    var file = await WriteAsync(entry, state, fetcher, pacer, (n, total) => progress?.Report(new MirrorProgress(entry.Manifest.Path, n, total, done, toWrite.Count, fetcher.BytesFetched)), ct);
-                    state.Files[entry.Manifest.Path] = file;
-                    written++;
-                    retry.Remove(entry);
+                    var file = await WriteAsync(entry, state, gate, fetcher, pacer, (n, total) => progress?.Report(new MirrorProgress(entry.Manifest.Path, n, total, Volatile.Read(ref done), toWrite.Count, fetcher.BytesFetched)), token);
+                    lock (gate)
+                    {
+                        state.Files[entry.Manifest.Path] = file;
+                        written++;
+                    }
                 }
                 catch (Exception e) when (e is FileSyncException or IOException or UnauthorizedAccessException or DtException)
                 {
-                    if (attempt == 0) retry.Add(entry);
-                    else
+                    lock (gate)
                     {
-                        failed++;
-                        errors.Add($"{entry.Manifest.Path}: {e.Message}");
-                        FilesLog.FileFailed(_log, _set, entry.Manifest.Path, e.Message);
+                        if (attempt == 0) retry.Add(entry);
+                        else
+                        {
+                            failed++;
+                            errors.Add($"{entry.Manifest.Path}: {e.Message}");
+                            FilesLog.FileFailed(_log, _set, entry.Manifest.Path, e.Message);
+                        }
                     }
                 }
-                done++;
-                if (_time.GetElapsedTime(lastSave) > TimeSpan.FromSeconds(1))
+                Interlocked.Increment(ref done);
+                lock (gate)
                 {
-                    state.Save(root);
-                    lastSave = _time.GetTimestamp();
+                    if (_time.GetElapsedTime(lastSave) > TimeSpan.FromSeconds(1))
+                    {
+                        state.Save(root);
+                        lastSave = _time.GetTimestamp();
+                    }
                 }
-            }
+            });
             if (attempt == 0)
             {
                 // Deletions after the writes (a renamed file's old copy serves as the source of the new one), and
@@ -213,7 +224,7 @@ public sealed class FileMirror
         return info.Exists && info.Length == had.Size && SourceTree.MicrosOf(info.LastWriteTimeUtc) == had.ModifiedMicros;
     }
 
-    private async Task<MirroredFile> WriteAsync(FileSetEntry entry, MirrorState state, ChunkFetcher fetcher, BytePacer? pacer,
+    private async Task<MirroredFile> WriteAsync(FileSetEntry entry, MirrorState state, object gate, ChunkFetcher fetcher, BytePacer? pacer,
         Action<long, long> onBytes, CancellationToken ct)
     {
         var m = entry.Manifest;
@@ -232,7 +243,9 @@ public sealed class FileMirror
             using var whole = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                if (LocalCopySource(state, m) is { } source)
+                string? source;
+                lock (gate) source = LocalCopySource(state, m);
+                if (source is not null)
                     await CopyAsync(source, output, whole, onBytes, m.Size, ct);
                 else
                     await FetchAsync(m, output, whole, fetcher, pacer, onBytes, ct);

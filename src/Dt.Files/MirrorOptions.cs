@@ -6,6 +6,9 @@ public sealed record MirrorOptions
     /// <summary>Chunks of one file fetched at once. Default 4.</summary>
     public int ParallelFetches { get; init; } = 4;
 
+    /// <summary>Files written at once (small files are dominated by round trips and flushes to disk). Default 4.</summary>
+    public int ParallelFiles { get; init; } = 4;
+
     /// <summary>Fetch at most this many raw bytes per second (null: as fast as the node serves). Default null.</summary>
     public double? MaxBytesPerSecond { get; init; }
 

@@ -130,7 +130,14 @@ public static class FilesCommand
     private static IProgress<MirrorProgress> MirrorProgressOf(ProgressLine bar)
     {
         string? current = null;
+        var gate = new object();
+        // Files are written several at a time: one line at a time, following the file last reported.
         return new Inline<MirrorProgress>(p =>
+        {
+            lock (gate) Report(p);
+        });
+
+        void Report(MirrorProgress p)
         {
             if (p.Path != current)
             {
@@ -138,7 +145,7 @@ public static class FilesCommand
                 bar.Event($"receiving {p.Path} ({Mb(p.FileBytes)})");
             }
             bar.Show($"{Bar(p.FileBytesDone, p.FileBytes)} {p.Path} {Mb(p.FileBytesDone)}/{Mb(p.FileBytes)}; file {p.FilesDone + 1:N0} of {p.FilesToWrite:N0}, {Mb(p.BytesFetched)} fetched");
-        });
+        }
     }
 
     private static async Task ReportAsync(GlobalOptions g, string set, string dir, MirrorPassResult r, TimeSpan elapsed, string verb = "mirrored")
