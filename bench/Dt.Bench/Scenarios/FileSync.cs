@@ -47,9 +47,15 @@ public static class FileSync
             using var masterClient = new DtClient($"http://127.0.0.1:{mApi}");
             using var nodeClient = new DtClient($"http://127.0.0.1:{nApi}");
 
+            var cpu0 = (Cpu(Environment.ProcessId), Cpu(master.Id), Cpu(node.Id));
             var t0 = Stopwatch.GetTimestamp();
             var published = await new FilePublisher(masterClient, "bench").PublishAsync(source);
             double publishS = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            // Where the publish spent CPU: the publisher (this process), the master silo, the node silo.
+            v["publish_cpu_client_s"] = Cpu(Environment.ProcessId) - cpu0.Item1;
+            v["publish_cpu_master_s"] = Cpu(master.Id) - cpu0.Item2;
+            v["publish_cpu_node_s"] = Cpu(node.Id) - cpu0.Item3;
+            progress($"[files] CPU during the publish: publisher {v["publish_cpu_client_s"]:0.0} s, master silo {v["publish_cpu_master_s"]:0.0} s, node silo {v["publish_cpu_node_s"]:0.0} s");
             v["publish_s"] = publishS;
             v["publish_mbps"] = bytes / 1e6 / publishS;
             v["sent_ratio"] = (double)published.BytesSent / bytes;
@@ -60,9 +66,13 @@ public static class FileSync
             v["replicated_s"] = replicatedS;
             progress($"[files] node holds both tables {Fmt.Seconds(replicatedS)} after the publish started");
 
+            var cpu1 = (Cpu(Environment.ProcessId), Cpu(node.Id));
             var t1 = Stopwatch.GetTimestamp();
             var pass = await new FileMirror(nodeClient, "bench", mirror).SyncOnceAsync();
             double mirrorS = Stopwatch.GetElapsedTime(t1).TotalSeconds;
+            v["mirror_cpu_client_s"] = Cpu(Environment.ProcessId) - cpu1.Item1;
+            v["mirror_cpu_node_s"] = Cpu(node.Id) - cpu1.Item2;
+            progress($"[files] CPU during the mirror: mirror {v["mirror_cpu_client_s"]:0.0} s, node silo {v["mirror_cpu_node_s"]:0.0} s");
             if (!pass.Complete || pass.Written != files) throw new InvalidOperationException($"mirror pass incomplete: {pass.Written} of {files} written, {string.Join("; ", pass.Errors.Take(2))}");
             v["mirror_s"] = mirrorS;
             v["mirror_mbps"] = bytes / 1e6 / mirrorS;
@@ -104,6 +114,18 @@ public static class FileSync
             try { Directory.Delete(root, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
         return v;
+    }
+
+    /// <summary>User + system CPU seconds of a process so far (Linux /proc; NaN elsewhere).</summary>
+    private static double Cpu(int pid)
+    {
+        try
+        {
+            var f = File.ReadAllText($"/proc/{pid}/stat");
+            var parts = f[(f.LastIndexOf(')') + 2)..].Split(' ');
+            return (long.Parse(parts[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(parts[12], System.Globalization.CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (IOException) { return double.NaN; }
     }
 
     private static (int Files, long Bytes, string Large) Generate(string root, long total)
