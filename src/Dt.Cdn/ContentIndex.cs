@@ -23,6 +23,22 @@ internal sealed class ContentIndex(IDtGrainFactory dt, string set, ILogger log, 
 
     public int Count => _snapshot?.Files.Count ?? 0;
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<FileManifest>> _resolved = new(StringComparer.Ordinal);
+
+    /// <summary>The manifest with its chunks (read once from its chunk lists for a large file, then kept while the
+    /// manifest is current).</summary>
+    public async Task<FileManifest> ChunksOfAsync(FileSetEntry entry, CancellationToken ct)
+    {
+        if (entry.Manifest.Lists is null) return entry.Manifest;
+        var task = _resolved.GetOrAdd(entry.ObjectHash, _ => ChunkLists.ResolveAsync(dt, set, entry.Manifest, CancellationToken.None));
+        try { return await task.WaitAsync(ct); }
+        catch (FileSyncException)
+        {
+            _resolved.TryRemove(entry.ObjectHash, out _); // not replicated yet: the next request tries again
+            throw;
+        }
+    }
+
     public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
 
     private async Task RunAsync(CancellationToken ct)
@@ -41,6 +57,8 @@ internal sealed class ContentIndex(IDtGrainFactory dt, string set, ILogger log, 
                     var s = await FileSetSnapshot.LoadAsync(dt, set, ct);
                     _snapshot = s;
                     _loaded.TrySetResult();
+                    var current = s.Files.Values.Select(e => e.ObjectHash).ToHashSet(StringComparer.Ordinal);
+                    foreach (var hash in _resolved.Keys) if (!current.Contains(hash)) _resolved.TryRemove(hash, out _);
                     if (s.Refused.Count != Interlocked.Exchange(ref _refusedReported, s.Refused.Count) && s.Refused.Count > 0) CdnLog.RefusedManifests(log, set, s.Refused.Count);
                     retry = TimeSpan.FromMilliseconds(100);
                 }

@@ -80,6 +80,18 @@ internal sealed class ContentResponder(ContentIndex index, ChunkCache chunks, IL
         }
         response.ContentLength = m.Size == 0 ? 0 : end - start + 1;
         if (HttpMethods.IsHead(request.Method) || m.Size == 0) return;
+        try
+        {
+            m = await index.ChunksOfAsync(entry, http.RequestAborted);
+        }
+        catch (FileSyncException e)
+        {
+            CdnLog.ServeFailed(log, m.Path, e.Message);
+            response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            response.ContentLength = null;
+            response.Headers.RetryAfter = "1";
+            return;
+        }
         await WriteAsync(http, m, start, end);
     }
 

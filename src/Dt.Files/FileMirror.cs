@@ -229,6 +229,7 @@ public sealed class FileMirror
     {
         var m = entry.Manifest;
         string full = _paths.Resolve(m.Path, createDirectories: true);
+        m = await ChunkLists.ResolveAsync(_dt, _set, m, ct);
         var done = new MirroredFile(entry.ObjectHash, m.Size, m.ModifiedMicros, m.Mode, m.Sha256);
         // Already right (a lost state file, a file restored by hand): set what differs and keep it.
         var existing = new FileInfo(full);

@@ -41,7 +41,7 @@ public sealed class FilePublisher
             skipped++;
             FilesLog.SourceSkipped(_log, path, why);
         });
-        var before = await FileSetSnapshot.LoadAsync(_dt, _set, ct);
+        var before = await ResolveAsync(await FileSetSnapshot.LoadAsync(_dt, _set, ct), ct);
         var manifests = _dt.GetTable(FileSetNames.ManifestTable(_set));
         var uploader = new ChunkUploader(_dt.GetTable(FileSetNames.ChunkTable(_set)), _options.MaxBatchBytes);
 
@@ -94,9 +94,9 @@ public sealed class FilePublisher
         // Chunks still named after this publish stay; the rest of what the removed manifests named goes.
         var kept = new HashSet<string>(StringComparer.Ordinal);
         var removedPaths = removing.Select(e => e.ObjectHash).ToHashSet(StringComparer.Ordinal);
-        foreach (var e in before.Files.Values.Where(e => !removedPaths.Contains(e.ObjectHash))) foreach (var c in e.Manifest.Chunks) kept.Add(c.ObjectHash);
-        foreach (var m in fresh) foreach (var c in m.Chunks) kept.Add(c.ObjectHash);
-        var orphans = removing.SelectMany(e => e.Manifest.Chunks).Select(c => c.ObjectHash).Where(h => !kept.Contains(h)).Distinct().ToList();
+        foreach (var e in before.Files.Values.Where(e => !removedPaths.Contains(e.ObjectHash))) foreach (var h in ObjectsOf(e.Manifest)) kept.Add(h);
+        foreach (var m in fresh) foreach (var h in ObjectsOf(m)) kept.Add(h);
+        var orphans = removing.SelectMany(e => ObjectsOf(e.Manifest)).Where(h => !kept.Contains(h)).Distinct().ToList();
         var chunkTable = _dt.GetTable(FileSetNames.ChunkTable(_set));
         await ForEachAsync(orphans, h => chunkTable.RemoveObject(h), ct);
 
@@ -164,10 +164,39 @@ public sealed class FilePublisher
                 if (eof && filled == 0) break;
             }
         }
-        if (chunks.Count > FileManifest.MaxChunks)
-            throw new FileSyncException($"{f.Path} needs {chunks.Count} chunks, more than a manifest holds ({FileManifest.MaxChunks}); publish it with a larger --average-chunk");
         long version = Math.Max(SourceTree.MicrosOf(DateTime.UtcNow), oldVersion + 1);
-        return new FileManifest(f.Path, size, f.Mode, f.ModifiedMicros, Convert.ToHexStringLower(whole.GetHashAndReset()), version, chunks);
+        string sha256 = Convert.ToHexStringLower(whole.GetHashAndReset());
+        if (chunks.Count <= _options.MaxInlineChunks) return new FileManifest(f.Path, size, f.Mode, f.ModifiedMicros, sha256, version, chunks);
+        var (lists, objects) = ChunkLists.Build(chunks, Math.Min(ChunkLists.PerList, _options.MaxInlineChunks));
+        if (lists.Count > FileManifest.MaxLists)
+            throw new FileSyncException($"{f.Path} needs {chunks.Count} chunks, more than a manifest names ({FileManifest.MaxLists * ChunkLists.PerList}); publish it with a larger --average-chunk");
+        foreach (var o in objects) await uploader.AddAsync(o, ct);
+        return new FileManifest(f.Path, size, f.Mode, f.ModifiedMicros, sha256, version, chunks, lists);
+    }
+
+    /// <summary>Every object of the chunk table a manifest needs: its chunks and its chunk lists.</summary>
+    private static IEnumerable<string> ObjectsOf(FileManifest m) =>
+        m.Chunks.Select(c => c.ObjectHash).Concat(m.Lists?.Select(l => l.ObjectHash) ?? []);
+
+    /// <summary>The snapshot with the chunks of large files read from their lists (to reuse and to collect them).
+    /// A list that cannot be read leaves its file's chunks unknown: resent if needed, never removed.</summary>
+    private async Task<FileSetSnapshot> ResolveAsync(FileSetSnapshot s, CancellationToken ct)
+    {
+        if (!s.Files.Values.Concat(s.Superseded).Any(e => e.Manifest.Lists is not null)) return s;
+        async Task<FileSetEntry> One(FileSetEntry e)
+        {
+            try { return e with { Manifest = await ChunkLists.ResolveAsync(_dt, _set, e.Manifest, ct) }; }
+            catch (FileSyncException x)
+            {
+                FilesLog.ListUnreadable(_log, _set, e.Manifest.Path, x.Message);
+                return e with { Manifest = e.Manifest with { Lists = [] } };
+            }
+        }
+        var files = new List<FileSetEntry>();
+        foreach (var e in s.Files.Values) files.Add(await One(e));
+        var superseded = new List<FileSetEntry>();
+        foreach (var e in s.Superseded) superseded.Add(await One(e));
+        return s.With(files, superseded);
     }
 
     private static bool SameFile(FileManifest a, FileManifest b) =>

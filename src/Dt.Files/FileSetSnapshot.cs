@@ -28,6 +28,10 @@ public sealed class FileSetSnapshot
 
     public long TotalBytes => Files.Values.Sum(f => f.Manifest.Size);
 
+    /// <summary>The same snapshot with these entries (manifests whose chunk lists were read).</summary>
+    internal FileSetSnapshot With(IEnumerable<FileSetEntry> files, IEnumerable<FileSetEntry> superseded) =>
+        new(files.ToDictionary(e => e.Manifest.Path, StringComparer.Ordinal), superseded.ToList(), Refused.ToList());
+
     public static async Task<FileSetSnapshot> LoadAsync(IDtGrainFactory dt, string set, CancellationToken ct)
     {
         FileSetNames.Require(set);

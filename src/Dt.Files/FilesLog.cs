@@ -14,6 +14,9 @@ internal static partial class FilesLog
     [LoggerMessage(6002, LogLevel.Warning, "Removing object {Hash} from file set '{Set}': it is no valid manifest ({Reason})")]
     public static partial void RemovingInvalidManifest(ILogger log, string set, string hash, string reason);
 
+    [LoggerMessage(6003, LogLevel.Warning, "File set '{Set}': the chunk lists of {Path} cannot be read ({Reason}); its chunks are neither reused nor removed")]
+    public static partial void ListUnreadable(ILogger log, string set, string path, string reason);
+
     [LoggerMessage(6010, LogLevel.Error, "Mirror of '{Set}' refuses manifest {Hash}: {Reason}")]
     public static partial void ManifestRefused(ILogger log, string set, string hash, string reason);
 

@@ -19,12 +19,17 @@ public sealed record PublishOptions
     /// <summary>Hash every file even when its size, time and mode match the published manifest. Default false.</summary>
     public bool Checksum { get; init; }
 
+    /// <summary>Chunks a manifest holds inline; a file with more names them through chunk lists. Default 4,000
+    /// (tests lower it to exercise the lists with small files).</summary>
+    public int MaxInlineChunks { get; init; } = 4000;
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
         if (AverageChunkBytes < 4096 || (AverageChunkBytes & (AverageChunkBytes - 1)) != 0) errors.Add("the average chunk size must be a power of two of at least 4 KiB");
         if (MaxChunkBytes < AverageChunkBytes * 2 || MaxChunkBytes > FileManifest.MaxChunkBytes) errors.Add($"the largest chunk must be at least twice the average and at most {FileManifest.MaxChunkBytes} bytes");
         if (MaxBatchBytes < ChunkCodec.MaxObjectBytes(MaxChunkBytes)) errors.Add("a batch must hold at least one chunk object");
+        if (MaxInlineChunks is < 1 or > FileManifest.MaxChunks) errors.Add($"inline chunks must be between 1 and {FileManifest.MaxChunks}");
         return errors;
     }
 }

@@ -136,6 +136,40 @@ public sealed class FileSyncTests(ThreeNodes nodes) : IClassFixture<ThreeNodes>
         Assert.Empty(FileTrees.AllFiles(Path.Combine(mirror, ".dt-files", "tmp")));
     }
 
+    [Fact]
+    public async Task A_file_with_more_chunks_than_a_manifest_holds_inline_goes_through_chunk_lists_and_mirrors_and_restores()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var dirs = new TempDirs();
+        string source = dirs.New("lists-source"), mirror = dirs.New("lists-mirror");
+        FileTrees.Write(source, "large.bin", FileTrees.RandomBytes(new Random(11), 400_000));
+        FileTrees.Write(source, "small.txt", "inline\n"u8.ToArray());
+        // Small chunks and 8 inline at most: the 400 KB file needs about 70 chunks, named through 9 lists.
+        var options = new Dt.Files.PublishOptions { AverageChunkBytes = 4096, MaxChunkBytes = 8192, MaxInlineChunks = 8 };
+        using var master = nodes.Master.Client();
+        var first = await new Dt.Files.FilePublisher(master, "lists", options).PublishAsync(source, ct: ct);
+        Assert.Equal(2, first.Added);
+        var manifests = await Dt.Files.FileSetSnapshot.LoadAsync(master, "lists", ct);
+        Assert.True(manifests.Files["large.bin"].Manifest.Lists is { Count: > 1 }, "the large file's manifest names chunk lists");
+        Assert.Empty(manifests.Files["large.bin"].Manifest.Chunks);
+
+        using var node2 = nodes.Node2.Client();
+        var fileMirror = new Dt.Files.FileMirror(node2, "lists", mirror);
+        await Poll.UntilAsync(async () => (await fileMirror.SyncOnceAsync(ct: ct)).Complete && FileTrees.Fingerprint(mirror) == FileTrees.Fingerprint(source),
+            "node 2's mirror holds the large file");
+
+        // Changed: the new lists are sent, and the old lists and chunks no manifest names are removed.
+        var content = await File.ReadAllBytesAsync(Path.Combine(source, "large.bin"), ct);
+        content[200_000] ^= 1;
+        FileTrees.Write(source, "large.bin", content, modified: new DateTime(2026, 6, 1, 0, 0, 0, DateTimeKind.Utc));
+        var second = await new Dt.Files.FilePublisher(master, "lists", options).PublishAsync(source, ct: ct);
+        Assert.Equal(1, second.Changed);
+        Assert.True(second.ChunksRemoved > 0 && second.ChunksSent < first.ChunksSent, $"{second}");
+        string restored = Path.Combine(dirs.New("lists-restore"), "r");
+        await Dt.Files.FileMirror.RestoreAsync(master, "lists", restored, ct: ct);
+        Assert.Equal(FileTrees.Fingerprint(source), FileTrees.Fingerprint(restored));
+    }
+
     private static string Target(string root, string relative)
     {
         string path = Path.Combine(root, relative);
