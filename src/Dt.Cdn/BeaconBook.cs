@@ -53,7 +53,8 @@ public sealed class BeaconBook(string set, int missedBeacons, TimeProvider time,
         var near = live.Where(n => location is { Length: > 0 } && n.Location == location).ToList();
         var pool = near.Count > 0 ? near : live;
         double least = pool.Min(n => n.Load);
-        var light = pool.Where(n => n.Load <= least * 1.5 + 1).ToList();
+        // A few requests per second either way is noise, not load: such nodes share the clients in turn.
+        var light = pool.Where(n => n.Load <= least * 1.5 + 10).ToList();
         return light[(int)(Interlocked.Increment(ref _turn) % light.Count)];
     }
 }
