@@ -173,6 +173,31 @@ if (opt.Has("detection"))
         ], msg => [new Row("failure detection", $"in-process, {profile}", $"{n} nodes", "did not complete: " + msg, "", "FAILED")]);
 }
 
+// Starts two Release Dt.Silo processes and rsync: only when asked for, or in a full run (not in --quick).
+if (opt.Selected.Contains("files") || (opt.Selected.Count == 0 && !opt.Quick))
+{
+    long mb = opt.FilesMb ?? (opt.Quick ? 64 : 1024);
+    string mode = "2 Dt.Silo processes, disk; HTTP";
+    await Job($"file sync, {mb} MB", () => FileSync.RunAsync(mb * 1_000_000, Progress), v =>
+    {
+        string size = $"{Fmt.Bytes(v.Get("bytes"))}, {v.Get("files"):0} files (mixed)";
+        bool rsync = v.ContainsKey("rsync_mbps");
+        return
+        [
+            new Row("files: publish (chunk, hash, compress, send)", mode, size,
+                $"{v.Spread("publish_mbps", x => $"{x:0} MB/s")} ({Fmt.Seconds(v.Get("publish_s"))}; sent {Fmt.Percent(v.Get("sent_ratio"))} of the bytes)", "(none set)", ""),
+            new Row("files: mirror on the other node (fetch, check, write)", mode, size,
+                $"{v.Spread("mirror_mbps", x => $"{x:0} MB/s")} ({Fmt.Seconds(v.Get("mirror_s"))}); replicated {Fmt.Seconds(v.Get("replicated_s"))} after the publish began", "(none set)", ""),
+            new Row("files: publish → replicated → mirrored, vs rsync -a over loopback", mode, size,
+                rsync ? $"Dt {v.Get("end_to_end_mbps"):0} MB/s, rsync {v.Get("rsync_mbps"):0} MB/s: {Fmt.Ratio(v.Get("end_to_end_mbps") / v.Get("rsync_mbps"))} rsync's rate"
+                      : $"Dt {v.Get("end_to_end_mbps"):0} MB/s; rsync not installed", "(none set)", ""),
+            new Row("files: 1 % of a large file changed, published again", mode, $"{Fmt.Bytes(v.Get("delta_file_bytes"))} file",
+                $"{Fmt.Bytes(v.Get("delta_sent"))} sent ({Fmt.Percent(v.Get("delta_sent") / v.Get("delta_file_bytes"))} of the file)" +
+                (rsync ? $"; rsync {Fmt.Bytes(v.Get("rsync_delta_sent"))}" : ""), "(none set)", ""),
+        ];
+    }, msg => [new Row("file sync", mode, $"{mb} MB", "did not complete: " + msg, "", "FAILED")]);
+}
+
 Console.WriteLine();
 Console.Write(Table.Render(rows));
 Console.WriteLine();
@@ -238,14 +263,16 @@ static string Chain(Values v) => v.Get("chain_intact") == 1 ? "" : " (the chain 
 /// <summary>Command line of the scenario benchmark.</summary>
 sealed class BenchArgs
 {
-    public static readonly string[] Scenarios = ["initial-sync", "catch-up", "memory", "live-adds", "ingest", "messages", "broadcast", "gossip", "detection"];
+    public static readonly string[] Scenarios = ["initial-sync", "catch-up", "memory", "live-adds", "ingest", "messages", "broadcast", "gossip", "detection", "files"];
 
     public const string Usage = """
         Usage: dotnet run -c Release --project bench/Dt.Bench -- [options]
           --quick               small sizes (CI smoke run, well under a minute)
           --scenario NAME       run only these (repeatable or comma-separated): initial-sync, catch-up, memory,
                                 live-adds, ingest (a Release Dt.Silo; not in --quick unless named), messages, broadcast,
-                                gossip, detection; sweep = initial-sync,catch-up,memory
+                                gossip, detection, files (two Release Dt.Silo processes and rsync; not in --quick
+                                unless named); sweep = initial-sync,catch-up,memory
+          --files-mb N          size of the files scenario's tree in MB (default 1024; quick 64)
           --size N[,N...]       table sizes for initial-sync / catch-up / memory (default 10000,100000,1000000; quick 10000)
           --mode M              inproc | process | silo | all (default all: every size in-process, the largest also as
                                 bench child processes and as Dt.Silo processes; quick: in-process and child processes)
@@ -262,6 +289,7 @@ sealed class BenchArgs
     public bool StorageGiven;
     public string? Json;
     public List<long>? Sizes;
+    public long? FilesMb;
     public HashSet<string> Selected = [];
 
     public bool Has(string scenario) => Selected.Count == 0 || Selected.Contains(scenario);
@@ -316,6 +344,9 @@ sealed class BenchArgs
                     o.Repeat = int.TryParse(Next(), out var r) && r is > 0 and <= 100 ? r : throw new ArgumentException("--repeat takes 1 to 100");
                     break;
                 case "--json": o.Json = Next(); break;
+                case "--files-mb":
+                    o.FilesMb = long.TryParse(Next(), out var mb) && mb is >= 1 and <= 100_000 ? mb : throw new ArgumentException("--files-mb takes 1 to 100000");
+                    break;
                 default: throw new ArgumentException($"unknown option '{a}'");
             }
         }

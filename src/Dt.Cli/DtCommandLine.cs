@@ -30,6 +30,7 @@ public static class DtCommandLine
             WatchCommand.Create(globals),
             ImportCommand.Create(globals),
             DnsCommand.Create(globals),
+            FilesCommand.Create(globals),
             GossipCommands.State(globals),
             GossipCommands.Map(globals),
             GossipCommands.Say(globals),
@@ -112,7 +113,7 @@ public sealed class GlobalOptions(CliConsole console)
             {
                 return 130; // Ctrl-C (watch treats it as its normal end and returns 0 itself)
             }
-            catch (Exception e) when (e is DtException or IOException or UnauthorizedAccessException or CliException)
+            catch (Exception e) when (e is DtException or IOException or UnauthorizedAccessException or CliException or Dt.Files.FileSyncException)
             {
                 await Console.Error.WriteLineAsync("dt: " + OneLine(e.Message));
                 return 1;

@@ -54,6 +54,7 @@ public static class Program
         builder.UseOrleans(silo => SiloCluster.Configure(silo, settings));
         builder.Services.AddDtSilo(settings.Silo);
         builder.Services.AddDtSiloDns(settings.Dns); // off unless Dns:Enabled
+        builder.Services.AddDtSiloCdn(settings.Cdn); // off unless Cdn:Enabled
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(10));
         await using var app = builder.Build();
         var dtSilo = app.Services.GetRequiredService<DtSiloNode>();
@@ -110,6 +111,7 @@ public static class Program
         if (all.OfType<DtConfigurationException>().FirstOrDefault() is { } config) return StartupError.Configuration(config.Errors);
         if (all.OfType<DtNodeStartException>().FirstOrDefault() is { } dt) return StartupError.Start(dt.Message);
         if (all.OfType<DnsStartException>().FirstOrDefault() is { } dns) return StartupError.Start(dns.Message);
+        if (all.OfType<CdnStartException>().FirstOrDefault() is { } cdn) return StartupError.Start(cdn.Message);
         var o = settings.Cluster;
         if (all.OfType<StackExchange.Redis.RedisConnectionException>().FirstOrDefault() is { } redis)
             return StartupError.Start($"cannot reach Redis at {o.Redis} for clustering (Cluster:Redis): {redis.Message}");
@@ -143,10 +145,12 @@ public static class Program
           --Dt:Master=true|false   --Dt:Port=9701        --Dt:Peers:0=host:port   --Dt:Key=BASE64
           --Dt:Network=NAME        --Dt:DataDir=PATH     --Silo:ApiToken=TOKEN    --Silo:MaxBodyBytes=N
           --Dns:Enabled=true       --Dns:Port=53         --Dns:ListenAddress=::   (DNS server, off by default)
+          --Cdn:Enabled=true       --Cdn:Set=site        --Cdn:Urls:0=http://127.0.0.1:9880  --Cdn:Redirect=true
+                                   (CDN: serve a file set, beacons, redirector; off by default)
           --Dt:Gossip:NodeName=NAME  --Dt:Gossip:HeartbeatInterval=00:00:00.5   (gossip state, event bus, maps)
           --Dt:NodeName=NAME       --Cluster:GatewayPort=11700  --Cluster:Membership=Localhost|Redis
           --Cluster:Redis=127.0.0.1:6379  --Cluster:ClusterId=dt  --Cluster:SiloPort=10700
-        Every setting is described in docs/API.md (Dns: docs/DNS.md). Exit codes: 0 stopped cleanly,
+        Every setting is described in docs/API.md (Dns: docs/DNS.md; Cdn: docs/FILES.md). Exit codes: 0 stopped cleanly,
         1 could not start, 2 invalid configuration.
         """;
 

@@ -1,3 +1,4 @@
+using Dt.Cdn;
 using Dt.Client;
 using Dt.Dns;
 using Dt.Silo.Api;
@@ -48,6 +49,20 @@ public static class SiloHost
         if (!options.Enabled) return services;
         services.AddSingleton(sp => new DnsService(sp.GetRequiredService<SiloNode>().Node, options, sp.GetService<ILoggerFactory>(), sp.GetService<TimeProvider>()));
         services.AddSingleton<Orleans.ILifecycleParticipant<Orleans.Runtime.ISiloLifecycle>, DnsLifecycle>();
+        return services;
+    }
+
+    /// <summary>
+    /// The CDN (Dt.Cdn) beside the node, when <see cref="CdnOptions.Enabled"/>: a <see cref="CdnService"/> over the
+    /// silo's node, started in the silo's lifecycle once the node runs and stopped before it (its last beacon says
+    /// it went offline). An address it cannot bind fails the start with a <see cref="CdnStartException"/>.
+    /// </summary>
+    public static IServiceCollection AddDtSiloCdn(this IServiceCollection services, CdnOptions options)
+    {
+        services.AddSingleton(options);
+        if (!options.Enabled) return services;
+        services.AddSingleton(sp => new CdnService(sp.GetRequiredService<SiloNode>().Node, options, sp.GetService<ILoggerFactory>(), sp.GetService<TimeProvider>()));
+        services.AddSingleton<Orleans.ILifecycleParticipant<Orleans.Runtime.ISiloLifecycle>, CdnLifecycle>();
         return services;
     }
 

@@ -215,6 +215,8 @@ public static class SiloPipeline
             _p.BeginErrorReadLine();
         }
 
+        public int Id => _p.Id;
+
         public async Task WaitReadyAsync(HttpClient http, int api, TimeSpan timeout)
         {
             var deadline = DateTime.UtcNow + timeout;

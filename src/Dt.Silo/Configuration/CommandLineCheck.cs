@@ -11,7 +11,7 @@ internal static class CommandLineCheck
     /// <summary>The top-level keys the silo reads: its own sections, then the host's and Kestrel's.</summary>
     private static readonly HashSet<string> Known = new(StringComparer.OrdinalIgnoreCase)
     {
-        "Dt", "Silo", "Dns", "Cluster", "Logging", "urls", "Kestrel", "environment", "http_ports", "https_ports",
+        "Dt", "Silo", "Dns", "Cdn", "Cluster", "Logging", "urls", "Kestrel", "environment", "http_ports", "https_ports",
     };
 
     public static List<string> Check(IReadOnlyList<string> args)
@@ -58,7 +58,7 @@ internal static class CommandLineCheck
                     ? $"'{key}' is not a setting: sections and names are separated by ':' (e.g. --{top.Replace('.', ':')}=...)"
                     : top.Equals("Orleans", StringComparison.OrdinalIgnoreCase)
                         ? $"'{key}' is not a setting: the silo's Orleans settings are the Cluster section (e.g. --Cluster:GatewayPort=11700)"
-                        : $"'{key}' is not a setting (sections: Dt, Silo, Dns, Cluster, Logging; and urls)");
+                        : $"'{key}' is not a setting (sections: Dt, Silo, Dns, Cdn, Cluster, Logging; and urls)");
         }
         return errors;
     }

@@ -1,3 +1,4 @@
+using Dt.Cdn;
 using Dt.Dns;
 using Dt.Gossip;
 using Dt.Hosting;
@@ -17,6 +18,9 @@ internal sealed class SiloSettings
 
     /// <summary>The DNS service's settings (section "Dns"); off unless Dns:Enabled.</summary>
     public required DnsOptions Dns { get; init; }
+
+    /// <summary>The CDN's settings (section "Cdn"); off unless Cdn:Enabled.</summary>
+    public required CdnOptions Cdn { get; init; }
 
     /// <summary>The gossip modules' settings (section "Dt:Gossip"; default the LAN profile), attached to <see cref="Dt"/>
     /// before the node starts.</summary>
@@ -39,12 +43,14 @@ internal sealed class SiloSettings
         var dt = new DtOptions();
         var silo = new SiloOptions();
         var dns = new DnsOptions();
+        var cdn = new CdnOptions();
         var gossip = GossipOptions.Lan();
         var cluster = new ClusterSettings();
         StrictBinder.Bind(config.GetSection(DtOptions.Section), dt, errors, subsections: ["Gossip"]);
         StrictBinder.Bind(config.GetSection(GossipOptions.Section), gossip, errors);
         StrictBinder.Bind(config.GetSection(SiloOptions.Section), silo, errors);
         StrictBinder.Bind(config.GetSection(DnsOptions.Section), dns, errors);
+        StrictBinder.Bind(config.GetSection(CdnOptions.Section), cdn, errors);
         StrictBinder.Bind(config.GetSection(ClusterSettings.Section), cluster, errors);
         var urls = Configuration.ApiUrls.Read(config);
 
@@ -57,6 +63,7 @@ internal sealed class SiloSettings
         errors.AddRange(silo.Validate());
         // Checked whether or not the service is enabled: a setting given is a setting meant.
         errors.AddRange(dns.Validate());
+        errors.AddRange(cdn.Validate());
         errors.AddRange(gossip.Validate());
         errors.AddRange(cluster.Validate(dt.Port));
         if (errors.Count == 0)
@@ -66,7 +73,7 @@ internal sealed class SiloSettings
         }
         errors.AddRange(Configuration.ApiUrls.Check(urls, hasToken: silo.ApiToken is not null));
 
-        var settings = new SiloSettings { Dt = dt, Silo = silo, Dns = dns, Gossip = gossip, Cluster = cluster, ApiUrls = urls, Keys = keys };
+        var settings = new SiloSettings { Dt = dt, Silo = silo, Dns = dns, Cdn = cdn, Gossip = gossip, Cluster = cluster, ApiUrls = urls, Keys = keys };
         settings.Errors.AddRange(errors.Distinct());
         settings.Warnings.AddRange(warnings);
         return settings;

@@ -50,7 +50,15 @@ internal sealed partial class SiloProcess : IAsyncDisposable
         {
             ApiToken = args.FirstOrDefault(a => a.StartsWith("--Silo:ApiToken=", StringComparison.Ordinal))?.Split('=', 2)[1],
         };
-        await silo.WaitForApiAsync();
+        try
+        {
+            await silo.WaitForApiAsync();
+        }
+        catch
+        {
+            await silo.DisposeAsync(); // a silo that did not come up must not outlive the test
+            throw;
+        }
         return silo;
     }
 
