@@ -35,14 +35,14 @@ public sealed partial class CdnTests(CdnNodes nodes) : IClassFixture<CdnNodes>
         using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false });
         var urls = nodes.ContentUrls();
         foreach (var u in urls)
-            await Poll.UntilAsync(async () => (await http.GetAsync(u + "/assets/big.bin", ct)).StatusCode == HttpStatusCode.OK, $"{u} serves the set");
+            await Eventually.Until(async () => (await http.GetAsync(u + "/assets/big.bin", ct)).StatusCode == HttpStatusCode.OK, $"{u} serves the set", polling: Polling.Node);
         string redirector = nodes.RedirectorUrl;
-        await Poll.UntilAsync(async () => LiveUrls(await http.GetStringAsync(redirector + "/_dt/cdn/nodes", ct)).Count == 3, "the redirector hears three nodes");
+        await Eventually.Until(async () => LiveUrls(await http.GetStringAsync(redirector + "/_dt/cdn/nodes", ct)).Count == 3, "the redirector hears three nodes", polling: Polling.Node);
 
         // Redirects go round the lightly loaded nodes (the polls above may have loaded one for a beacon or two):
         // followed until each node was redirected to, each serves the same bytes.
         var sent = new HashSet<string>();
-        await Poll.UntilAsync(async () =>
+        await Eventually.Until(async () =>
         {
             using var r = await http.GetAsync(redirector + "/assets/big.bin?v=1", ct);
             Assert.Equal(HttpStatusCode.Found, r.StatusCode);
@@ -51,7 +51,7 @@ public sealed partial class CdnTests(CdnNodes nodes) : IClassFixture<CdnNodes>
             sent.Add(location[..location.IndexOf("/assets", StringComparison.Ordinal)]);
             Assert.Equal(big, await http.GetByteArrayAsync(location, ct));
             return sent.Count == 3;
-        }, "the redirector has sent a client to each node");
+        }, "the redirector has sent a client to each node", polling: Polling.Node);
         Assert.Equal(urls.Order(), sent.Order());
         using (var follow = new HttpClient())
             Assert.Equal("<h1>Dt CDN</h1>\n", await follow.GetStringAsync(redirector + "/", ct));
@@ -85,13 +85,13 @@ public sealed partial class CdnTests(CdnNodes nodes) : IClassFixture<CdnNodes>
         await Cli.OkAsync(nodes.Master.Api, null, "files", "publish", site, "--set", "site");
         string newTag = $"\"{Convert.ToHexStringLower(SHA256.HashData(big))}\"";
         foreach (var u in urls)
-            await Poll.UntilAsync(async () => (await http.GetAsync(u + "/assets/big.bin", ct)).Headers.ETag?.Tag == newTag, $"{u} serves the new version");
+            await Eventually.Until(async () => (await http.GetAsync(u + "/assets/big.bin", ct)).Headers.ETag?.Tag == newTag, $"{u} serves the new version", polling: Polling.Node);
 
         // Node 3 is killed (no last beacon): it leaves the redirects once its beacons are missed.
         string gone = nodes.ContentUrlOf(nodes.Node3);
         var clock = Stopwatch.StartNew();
         nodes.Node3.Process.Kill();
-        await Poll.UntilAsync(async () => !LiveUrls(await http.GetStringAsync(redirector + "/_dt/cdn/nodes", ct)).Contains(gone), "the redirector drops node 3");
+        await Eventually.Until(async () => !LiveUrls(await http.GetStringAsync(redirector + "/_dt/cdn/nodes", ct)).Contains(gone), "the redirector drops node 3", polling: Polling.Node);
         TestContext.Current.SendDiagnosticMessage($"node 3 dropped {clock.ElapsedMilliseconds} ms after the kill (beacon interval 300 ms, 3 missed)");
         for (int i = 0; i < 6; i++)
         {

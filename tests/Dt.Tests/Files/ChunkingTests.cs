@@ -41,7 +41,7 @@ public sealed class ChunkingTests
             var e = ChunkCodec.Encode(raw);
             Assert.Equal(raw[0] == (byte)'c', e.Compressed);
             using var doc = JsonDocument.Parse(e.Json);
-            Assert.Equal(Dt.Replication.CanonicalJson.HashHex(doc.RootElement), e.Ref.ObjectHash);
+            Assert.Equal(Dt.Model.CanonicalJson.HashHex(doc.RootElement), e.Ref.ObjectHash);
             var back = new byte[raw.Length];
             ChunkCodec.Decode(doc.RootElement, e.Ref, back);
             Assert.Equal(raw, back);

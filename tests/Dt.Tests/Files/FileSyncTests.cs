@@ -124,7 +124,7 @@ public sealed class FileSyncTests(ThreeNodes nodes) : IClassFixture<ThreeNodes>
         await using (var p = StartMirror(nodes.Master, "kill", mirror, "--once", "--max-rate", "4"))
         {
             string temp = Path.Combine(mirror, ".dt-files", "tmp");
-            await Poll.UntilAsync(() => FileTrees.AllFiles(temp).Any(f => new FileInfo(f).Length > 1_000_000), "the mirror is part way through big.bin");
+            await Eventually.Until(() => FileTrees.AllFiles(temp).Any(f => new FileInfo(f).Length > 1_000_000), "the mirror is part way through big.bin", polling: Polling.Node);
             p.Kill();
             await p.WaitForExitAsync(TimeSpan.FromSeconds(10));
         }
@@ -155,8 +155,8 @@ public sealed class FileSyncTests(ThreeNodes nodes) : IClassFixture<ThreeNodes>
 
         using var node2 = nodes.Node2.Client();
         var fileMirror = new Dt.Files.FileMirror(node2, "lists", mirror);
-        await Poll.UntilAsync(async () => (await fileMirror.SyncOnceAsync(ct: ct)).Complete && FileTrees.Fingerprint(mirror) == FileTrees.Fingerprint(source),
-            "node 2's mirror holds the large file");
+        await Eventually.Until(async () => (await fileMirror.SyncOnceAsync(ct: ct)).Complete && FileTrees.Fingerprint(mirror) == FileTrees.Fingerprint(source),
+            "node 2's mirror holds the large file", polling: Polling.Node);
 
         // Changed: the new lists are sent, and the old lists and chunks no manifest names are removed.
         var content = await File.ReadAllBytesAsync(Path.Combine(source, "large.bin"), ct);
@@ -187,7 +187,7 @@ public sealed class FileSyncTests(ThreeNodes nodes) : IClassFixture<ThreeNodes>
         ChildProcess.Start(Binaries.Cli, ["files", "mirror", set, dir, "--api", silo.Api.ToString(), .. extra]);
 
     private static Task WaitEqualAsync(string dir, string expected, string what) =>
-        Poll.UntilAsync(() => FileTrees.Fingerprint(dir) == expected, what, TimeSpan.FromSeconds(60));
+        Eventually.Until(() => FileTrees.Fingerprint(dir) == expected, what, TimeSpan.FromSeconds(60), polling: Polling.Node);
 }
 
 /// <summary>A master and two nodes (node 3 linked through node 2), as real silo processes.</summary>
