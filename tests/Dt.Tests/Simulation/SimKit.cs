@@ -24,24 +24,5 @@ internal static class SimKit
     public static void Print(string line) => TestContext.Current.TestOutputHelper?.WriteLine(line);
 
     /// <summary>The first item of a stream that matches, as a task (the subscription is registered before it returns).</summary>
-    public static Task<T> Collect<T>(IAsyncEnumerable<T> stream, Func<T, bool> match)
-    {
-        var e = stream.GetAsyncEnumerator(TestContext.Current.CancellationToken);
-        var first = e.MoveNextAsync();
-        return Task.Run(async () =>
-        {
-            try
-            {
-                if (!await first) throw new InvalidOperationException("stream ended");
-                if (match(e.Current)) return e.Current;
-                while (await e.MoveNextAsync())
-                    if (match(e.Current)) return e.Current;
-                throw new InvalidOperationException("stream ended");
-            }
-            finally
-            {
-                await e.DisposeAsync();
-            }
-        });
-    }
+    public static Task<T> Collect<T>(IAsyncEnumerable<T> stream, Func<T, bool> match) => Gossip.GossipStateTests.Collect(stream, match);
 }
