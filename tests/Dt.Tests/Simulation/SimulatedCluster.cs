@@ -87,12 +87,35 @@ internal sealed class SimulatedCluster : IAsyncDisposable
     public Task RunUntilLinked(params (DtNode From, DtNode To)[] pairs) =>
         RunUntil(() => pairs.All(p => Linked(p.From, p.To)), "the nodes are linked", TimeSpan.FromSeconds(10));
 
-    /// <summary>A tree: node 0 (the master) first, node i dialing node (i - 1) / 2.</summary>
-    public async Task<DtNode[]> StartTree(int n, GossipOptions? gossip = null)
+    /// <summary>
+    /// A tree: node 0 (the master) first, node i dialing node (i - 1) / 2. With <paramref name="stores"/>, node i
+    /// starts holding <c>stores(i)</c> (as a node restarted with what it had).
+    /// </summary>
+    public async Task<DtNode[]> StartTree(int n, GossipOptions? gossip = null, Func<int, NodeStore?>? stores = null)
     {
         var nodes = new DtNode[n];
-        for (int i = 0; i < n; i++) nodes[i] = await Start(master: i == 0, peers: i == 0 ? null : [nodes[(i - 1) / 2]], gossip: gossip);
+        for (int i = 0; i < n; i++) nodes[i] = await Start(master: i == 0, peers: i == 0 ? null : [nodes[(i - 1) / 2]], gossip: gossip, store: stores?.Invoke(i));
         return nodes;
+    }
+
+    /// <summary>
+    /// Makes stores holding what <paramref name="source"/>'s tables hold now, the same signed batches: what a node that
+    /// synced with it earlier would have kept. Each call of the result is a new store.
+    /// </summary>
+    public static Func<NodeStore> CopiesOf(DtNode source)
+    {
+        var tables = source.Store.Tables.Select(t => (t.Key, Changes: t.Value.SnapshotGroups().SelectMany(g => g.Included).ToList())).ToList();
+        return () =>
+        {
+            var copy = new NodeStore();
+            foreach (var (name, changes) in tables)
+            {
+                var table = copy.Tables.GetOrAdd(name, n => new Dt.Replication.TableState(n));
+                table.Reserve(changes.Count);
+                table.ApplyAll(changes);
+            }
+            return copy;
+        };
     }
 
     /// <summary>
@@ -127,12 +150,28 @@ internal sealed class SimulatedCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>One step: the clock moves, then the work it released runs until the thread pool is idle (or for a few ms).</summary>
+    /// <summary>
+    /// One step: the clock moves, then the work it released runs until the thread pool is quiet for a few passes in a
+    /// row: nothing queued, no worker busy but this loop's own, and no work item completed but this loop's own (a crypto
+    /// handshake or a batch being applied is a busy worker). Bounded, so a node that never goes quiet cannot hang it.
+    /// </summary>
     private async Task Step(TimeSpan step)
     {
         Time.Advance(step);
-        await Task.Yield();
-        for (int i = 0; i < 20 && (i == 0 || ThreadPool.PendingWorkItemCount > 0); i++) await Task.Delay(1);
+        ThreadPool.GetMaxThreads(out int maxWorkers, out _);
+        long completed = ThreadPool.CompletedWorkItemCount;
+        var real = Stopwatch.StartNew();
+        for (int quiet = 0; quiet < 3 && real.ElapsedMilliseconds < 50;)
+        {
+            await Task.Yield();
+            Thread.Sleep(0);
+            ThreadPool.GetAvailableThreads(out int availableWorkers, out _);
+            long now = ThreadPool.CompletedWorkItemCount;
+            // This loop's own continuation is one busy worker and one completed item per pass; anything more is the nodes'.
+            bool idle = ThreadPool.PendingWorkItemCount == 0 && maxWorkers - availableWorkers <= 1 && now - completed <= 1;
+            quiet = idle ? quiet + 1 : 0;
+            completed = now;
+        }
     }
 
     /// <summary>Kills <paramref name="node"/> as a killed process dies: its host drops off the network first (no goodbye reaches anyone), then the node stops. Returns the stop.</summary>
