@@ -207,7 +207,7 @@ internal sealed partial class PeerOverlay
             // Trim bridges beyond the outbound cap (oldest first).
             var outbound = _links.Keys.Where(l => _links[l].Role == LinkRole.Bridge).OrderBy(l => l.ConnectedAt).ToList();
             int excess = OutboundCount() - _options.MaxOutboundLinks;
-            for (int i = 0; i < excess && i < outbound.Count; i++) outbound[i].Close("outbound link cap");
+            for (int i = 0; i < excess && i < outbound.Count; i++) outbound[i].Close(OverCap);
         }
     }
 }

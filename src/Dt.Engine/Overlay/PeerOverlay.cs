@@ -52,11 +52,15 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
     private ulong _announceSeq;
     private DateTimeOffset _lastAnnounce, _lastPeerList, _lastTest;
 
+    private const string DuplicateLink = "duplicate link", OverCap = "outbound link cap";
+
     private sealed class Member
     {
         public ulong Sequence;
         public DateTimeOffset LastSeen;
         public bool IsMaster;
+        /// <summary>The link its latest news came through (first arrival of an announce, or the direct link).</summary>
+        public PeerLink? Via;
     }
 
     /// <param name="warnings">Where per-connection warnings go, rate-limited per remote address (by default to
@@ -290,8 +294,8 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
                 {
                     Guid dialerNew = link.IsDialer ? _ctx.NodeId : link.RemoteNodeId;
                     Guid dialerOld = existing.IsDialer ? _ctx.NodeId : existing.RemoteNodeId;
-                    if (dialerNew == dialerOld || dialerOld.CompareTo(dialerNew) < 0) duplicate = "duplicate link";
-                    else existing.Close("duplicate link");
+                    if (dialerNew == dialerOld || dialerOld.CompareTo(dialerNew) < 0) duplicate = DuplicateLink;
+                    else existing.Close(DuplicateLink);
                 }
             }
             if (duplicate is null)
@@ -299,7 +303,7 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
                 _links[link] = state;
                 if (state.Role != LinkRole.Test)
                 {
-                    Touch(link.RemoteNodeId, link.RemoteIsMaster);
+                    Touch(link.RemoteNodeId, link.RemoteIsMaster, link);
                     if (state.Role == LinkRole.Primary) _primaryNode = link.RemoteNodeId;
                     RebuildFullLinks();
                 }
@@ -358,11 +362,14 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
             RebuildFullLinks();
             if (state.Role == LinkRole.Primary && _primaryNode == link.RemoteNodeId && !_links.Keys.Any(l => l.RemoteNodeId == link.RemoteNodeId))
                 _primaryNode = null;
-            if (state.Candidate is { } c && state.Role != LinkRole.Test && !_stop.IsCancellationRequested && reason != "duplicate link")
+            if (state.Candidate is { } c && state.Role != LinkRole.Test && !_stop.IsCancellationRequested && reason != DuplicateLink)
             {
                 c.ConsecutiveFailures++;
                 c.NextAttempt = _time.GetUtcNow() + _options.ReconnectBaseDelay;
             }
+            // Links this node closed itself while another path remains (a duplicate, a bridge over the cap) say
+            // nothing about who is reachable.
+            if (wasFull && reason is not (DuplicateLink or OverCap)) Unconfirm(link);
         }
         if (!link.IsDialer) ReleaseInbound(link.RemoteEndPoint.Address.IsIPv4MappedToIPv6 ? link.RemoteEndPoint.Address.MapToIPv4() : link.RemoteEndPoint.Address);
         state.TestDone?.TrySetResult();
@@ -497,6 +504,8 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
             member.Sequence = m.Sequence;
             member.LastSeen = _time.GetUtcNow();
             member.IsMaster = m.IsMaster;
+            member.Via = from;
+            Revive(m.Origin, member.LastSeen);
         }
         Span<byte> frame = stackalloc byte[body.Length + 1];
         frame[0] = (byte)MessageType.Announce;
@@ -505,11 +514,43 @@ internal sealed partial class PeerOverlay : IAsyncDisposable
             if (l != from) l.TrySend(frame);
     }
 
-    private void Touch(Guid node, bool isMaster)
+    private void Touch(Guid node, bool isMaster, PeerLink via)
     {
         if (!_members.TryGetValue(node, out var m)) _members[node] = m = new Member();
         m.LastSeen = _time.GetUtcNow();
         m.IsMaster = isMaster;
+        m.Via = via;
+    }
+
+    /// <summary>
+    /// A node announcing itself is alive and reachable from somewhere: the backoff its failed dials built up (say,
+    /// while a partition lasted) no longer says anything about it, so it may be dialed at once when needed.
+    /// Caller holds <see cref="_lock"/>.
+    /// </summary>
+    private void Revive(Guid node, DateTimeOffset now)
+    {
+        foreach (var c in _candidates.Values)
+            if (c.NodeId == node && !c.Dialing && c.NextAttempt > now)
+            {
+                c.ConsecutiveFailures = 0;
+                c.NextAttempt = now;
+            }
+    }
+
+    /// <summary>
+    /// The nodes last heard of through <paramref name="link"/> may be out of reach now that it closed: they count as
+    /// outside this node's fragment until news of them comes another way, so that bridging dials them at once rather
+    /// than after the presence horizon (the segment's only way in died). Caller holds <see cref="_lock"/>.
+    /// </summary>
+    private void Unconfirm(PeerLink link)
+    {
+        var outside = _time.GetUtcNow() - PresenceHorizon - TimeSpan.FromTicks(1);
+        foreach (var m in _members.Values)
+            if (m.Via == link)
+            {
+                m.Via = null;
+                if (m.LastSeen > outside) m.LastSeen = outside;
+            }
     }
 
     public async ValueTask DisposeAsync()

@@ -114,6 +114,55 @@ public sealed class SimulationTests
     }
 
     [Fact]
+    public async Task A_node_that_loses_its_only_link_after_a_long_partition_relinks_within_three_seconds()
+    {
+        // Production timers (backoff 0.5 s doubling to 30 s, announces every 5 s): the chain master - n2 - n3 - n4.
+        static void Defaults(DtOptions o)
+        {
+            var d = new DtOptions();
+            (o.PingInterval, o.ReconnectBaseDelay, o.ReconnectMaxDelay, o.AnnounceInterval, o.NodeTestInterval, o.HandshakeTimeout) =
+                (d.PingInterval, d.ReconnectBaseDelay, d.ReconnectMaxDelay, d.AnnounceInterval, d.NodeTestInterval, d.HandshakeTimeout);
+        }
+        await using var sim = new SimulatedCluster(seed: 6);
+        var master = await sim.Start(master: true, configure: Defaults);
+        var n2 = await sim.Start(peers: [master], configure: Defaults);
+        var n3 = await sim.Start(peers: [n2], configure: Defaults);
+        var n4 = await sim.Start(peers: [n3], configure: Defaults);
+        DtNode[] all = [master, n2, n3, n4];
+        await sim.RunUntilLinked((n2, master), (n3, n2), (n4, n3));
+        // n3 learns the master's address from n2's peer list (it may dial it when n2 is gone).
+        await sim.RunUntil(() => n3.Overlay.Candidates().Any(c => c.NodeId == master.NodeId), "n3 knows of the master", TimeSpan.FromSeconds(30));
+
+        // The segment n3 + n4 is cut off for two minutes: n3's dials to n2 and to the master fail and back off to the cap.
+        sim.Network.Partition([sim.HostOf(master), sim.HostOf(n2)], [sim.HostOf(n3), sim.HostOf(n4)]);
+        await sim.RunFor(TimeSpan.FromMinutes(2), () => !Linked(n3, n2), "the segment stays cut off", TimeSpan.FromMilliseconds(500));
+        // The segment heals through n2 only (the master stays out of its reach a little longer, so n3's dials to it
+        // keep failing), then the master is reachable again: n2 is the segment's only way in, as the overlay left it.
+        sim.Network.Heal();
+        sim.Network.Partition([sim.HostOf(master)], [sim.HostOf(n3), sim.HostOf(n4)]);
+        Add(master, 0, 100);
+        var expected = TestCluster.Summary(master);
+        await sim.RunUntil(() => Converged(all, expected), "the healed segment catches up through n2", TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(50));
+        sim.Network.Heal();
+        await sim.RunFor(TimeSpan.FromSeconds(10), () => !Linked(n3, master) && !Linked(n4, master), "n2 stays the segment's only way in", TimeSpan.FromMilliseconds(500));
+
+        // n2, the segment's only way in, dies; the master adds more. n3 must find the master (alive, announcing
+        // through n2 until a moment ago) at once, not when the backoff built up during the partition runs out.
+        string Links(DtNode n) => string.Join(",", n.Overlay.Links.Select(l => Array.FindIndex(all, x => x.NodeId == l.RemoteNodeId) + 1));
+        TestContext.Current.TestOutputHelper?.WriteLine($"links before the kill: master {Links(master)}; n2 {Links(n2)}; n3 {Links(n3)}; n4 {Links(n4)}");
+        await sim.Kill(n2);
+        var killedAt = sim.Elapsed;
+        Add(master, 100, 100);
+        expected = TestCluster.Summary(master);
+        await sim.RunUntil(() => Converged([master, n3, n4], expected), "n4 has the master's new objects after n2 died", TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(50));
+        var relinked = sim.Elapsed - killedAt;
+        TestContext.Current.TestOutputHelper?.WriteLine($"n4 had the master's digest {relinked.TotalSeconds:0.00} s (driven) after n2 died");
+        Assert.True(relinked < TimeSpan.FromSeconds(3), $"n4 had the master's digest only {relinked.TotalSeconds:0.00} s after n2 died");
+    }
+
+    private static bool Linked(DtNode a, DtNode b) => SimulatedCluster.Linked(a, b);
+
+    [Fact]
     public async Task A_link_with_delay_and_failing_dials_still_converges()
     {
         await using var sim = new SimulatedCluster(seed: 4);
