@@ -43,7 +43,11 @@ public static class Child
         }
         long started = Stopwatch.GetTimestamp();
         var node = await DtNode.StartAsync(options);
-        Reply(new { port = node.Port, node = node.NodeId });
+        // What the node holds when it starts serving: from a log on disk, what the restart scenario measures.
+        var held = node.Replicator.Find(table);
+        Reply(new { port = node.Port, node = node.NodeId, startSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
+            sinceProcessStart = (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds,
+            count = held?.LiveCount ?? 0, digest = held?.LiveDigest ?? "" });
         string? line;
         while ((line = Console.In.ReadLine()) is not null)
         {

@@ -98,6 +98,18 @@ if (opt.Has("live-adds"))
     ], msg => [new Row("live adds", "in-process", "", "did not complete: " + msg, "", "FAILED")]);
 }
 
+if (opt.Has("restart"))
+{
+    long n = opt.Quick ? 10_000 : 1_000_000;
+    await Job($"restart from disk N={Fmt.Count(n)}", () => Restart.RunAsync(n, Progress), v =>
+    [
+        new Row("restart of a node holding N objects on disk", "processes, disk", Fmt.Count(n),
+            $"serving its table {v.Spread("serving_s", Fmt.Seconds)} after its process was spawned (node start {v.Spread("start_s", Fmt.Seconds)}); " +
+            $"replay {v.Spread("replay_rate", Fmt.Rate)} objects ({Fmt.Bytes(v.Get("disk_bytes"))} on disk)",
+            "< 1 s; replay ≥ 2M/s", Fmt.Status(v.Get("serving_s") < 1 && v.Get("replay_rate") >= 2_000_000)),
+    ], msg => [new Row("restart of a node holding N objects on disk", "processes, disk", Fmt.Count(n), "did not complete: " + msg, "", "FAILED")]);
+}
+
 // Starts a Release Dt.Silo: only when asked for, or in a full run (not in --quick).
 if (opt.Selected.Contains("ingest") || (opt.Selected.Count == 0 && !opt.Quick))
 {
@@ -263,7 +275,7 @@ static string Chain(Values v) => v.Get("chain_intact") == 1 ? "" : " (the chain 
 /// <summary>Command line of the scenario benchmark.</summary>
 sealed class BenchArgs
 {
-    public static readonly string[] Scenarios = ["initial-sync", "catch-up", "memory", "live-adds", "ingest", "messages", "broadcast", "gossip", "detection", "files"];
+    public static readonly string[] Scenarios = ["initial-sync", "catch-up", "memory", "live-adds", "ingest", "messages", "broadcast", "gossip", "detection", "files", "restart"];
 
     public const string Usage = """
         Usage: dotnet run -c Release --project bench/Dt.Bench -- [options]
@@ -271,7 +283,8 @@ sealed class BenchArgs
           --scenario NAME       run only these (repeatable or comma-separated): initial-sync, catch-up, memory,
                                 live-adds, ingest (a Release Dt.Silo; not in --quick unless named), messages, broadcast,
                                 gossip, detection, files (two Release Dt.Silo processes and rsync; not in --quick
-                                unless named); sweep = initial-sync,catch-up,memory
+                                unless named), restart (a node of 1M objects on disk restarts; quick 10k);
+                                sweep = initial-sync,catch-up,memory
           --files-mb N          size of the files scenario's tree in MB (default 1024; quick 64)
           --size N[,N...]       table sizes for initial-sync / catch-up / memory (default 10000,100000,1000000; quick 10000)
           --mode M              inproc | process | silo | all (default all: every size in-process, the largest also as
