@@ -30,17 +30,19 @@ public sealed class DnssecTests
         public DnsService Follower { get; private set; } = null!;
         public DnsService[] Nodes => [Master, Follower];
 
-        public static async Task<SignedPair> StartAsync(Action<DnsOptions>? configure = null)
+        /// <summary><paramref name="keys"/> runs first (to put key files in place); <paramref name="clock"/> is the master's.</summary>
+        public static async Task<SignedPair> StartAsync(Action<DnsOptions>? configure = null, TimeProvider? clock = null, Func<string, Task>? keys = null)
         {
             var pair = new SignedPair();
+            if (keys is not null) await keys(pair.Keys.Path);
             var master = await pair._cluster.Start(master: true);
             var follower = await pair._cluster.Start(peers: [master]);
-            pair.Master = await StartDns(master, o =>
-            {
-                o.SignedZones = [Zone];
-                o.KeyDirectory = pair.Keys.Path;
-                configure?.Invoke(o);
-            });
+            var options = DnsOptions.ForTests();
+            options.SignedZones = [Zone];
+            options.KeyDirectory = pair.Keys.Path;
+            configure?.Invoke(options);
+            pair.Master = new DnsService(master, options, Loggers, clock);
+            await pair.Master.StartAsync(Ct);
             pair.Follower = await StartDns(follower);
             await pair.Master.Editor.ImportZoneAsync(Zone, SampleZone, Ct);
             await pair.WaitSameSerial();
@@ -187,6 +189,110 @@ public sealed class DnssecTests
                 dir.Dispose();
             }
         }
+    }
+
+    /// <summary>The system clock moved forward by <see cref="Offset"/> (timers still run in real time).</summary>
+    private sealed class ShiftedClock : TimeProvider
+    {
+        private long _offsetTicks;
+
+        public TimeSpan Offset
+        {
+            get => TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
+            set => Interlocked.Exchange(ref _offsetTicks, value.Ticks);
+        }
+
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + Offset;
+    }
+
+    private static Dt.Dns.Zones.ZoneSnapshot Served(DnsService node) => node.Zones.Table.Get(Apex)!.Snapshot!;
+
+    private static List<RrsigData> Sigs(Dt.Dns.Zones.ZoneSnapshot z, string name, RrType covered) =>
+        z.Find(DnsName.Parse(name))?.SignaturesOf(covered)?.Records.Select(r => (RrsigData)r.Data).ToList() ?? [];
+
+    /// <summary>Every RRSIG of the snapshot verifies with a DNSKEY of the snapshot over the RRset it covers.</summary>
+    private static void AllVerify(Dt.Dns.Zones.ZoneSnapshot z)
+    {
+        var keys = z.Find(Apex)!.Get(RrType.DNSKEY)!.Records.Select(r => (DnskeyData)r.Data).ToList();
+        foreach (var rr in z.Records.Where(r => r.Data is RrsigData))
+        {
+            var sig = (RrsigData)rr.Data;
+            var key = keys.Single(k => k.KeyTag == sig.KeyTag);
+            var set = z.Find(rr.Name)!.Get(sig.TypeCovered)!;
+            Assert.True(Dt.Dns.Zones.ZoneSigner.Verify(sig, key, rr.Name, set.Records.Select(r => r.Data)), $"RRSIG {rr.Name} {sig.TypeCovered} by {sig.KeyTag}");
+        }
+    }
+
+    [Fact]
+    public async Task Signatures_close_to_expiry_are_renewed_by_the_master_and_reach_the_follower()
+    {
+        var clock = new ShiftedClock();
+        await using var pair = await SignedPair.StartAsync(o => o.SigningInterval = TimeSpan.FromMilliseconds(200), clock);
+        var first = Sigs(Served(pair.Follower), "www.example.test.", RrType.A).Single();
+        uint serial = Served(pair.Follower).Serial;
+        // Nothing is due: a signing pass changes nothing (no new serial) while the clock stands.
+        var pass = await pair.Master.Editor.ResignAsync(Apex, Ct);
+        Assert.False(pass.Changed);
+        Assert.Equal(serial, pass.Serial);
+
+        // 10 of the 14 days later, 4 days are left: under the 5-day refresh, every signature is replaced.
+        clock.Offset = TimeSpan.FromDays(10);
+        await Eventually.Until(() => Sigs(Served(pair.Follower), "www.example.test.", RrType.A) is [var s] && s.Expiration > first.Expiration,
+            "the follower serves a renewed signature", Deadline);
+        var z = Served(pair.Follower);
+        long now = clock.GetUtcNow().ToUnixTimeSeconds();
+        foreach (var rr in z.Records.Where(r => r.Data is RrsigData))
+            Assert.True(((RrsigData)rr.Data).Expiration - now > TimeSpan.FromDays(5).TotalSeconds, $"{rr.Name} {((RrsigData)rr.Data).TypeCovered} renewed");
+        AllVerify(z);
+    }
+
+    [Fact]
+    public async Task A_pre_published_ZSK_rollover_made_with_dnssec_keygen_and_dnssec_settime_is_followed_by_every_node()
+    {
+        string keygen = RequireTool("dnssec-keygen");
+        string settime = RequireTool("dnssec-settime");
+        var clock = new ShiftedClock();
+        string oldZsk = "";
+        await using var pair = await SignedPair.StartAsync(o =>
+        {
+            o.SigningInterval = TimeSpan.FromMilliseconds(200);
+            o.GenerateKeys = false;
+        }, clock, async dir =>
+        {
+            Assert.Equal(0, (await Run(keygen, ["-q", "-K", dir, "-a", "ECDSAP256SHA256", "-f", "KSK", Zone])).Exit);
+            var zsk = await Run(keygen, ["-q", "-K", dir, "-a", "ECDSAP256SHA256", Zone]);
+            Assert.Equal(0, zsk.Exit);
+            oldZsk = zsk.Out.Trim();
+        });
+        ushort oldTag = ushort.Parse(oldZsk[^5..], CultureInfo.InvariantCulture);
+        int Keys(DnsService d) => Served(d).Find(Apex)!.Get(RrType.DNSKEY)!.Records.Length;
+        Assert.Equal(2, Keys(pair.Follower));
+        Assert.Equal([oldTag], Sigs(Served(pair.Follower), "www.example.test.", RrType.A).Select(s => s.KeyTag));
+
+        // The procedure of docs/DNS.md: retire the old ZSK in a day, delete it in two; its successor is published 12 h
+        // before it takes over (longer than the DNSKEY TTL, so resolvers hold the new key when signatures switch).
+        Assert.Equal(0, (await Run(settime, ["-K", pair.Keys.Path, "-I", "+1d", "-D", "+2d", oldZsk])).Exit);
+        var successor = await Run(keygen, ["-q", "-K", pair.Keys.Path, "-S", oldZsk, "-i", "12h"]);
+        Assert.True(successor.Exit == 0, successor.Err);
+        ushort newTag = ushort.Parse(successor.Out.Trim()[^5..], CultureInfo.InvariantCulture);
+
+        clock.Offset = TimeSpan.FromHours(12) + TimeSpan.FromMinutes(1);
+        await Eventually.Until(() => Keys(pair.Follower) == 3, "the successor's DNSKEY is published on the follower", Deadline);
+        Assert.Equal([oldTag], Sigs(Served(pair.Follower), "www.example.test.", RrType.A).Select(s => s.KeyTag));
+        AllVerify(Served(pair.Follower));
+
+        clock.Offset = TimeSpan.FromDays(1) + TimeSpan.FromMinutes(1);
+        await Eventually.Until(() => Sigs(Served(pair.Follower), "www.example.test.", RrType.A).Select(s => s.KeyTag).SequenceEqual([newTag]),
+            "the successor signs on the follower", Deadline);
+        var z = Served(pair.Follower);
+        Assert.Equal(3, Keys(pair.Follower)); // the old key stays published while its signatures may be cached
+        Assert.DoesNotContain(z.Records, r => r.Data is RrsigData s && s.KeyTag == oldTag);
+        AllVerify(z);
+
+        clock.Offset = TimeSpan.FromDays(2) + TimeSpan.FromMinutes(1);
+        await Eventually.Until(() => Keys(pair.Follower) == 2, "the old ZSK's DNSKEY is removed on the follower", Deadline);
+        Assert.DoesNotContain(Served(pair.Follower).Find(Apex)!.Get(RrType.DNSKEY)!.Records, r => ((DnskeyData)r.Data).KeyTag == oldTag);
+        AllVerify(Served(pair.Follower));
     }
 
     private static void Log(Daemon bind) => TestContext.Current.TestOutputHelper?.WriteLine(bind.Log);
