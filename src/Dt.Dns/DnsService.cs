@@ -186,8 +186,9 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
                         var r = await Editor.ResignAsync(zone, ct);
                         if (r.Changed) DnsLog.Resigned(_log, zone.ToString(), r.Serial, r.Added, r.Removed);
                     }
-                    catch (Exception e) when (e is DtException or InvalidOperationException or IOException)
+                    catch (Exception e) when (e is not OperationCanceledException)
                     {
+                        // Logged and tried again next pass: a bad key file or a full disk must not end re-signing.
                         DnsLog.SigningFailed(_log, zone.ToString(), e.Message);
                     }
                 }

@@ -25,20 +25,39 @@ internal sealed class DnssecKeyDirectory(string path, bool generate, ILogger log
         {
             var keys = Read(zone);
             if (keys.Count > 0 || !generate) return keys;
-            foreach (bool ksk in new[] { true, false })
+            try
             {
-                var (key, pub, priv) = DnssecKey.Generate(zone, ksk, now);
-                string stem = System.IO.Path.Combine(Path, DnssecKey.FileStem(zone, key.Tag));
-                File.WriteAllText(stem + ".key", pub);
-                File.WriteAllText(stem + ".private", "");
-                if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(stem + ".private", UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                File.WriteAllText(stem + ".private", priv);
-                key.Dispose();
-                DnsLog.KeyGenerated(log, zone.ToString(), ksk ? "KSK" : "ZSK", key.Tag, stem);
+                Generate(zone, now);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException($"cannot create the keys of zone {zone} in {Path} (Dns:KeyDirectory): {e.Message}", e);
             }
             keys = Read(zone);
             foreach (var k in keys.Where(k => k.IsKsk)) DnsLog.PublishDs(log, zone.ToString(), $"{zone} IN DS {k.Ds().ToText()}");
             return keys;
+        }
+    }
+
+    private void Generate(DnsName zone, DateTimeOffset now)
+    {
+        foreach (bool ksk in new[] { true, false })
+        {
+            var (key, pub, priv) = DnssecKey.Generate(zone, ksk, now);
+            string stem = System.IO.Path.Combine(Path, DnssecKey.FileStem(zone, key.Tag));
+            while (File.Exists(stem + ".key"))
+            {
+                // Two keys of a zone with one tag would share a file name (and confuse validators): draw again.
+                key.Dispose();
+                (key, pub, priv) = DnssecKey.Generate(zone, ksk, now);
+                stem = System.IO.Path.Combine(Path, DnssecKey.FileStem(zone, key.Tag));
+            }
+            File.WriteAllText(stem + ".key", pub);
+            File.WriteAllText(stem + ".private", "");
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(stem + ".private", UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.WriteAllText(stem + ".private", priv);
+            key.Dispose();
+            DnsLog.KeyGenerated(log, zone.ToString(), ksk ? "KSK" : "ZSK", key.Tag, stem);
         }
     }
 
