@@ -255,9 +255,8 @@ public sealed class DnsZoneEditor
             var errors = ZoneRules.Validate(zone, next);
             if (errors.Count > 0) throw Invalid($"zone {zone}: {string.Join("; ", errors)}");
             var signer = Signer is { } sg && sg.Signs(zone) ? sg : null;
-            var unsigned = next;
             // A signed zone is first signed for the serial in service: if that changes nothing, nothing is due.
-            if (signer is not null) next = Distinct(signer.Sign(zone, unsigned, current, state?.ServedSerial ?? 0).Select(DnsObjects.Normalize));
+            if (signer is not null) next = Distinct(signer.Sign(zone, next, current, state?.ServedSerial ?? 0).Select(DnsObjects.Normalize));
 
             var nextLines = next.ToDictionary(DnsObjects.Line, StringComparer.Ordinal);
             var currentLines = currentItems.Select(r => r.Line).ToHashSet(StringComparer.Ordinal);
@@ -273,8 +272,8 @@ public sealed class DnsZoneEditor
             uint serial = NextSerial(state, serialFloor);
             if (signer is not null)
             {
-                // The SOA's signature covers the new serial; every other signature is kept (verified) from the first pass.
-                next = Distinct(signer.Sign(zone, unsigned, next, serial).Select(DnsObjects.Normalize));
+                // The SOA's signature covers the new serial; every other signature stays as the first pass made it.
+                next = Distinct(signer.ResignSoa(zone, next, serial).Select(DnsObjects.Normalize));
                 nextLines = next.ToDictionary(DnsObjects.Line, StringComparer.Ordinal);
                 digest = ZoneDigest.Of(nextLines.Keys);
             }

@@ -124,6 +124,24 @@ internal sealed class ZoneSigner
         return output;
     }
 
+    /// <summary>
+    /// <paramref name="signed"/> (an output of <see cref="Sign"/>) with the SOA signed anew for <paramref name="serial"/>:
+    /// a commit's second step, once the first found something due, without a second pass over the zone.
+    /// </summary>
+    public List<DnsRecord> ResignSoa(DnsName zone, IReadOnlyList<DnsRecord> signed, uint serial)
+    {
+        var now = _time.GetUtcNow();
+        var active = _keys.KeysFor(zone, now).Where(k => k.IsActive(now)).ToList();
+        var signers = active.Any(k => !k.IsKsk) ? active.Where(k => !k.IsKsk).ToList() : active;
+        var soa = signed.First(r => r.Type == RrType.SOA && r.Name.Equals(zone));
+        var output = signed.Where(r => !(r.Data is RrsigData { TypeCovered: RrType.SOA } && r.Name.Equals(zone))).ToList();
+        List<RData> rdata = [((SoaData)soa.Data).WithSerial(serial)];
+        var w = new DnsWriter();
+        foreach (var key in signers)
+            output.Add(new DnsRecord(zone, RrType.RRSIG, RrClass.IN, soa.Ttl, NewSignature(zone, key, zone, RrType.SOA, soa.Ttl, rdata, now, w)));
+        return output;
+    }
+
     /// <summary>Records the signer owns and rebuilds: RRSIG and NSEC anywhere, DNSKEY at the apex.</summary>
     public static bool IsDnssec(DnsName zone, DnsRecord r) =>
         r.Type is RrType.RRSIG or RrType.NSEC || r.Type == RrType.DNSKEY && r.Name.Equals(zone);

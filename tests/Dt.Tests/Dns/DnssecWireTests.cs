@@ -174,6 +174,13 @@ public sealed class DnssecWireTests
         var before = signed.Where(r => r.Data is RrsigData).Select(r => r.Data.ToText()).ToHashSet();
         var changed = again.Where(r => r.Data is RrsigData && !before.Contains(r.Data.ToText())).ToList();
         Assert.Equal([RrType.SOA], changed.Select(r => ((RrsigData)r.Data).TypeCovered));
+        // A commit's second step re-signs the SOA alone, for the new serial.
+        var resigned = signer.ResignSoa(Apex, signed, 8);
+        Assert.Equal([RrType.SOA], resigned.Where(r => r.Data is RrsigData && !before.Contains(r.Data.ToText())).Select(r => ((RrsigData)r.Data).TypeCovered));
+        var soaSig = (RrsigData)resigned.Single(r => r.Data is RrsigData { TypeCovered: RrType.SOA }).Data;
+        var soa = (SoaData)signed.Single(r => r.Type == RrType.SOA).Data;
+        Assert.True(ZoneSigner.Verify(soaSig, keys.Single(k => !k.IsKsk).Dnskey, Apex, [soa.WithSerial(8)]));
+        Assert.False(ZoneSigner.Verify(soaSig, keys.Single(k => !k.IsKsk).Dnskey, Apex, [soa.WithSerial(7)]));
         var edited = signed.Where(r => !(r.Name.Key == "www.example.test." && r.Type == RrType.A)).Append(DnsObjects.Normalize(ZoneText.ParseRecord("www 300 A 192.0.2.9", Apex))).ToList();
         var third = signer.Sign(Apex, edited, again, 9);
         var kept = again.Where(r => r.Data is RrsigData).Select(r => r.Data.ToText()).ToHashSet();
