@@ -91,4 +91,19 @@ internal static partial class DnsLog
 
     [LoggerMessage(5062, LogLevel.Warning, "Following broadcast messages stopped: {Reason}; subscribing again")]
     public static partial void MessagesEnded(ILogger log, string reason);
+
+    [LoggerMessage(5070, LogLevel.Warning, "Generated DNSSEC {Kind} {Tag} for zone {Zone} in {Stem}.key/.private")]
+    public static partial void KeyGenerated(ILogger log, string zone, string kind, ushort tag, string stem);
+
+    [LoggerMessage(5071, LogLevel.Warning, "Zone {Zone} is signed: give its parent this DS record: {Ds}")]
+    public static partial void PublishDs(ILogger log, string zone, string ds);
+
+    [LoggerMessage(5072, LogLevel.Error, "DNSSEC key file {File} ignored: {Reason}")]
+    public static partial void KeyUnreadable(ILogger log, string file, string reason);
+
+    [LoggerMessage(5073, LogLevel.Information, "Zone {Zone} re-signed: serial {Serial}, {Added} records added, {Removed} removed")]
+    public static partial void Resigned(ILogger log, string zone, uint serial, int added, int removed);
+
+    [LoggerMessage(5074, LogLevel.Error, "Signing zone {Zone} failed: {Reason}")]
+    public static partial void SigningFailed(ILogger log, string zone, string reason);
 }

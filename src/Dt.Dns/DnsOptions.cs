@@ -156,6 +156,32 @@ public sealed class DnsOptions
     /// <summary>How long a change made here waits to be in service here before the call returns. Default 5 s.</summary>
     public TimeSpan CommitTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Zones this node signs with DNSSEC when it is a master (names, e.g. "example.test"). Each needs keys in
+    /// <see cref="KeyDirectory"/> (or <see cref="GenerateKeys"/>). The signatures, DNSKEY and NSEC records are
+    /// replicated like any record, so other nodes need no setting to serve them. Default none.
+    /// </summary>
+    public List<string> SignedZones { get; set; } = [];
+
+    /// <summary>
+    /// Directory of the signed zones' keys, in BIND's format (K&lt;zone&gt;.+013+&lt;tag&gt;.key and .private, as
+    /// <c>dnssec-keygen -a ECDSAP256SHA256</c> writes them; timing metadata from <c>dnssec-settime</c> is honoured).
+    /// Read on every signing pass; never replicated. Required with <see cref="SignedZones"/>. Default none.
+    /// </summary>
+    public string? KeyDirectory { get; set; }
+
+    /// <summary>Whether a master creates a KSK and a ZSK (algorithm 13) in <see cref="KeyDirectory"/> for a signed zone that has no key there. Default true.</summary>
+    public bool GenerateKeys { get; set; } = true;
+
+    /// <summary>How long a new signature is valid (its expiration is this far from now; its inception an hour before now). Default 14 days.</summary>
+    public TimeSpan SignatureValidity { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>A signature with less than this left before it expires is replaced on the next signing pass. Default 5 days.</summary>
+    public TimeSpan SignatureRefresh { get; set; } = TimeSpan.FromDays(5);
+
+    /// <summary>How often a master re-reads the keys and re-signs what is due in its signed zones. Default 10 minutes.</summary>
+    public TimeSpan SigningInterval { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>A fast profile for tests: loopback, a free port, loopback allowed to transfer, short timers.</summary>
     public static DnsOptions ForTests() => new()
     {
@@ -240,6 +266,7 @@ public sealed class DnsOptions
         if (IxfrJournalMaxRecords < 0) errors.Add($"Dns:IxfrJournalMaxRecords {IxfrJournalMaxRecords} must not be negative.");
         if (TransferMessageSize is < 512 or > 65535) errors.Add($"Dns:TransferMessageSize {TransferMessageSize} must be between 512 and 65535.");
         if (DefaultTtl > int.MaxValue) errors.Add($"Dns:DefaultTtl {DefaultTtl} must be at most 2147483647.");
+        ValidateDnssec(errors);
         Positive(errors, TcpIdleTimeout, nameof(TcpIdleTimeout));
         Positive(errors, NotifyRetryInterval, nameof(NotifyRetryInterval));
         Positive(errors, TsigFudge, nameof(TsigFudge));
@@ -250,6 +277,34 @@ public sealed class DnsOptions
         Positive(errors, CommitTimeout, nameof(CommitTimeout));
         return errors;
     }
+
+    private void ValidateDnssec(List<string> errors)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < SignedZones.Count; i++)
+        {
+            string z = SignedZones[i] ?? "";
+            if (string.IsNullOrWhiteSpace(z) || !Wire.DnsName.TryParse(z.TrimEnd('.') + ".", null, out var name, out var error) || name.IsRoot)
+                errors.Add($"Dns:SignedZones:{i} '{z}' is not a zone name.");
+            else if (!seen.Add(name.ToLowerCase().Key))
+                errors.Add($"Dns:SignedZones:{i} '{z}' is listed twice.");
+        }
+        if (SignedZones.Count > 0 && string.IsNullOrWhiteSpace(KeyDirectory))
+            errors.Add("Dns:KeyDirectory must be set when Dns:SignedZones lists zones (the directory of their DNSSEC keys).");
+        else if (!string.IsNullOrWhiteSpace(KeyDirectory) && !Directory.Exists(KeyDirectory))
+            errors.Add($"Dns:KeyDirectory '{KeyDirectory}' is not a directory.");
+        if (SignatureValidity < TimeSpan.FromHours(2) || SignatureValidity > TimeSpan.FromDays(365))
+            errors.Add($"Dns:SignatureValidity {SignatureValidity} must be between 2 hours and 365 days.");
+        if (SignatureRefresh <= TimeSpan.Zero || SignatureRefresh >= SignatureValidity)
+            errors.Add($"Dns:SignatureRefresh {SignatureRefresh} must be positive and shorter than Dns:SignatureValidity ({SignatureValidity}).");
+        Positive(errors, SigningInterval, nameof(SigningInterval));
+        if (SigningInterval > TimeSpan.Zero && SignatureRefresh > TimeSpan.Zero && SigningInterval * 2 > SignatureRefresh)
+            errors.Add($"Dns:SigningInterval {SigningInterval} must be at most half of Dns:SignatureRefresh ({SignatureRefresh}), so every signature is renewed in time.");
+    }
+
+    /// <summary>The zones of <see cref="SignedZones"/> as names (lower case).</summary>
+    internal IReadOnlyList<Wire.DnsName> SignedZoneNames() =>
+        SignedZones.Select(z => Wire.DnsName.TryParse(z.TrimEnd('.') + ".", null, out var n, out _) ? n.ToLowerCase() : null).OfType<Wire.DnsName>().ToList();
 
     private static void Positive(List<string> errors, TimeSpan value, string name)
     {

@@ -36,6 +36,7 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
     private Notifier? _notifier;
     private LookupResponder? _responder;
     private Task _keeper = Task.CompletedTask;
+    private Task _signing = Task.CompletedTask;
     private int _started, _stopped;
 
     public DnsService(IDtGrainFactory grains, DnsOptions options, ILoggerFactory? loggers = null, TimeProvider? time = null)
@@ -114,6 +115,12 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
             _responder.Start();
         }
         if (IsMaster) _keeper = Task.Run(KeeperAsync);
+        if (IsMaster && Options.SignedZones.Count > 0)
+        {
+            Signer = new ZoneSigner(Options, new DnssecKeyDirectory(Options.KeyDirectory!, Options.GenerateKeys, _log), _time);
+            Editor.Signer = Signer;
+            _signing = Task.Run(SigningAsync);
+        }
         DnsLog.Started(_log, _server.UdpEndPoint.ToString(), _server.TcpEndPoint.ToString(), Options.Table);
         try
         {
@@ -157,11 +164,60 @@ public sealed class DnsService : IHostedService, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// On a master with signed zones: every <see cref="DnsOptions.SigningInterval"/> (and once at start, after the
+    /// first listing), re-reads the keys and commits what is due: new or retired keys, signatures close to expiry, and
+    /// zones changed without this signer (by a remote editor or another master) whose signatures no longer verify.
+    /// </summary>
+    private async Task SigningAsync()
+    {
+        var ct = _stop.Token;
+        using var timer = new PeriodicTimer(Options.SigningInterval, _time);
+        try
+        {
+            await Zones.Ready.WaitAsync(ct);
+            do
+            {
+                foreach (var zone in Signer!.Zones)
+                {
+                    if (Zones.GetState(zone) is not { HasSoa: true }) continue;
+                    try
+                    {
+                        var r = await Editor.ResignAsync(zone, ct);
+                        if (r.Changed) DnsLog.Resigned(_log, zone.ToString(), r.Serial, r.Added, r.Removed);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        // Logged and tried again next pass: a bad key file or a full disk must not end re-signing.
+                        DnsLog.SigningFailed(_log, zone.ToString(), e.Message);
+                    }
+                }
+            }
+            while (await timer.WaitForNextTickAsync(ct));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>The signer of this master's signed zones (null elsewhere): their keys and DS records.</summary>
+    internal ZoneSigner? Signer { get; private set; }
+
+    /// <summary>The DS records (SHA-256) of the zone's published KSKs, for its parent; empty if this node does not sign it.</summary>
+    public IReadOnlyList<string> DsRecords(string zone)
+    {
+        var name = DnsZoneEditor.ParseZone(zone);
+        if (Signer is null || !Signer.Signs(name)) return [];
+        var now = _time.GetUtcNow();
+        return Signer.Keys(name).Where(k => k.IsKsk && k.IsPublished(now)).Select(k => $"{name} IN DS {k.Ds().ToText()}").ToList();
+    }
+
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.Exchange(ref _stopped, 1) == 1) return;
         await _stop.CancelAsync();
         try { await _keeper; } catch (OperationCanceledException) { }
+        try { await _signing; } catch (OperationCanceledException) { }
         if (_server is not null) await _server.DisposeAsync();
         _metrics?.Dispose();
         if (_responder is not null) await _responder.DisposeAsync();

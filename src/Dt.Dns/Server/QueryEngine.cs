@@ -33,6 +33,10 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options, Tsig? tsi
         public readonly List<Entry> Authority = [];
         public readonly List<Entry> Additional = [];
         public readonly HashSet<string> AdditionalSeen = new(StringComparer.Ordinal);
+        public readonly HashSet<string> NsecSeen = new(StringComparer.Ordinal);
+
+        /// <summary>The client set DO and the zone is signed: answers carry RRSIGs, negative answers NSEC proofs.</summary>
+        public bool Dnssec;
 
         public void Clear()
         {
@@ -40,6 +44,8 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options, Tsig? tsi
             Authority.Clear();
             Additional.Clear();
             AdditionalSeen.Clear();
+            NsecSeen.Clear();
+            Dnssec = false;
         }
     }
 
@@ -261,6 +267,7 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options, Tsig? tsi
         }
         var s = t_scratch ??= new Scratch();
         s.Clear();
+        s.Dnssec = m.Edns?.DnssecOk == true && zone.IsSigned;
         var (rcode, aa) = Resolve(zone, q.Name, q.Type, s, 0);
         Write(m, q, rcode, aa, s, tcp, w);
     }
@@ -291,27 +298,47 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options, Tsig? tsi
             if (wildcard is null)
             {
                 AddSoa(zone, s);
+                if (s.Dnssec)
+                {
+                    // RFC 4035 §3.1.3.2: the name does not exist, and neither does the wildcard that could have made it.
+                    Deny(zone, qname, s);
+                    Deny(zone, closest.Name.Prepend("*"u8), s);
+                }
                 return (DnsRcode.NXDomain, true);
             }
             exact = wildcard;
+            // RFC 4035 §3.1.3.3: a wildcard answer also proves that the name itself does not exist.
+            if (s.Dnssec) Deny(zone, qname, s);
         }
 
         if (qtype == RrType.ANY)
         {
             if (exact.Sets.Length == 0)
             {
-                AddSoa(zone, s);
+                NoData(zone, exact, s);
                 return (DnsRcode.NoError, true);
             }
-            foreach (var set in exact.Sets) s.Answer.Add(new Entry(owner, set));
+            foreach (var set in exact.Sets) AddSigned(s.Answer, exact, owner, set, s);
             AddAdditional(zone, exact.Sets, s);
+            return (DnsRcode.NoError, true);
+        }
+
+        if (qtype == RrType.RRSIG)
+        {
+            // Asked for explicitly, signatures are answered with or without DO.
+            if (exact.Signatures.Length == 0)
+            {
+                NoData(zone, exact, s);
+                return (DnsRcode.NoError, true);
+            }
+            foreach (var set in exact.Signatures) s.Answer.Add(new Entry(owner, set));
             return (DnsRcode.NoError, true);
         }
 
         var match = exact.Get(qtype);
         if (match is not null)
         {
-            s.Answer.Add(new Entry(owner, match));
+            AddSigned(s.Answer, exact, owner, match, s);
             AddAdditional(zone, [match], s);
             return (DnsRcode.NoError, true);
         }
@@ -319,7 +346,7 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options, Tsig? tsi
         var cname = exact.Get(RrType.CNAME);
         if (cname is not null)
         {
-            s.Answer.Add(new Entry(owner, cname));
+            AddSigned(s.Answer, exact, owner, cname, s);
             var target = ((NameData)cname.Records[0].Data).Name;
             if (depth + 1 < MaxCnameChain && target.IsSubdomainOf(zone.Origin) && !s.Answer.Any(e => e.Owner.Equals(target)))
             {
@@ -329,7 +356,7 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options, Tsig? tsi
             return (DnsRcode.NoError, true);
         }
 
-        AddSoa(zone, s);
+        NoData(zone, exact, s);
         return (DnsRcode.NoError, true);
     }
 
@@ -337,12 +364,44 @@ internal sealed class QueryEngine(ZoneStore store, DnsOptions options, Tsig? tsi
     {
         // Negative answers carry the SOA with the negative TTL (RFC 2308 §3) and the served serial.
         s.Authority.Add(new Entry(zone.Origin, new RRset(zone.Origin, RrType.SOA, zone.NegativeTtl, [zone.Soa])));
+        if (s.Dnssec && zone.Find(zone.Origin.Key)!.SignaturesOf(RrType.SOA) is { } sigs)
+            s.Authority.Add(new Entry(zone.Origin, new RRset(zone.Origin, RrType.RRSIG, zone.NegativeTtl, sigs.Records)));
+    }
+
+    /// <summary>NODATA: the SOA and, signed, the NSEC of the name (its type bitmap lacks the type asked), or for an
+    /// empty non-terminal, which has no NSEC, the one that covers it (RFC 4035 §3.1.3.1).</summary>
+    private static void NoData(ZoneSnapshot zone, ZoneNode node, Scratch s)
+    {
+        AddSoa(zone, s);
+        if (s.Dnssec) Deny(zone, node.Name, s);
+    }
+
+    /// <summary>Adds the NSEC matching or covering <paramref name="name"/> with its signatures to the authority section, once.</summary>
+    private static void Deny(ZoneSnapshot zone, DnsName name, Scratch s)
+    {
+        var node = zone.CoveringNsec(name);
+        if (node is null || !s.NsecSeen.Add(node.Name.Key)) return;
+        AddSigned(s.Authority, node, node.Name, node.Get(RrType.NSEC)!, s);
+    }
+
+    /// <summary>An RRset and, when DNSSEC records are wanted, the RRSIGs that cover it (under the same owner: for a
+    /// wildcard answer the RRSIG's label count tells the validator so).</summary>
+    private static void AddSigned(List<Entry> section, ZoneNode node, DnsName owner, RRset set, Scratch s)
+    {
+        section.Add(new Entry(owner, set));
+        if (s.Dnssec && node.SignaturesOf(set.Type) is { } sigs) section.Add(new Entry(owner, sigs));
     }
 
     private static void Referral(ZoneSnapshot zone, ZoneNode cut, Scratch s)
     {
         var ns = cut.Get(RrType.NS)!;
         s.Authority.Add(new Entry(cut.Name, ns));
+        if (s.Dnssec)
+        {
+            // A signed referral: the DS (signed), or the cut's NSEC proving there is none (an insecure delegation).
+            if (cut.Get(RrType.DS) is { } ds) AddSigned(s.Authority, cut, cut.Name, ds, s);
+            else Deny(zone, cut.Name, s);
+        }
         AddAdditional(zone, [ns], s);
     }
 

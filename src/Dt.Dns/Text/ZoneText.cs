@@ -219,6 +219,35 @@ public static class ZoneText
     private static uint U32(ZoneToken t, string what) =>
         uint.TryParse(t.Text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : throw new ZoneTextException($"{what} '{t.Text}' is not a number from 0 to 4294967295");
 
+    private static uint Time(ZoneToken t, string what) =>
+        DnssecTime.TryParse(t.Text, out var v) ? v : throw new ZoneTextException($"{what} '{t.Text}' is not YYYYMMDDHHmmSS or seconds");
+
+    private static byte[] Base64(IEnumerable<ZoneToken> t, string what)
+    {
+        string s = string.Concat(t.Select(x => x.Text));
+        try
+        {
+            return Convert.FromBase64String(s);
+        }
+        catch (FormatException)
+        {
+            throw new ZoneTextException($"{what} '{s}' is not base64");
+        }
+    }
+
+    private static byte[] Hex(IEnumerable<ZoneToken> t, string what)
+    {
+        string s = string.Concat(t.Select(x => x.Text));
+        try
+        {
+            return Convert.FromHexString(s);
+        }
+        catch (FormatException)
+        {
+            throw new ZoneTextException($"{what} '{s}' is not hexadecimal");
+        }
+    }
+
     private static uint Seconds(ZoneToken t, string what) =>
         TryParseTtl(t.Text, out var v) ? v : U32(t, what);
 
@@ -285,6 +314,22 @@ public static class ZoneText
                 {
                     throw new ZoneTextException(e.Message);
                 }
+            case RrType.DNSKEY:
+                if (t.Count < 4) throw new ZoneTextException("DNSKEY data needs flags, protocol, algorithm and the key in base64");
+                return new DnskeyData(U16(t[0], "DNSKEY flags"), U8(t[1], "DNSKEY protocol"), U8(t[2], "DNSKEY algorithm"), Base64(t.Skip(3), "DNSKEY key"));
+            case RrType.DS:
+                if (t.Count < 4) throw new ZoneTextException("DS data needs key tag, algorithm, digest type and the digest in hex");
+                return new DsData(U16(t[0], "DS key tag"), U8(t[1], "DS algorithm"), U8(t[2], "DS digest type"), Hex(t.Skip(3), "DS digest"));
+            case RrType.RRSIG:
+                if (t.Count < 9) throw new ZoneTextException("RRSIG data needs type, algorithm, labels, TTL, expiration, inception, key tag, signer and signature");
+                if (!DnsMnemonics.TryParseType(t[0].Text, out var covered)) throw new ZoneTextException($"RRSIG type covered '{t[0].Text}' is not a type");
+                return new RrsigData(covered, U8(t[1], "RRSIG algorithm"), U8(t[2], "RRSIG labels"), U32(t[3], "RRSIG original TTL"),
+                    Time(t[4], "RRSIG expiration"), Time(t[5], "RRSIG inception"), U16(t[6], "RRSIG key tag"), Name(t[7], origin, "RRSIG signer"),
+                    Base64(t.Skip(8), "RRSIG signature"));
+            case RrType.NSEC:
+                if (t.Count < 1) throw new ZoneTextException("NSEC data needs the next name");
+                return new NsecData(Name(t[0], origin, "NSEC next name"), t.Skip(1).Select(x =>
+                    DnsMnemonics.TryParseType(x.Text, out var nt) ? nt : throw new ZoneTextException($"NSEC type '{x.Text}' is not a type")).ToList());
             default:
                 throw new ZoneTextException($"type {DnsMnemonics.TypeName(type)} needs its data in the generic form \\# length hex (RFC 3597)");
         }

@@ -148,6 +148,33 @@ public abstract class RData : IEquatable<RData>
             case RrType.TSIG:
                 data = TsigData.ReadFrom(ref reader, end);
                 break;
+            case RrType.DNSKEY:
+                if (length < 4) throw new DnsFormatException("a DNSKEY record is shorter than 4 bytes");
+                data = new DnskeyData(reader.ReadU16(), reader.ReadU8(), reader.ReadU8(), reader.ReadBytes(end - reader.Position).ToArray());
+                break;
+            case RrType.DS:
+                if (length < 4) throw new DnsFormatException("a DS record is shorter than 4 bytes");
+                data = new DsData(reader.ReadU16(), reader.ReadU8(), reader.ReadU8(), reader.ReadBytes(end - reader.Position).ToArray());
+                break;
+            case RrType.RRSIG:
+            {
+                if (length < 19) throw new DnsFormatException("an RRSIG record is shorter than 19 bytes");
+                var covered = (RrType)reader.ReadU16();
+                byte alg = reader.ReadU8(), labels = reader.ReadU8();
+                uint ttl = reader.ReadU32(), exp = reader.ReadU32(), inc = reader.ReadU32();
+                ushort keyTag = reader.ReadU16();
+                var signer = reader.ReadName();
+                if (reader.Position > end) throw new DnsFormatException("an RRSIG signer name runs past its record");
+                data = new RrsigData(covered, alg, labels, ttl, exp, inc, keyTag, signer, reader.ReadBytes(end - reader.Position).ToArray());
+                break;
+            }
+            case RrType.NSEC:
+            {
+                var next = reader.ReadName();
+                if (reader.Position > end) throw new DnsFormatException("an NSEC next name runs past its record");
+                data = new NsecData(next, TypeBitmap.Read(ref reader, end));
+                break;
+            }
             default:
                 data = new UnknownData(type, reader.ReadBytes(length).ToArray());
                 break;

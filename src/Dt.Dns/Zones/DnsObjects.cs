@@ -42,6 +42,8 @@ public static class DnsObjects
             MxData mx => new MxData(mx.Preference, mx.Exchange.ToLowerCase()),
             SoaData soa => new SoaData(soa.MName.ToLowerCase(), soa.RName.ToLowerCase(), 0, soa.Refresh, soa.Retry, soa.Expire, soa.Minimum),
             SrvData srv => new SrvData(srv.Priority, srv.Weight, srv.Port, srv.TargetName.ToLowerCase()),
+            RrsigData sig => new RrsigData(sig.TypeCovered, sig.Algorithm, sig.Labels, sig.OriginalTtl, sig.Expiration, sig.Inception, sig.KeyTag, sig.Signer.ToLowerCase(), sig.Signature),
+            NsecData nsec => new NsecData(nsec.Next.ToLowerCase(), nsec.Types),
             var d => d,
         };
         return new DnsRecord(rr.Name.ToLowerCase(), rr.Type, RrClass.IN, rr.Ttl, data);

@@ -85,6 +85,9 @@ public sealed class DnsZoneEditor
     {
     }
 
+    /// <summary>Signs the zones it lists in every commit (set on a master whose options list signed zones).</summary>
+    internal ZoneSigner? Signer { get; set; }
+
     internal DnsZoneEditor(IDtGrainFactory grains, string table, uint defaultTtl, IZoneView view)
     {
         _grains = grains;
@@ -227,6 +230,10 @@ public sealed class DnsZoneEditor
     internal Task<DnsChangeResult> RecommitAsync(DnsName zone, CancellationToken ct) =>
         ChangeAsync(zone, current => [.. current], null, create: false, force: false, ct, repair: true);
 
+    /// <summary>A signing pass: commits a new serial only if keys or signatures are due (new, retired or expiring).</summary>
+    internal Task<DnsChangeResult> ResignAsync(DnsName zone, CancellationToken ct) =>
+        ChangeAsync(zone, current => [.. current], null, create: false, force: false, ct);
+
     /// <summary>
     /// The one write path: computes the zone's new record set from the current one, validates it, and commits it with
     /// a new serial marker. <paramref name="create"/>: the zone may be new. <paramref name="force"/>: commit a new
@@ -247,20 +254,31 @@ public sealed class DnsZoneEditor
             var next = Distinct(mutate(current).Select(DnsObjects.Normalize));
             var errors = ZoneRules.Validate(zone, next);
             if (errors.Count > 0) throw Invalid($"zone {zone}: {string.Join("; ", errors)}");
+            var signer = Signer is { } sg && sg.Signs(zone) ? sg : null;
+            // A signed zone is first signed for the serial in service: if that changes nothing, nothing is due.
+            if (signer is not null) next = Distinct(signer.Sign(zone, next, current, state?.ServedSerial ?? 0).Select(DnsObjects.Normalize));
 
             var nextLines = next.ToDictionary(DnsObjects.Line, StringComparer.Ordinal);
             var currentLines = currentItems.Select(r => r.Line).ToHashSet(StringComparer.Ordinal);
-            var remove = currentItems.Where(r => !nextLines.ContainsKey(r.Line)).Select(r => r.Hash).ToList();
-            var add = nextLines.Where(kv => !currentLines.Contains(kv.Key)).Select(kv => kv.Value).ToList();
             string digest = ZoneDigest.Of(nextLines.Keys);
 
             bool consistent = state?.ServedSerial is { } served && state.ServedDigest == digest
                 && state.Markers.Any(m => m.Serial == served && m.Digest == digest);
             if (repair) force = !consistent || state!.Markers.GroupBy(m => m.Serial).Any(g => g.Select(m => m.Digest).Distinct().Count() > 1);
-            if (remove.Count == 0 && add.Count == 0 && consistent && !force)
+            bool same = nextLines.Count == currentLines.Count && nextLines.Keys.All(currentLines.Contains);
+            if (same && consistent && !force)
                 return new DnsChangeResult(zone.ToString(), state!.ServedSerial!.Value, 0, 0, false);
 
             uint serial = NextSerial(state, serialFloor);
+            if (signer is not null)
+            {
+                // The SOA's signature covers the new serial; every other signature stays as the first pass made it.
+                next = Distinct(signer.ResignSoa(zone, next, serial).Select(DnsObjects.Normalize));
+                nextLines = next.ToDictionary(DnsObjects.Line, StringComparer.Ordinal);
+                digest = ZoneDigest.Of(nextLines.Keys);
+            }
+            var remove = currentItems.Where(r => !nextLines.ContainsKey(r.Line)).Select(r => r.Hash).ToList();
+            var add = nextLines.Where(kv => !currentLines.Contains(kv.Key)).Select(kv => kv.Value).ToList();
             var table = _grains.GetTable(_table);
             foreach (var hash in remove) await table.RemoveObject(hash);
             var objects = add.Select(rr => DnsObjects.ToObject(zone, rr)).ToList();

@@ -11,11 +11,24 @@ public sealed class RRset(DnsName name, RrType type, uint ttl, DnsRecord[] recor
     public DnsRecord[] Records { get; } = records;
 }
 
-/// <summary>An owner name in a zone with its RRsets; an empty non-terminal has none (it exists: NODATA, not NXDOMAIN).</summary>
-public sealed class ZoneNode(DnsName name, RRset[] sets, bool isApex)
+/// <summary>An owner name in a zone with its RRsets; an empty non-terminal has none (it exists: NODATA, not NXDOMAIN).
+/// RRSIG records are not among <see cref="Sets"/>: they are kept per type covered (<see cref="Signatures"/>), each
+/// set with its own TTL, and served beside the RRset they sign.</summary>
+public sealed class ZoneNode(DnsName name, RRset[] sets, bool isApex, RRset[]? signatures = null)
 {
     public DnsName Name { get; } = name;
     public RRset[] Sets { get; } = sets;
+
+    /// <summary>RRSIG sets, one per type covered; <see cref="RRset.Type"/> is RRSIG, the covered type is in the records.</summary>
+    public RRset[] Signatures { get; } = signatures ?? [];
+
+    /// <summary>The RRSIGs covering <paramref name="covered"/> at this name (null if none).</summary>
+    public RRset? SignaturesOf(RrType covered)
+    {
+        foreach (var s in Signatures)
+            if (((RrsigData)s.Records[0].Data).TypeCovered == covered) return s;
+        return null;
+    }
 
     /// <summary>A delegation point: NS records below the apex (the data below it is not authoritative).</summary>
     public bool IsCut { get; } = !isApex && sets.Any(s => s.Type == RrType.NS);
@@ -63,6 +76,25 @@ public sealed class ZoneSnapshot
 
     public ZoneNode? Find(string key) => _nodes.GetValueOrDefault(key);
 
+    /// <summary>Signed: the apex has DNSKEY and NSEC records (then DO queries get signatures and denial proofs).</summary>
+    public bool IsSigned => _nsecOwners.Length > 0 && Find(Origin.Key)?.Get(RrType.DNSKEY) is not null;
+
+    private ZoneNode[] _nsecOwners = [];
+
+    /// <summary>The NSEC whose owner is <paramref name="name"/> or the closest before it in canonical order: the one that
+    /// matches or covers it (RFC 4034 §6.1; the chain's last NSEC covers everything after it).</summary>
+    public ZoneNode? CoveringNsec(DnsName name)
+    {
+        int lo = 0, hi = _nsecOwners.Length - 1, found = -1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) / 2;
+            if (_nsecOwners[mid].Name.CompareTo(name) <= 0) { found = mid; lo = mid + 1; }
+            else hi = mid - 1;
+        }
+        return found < 0 ? (_nsecOwners.Length > 0 ? _nsecOwners[^1] : null) : _nsecOwners[found];
+    }
+
     public ZoneNode? Find(DnsName name) => _nodes.GetValueOrDefault(name.Key);
 
     public int NodeCount => _nodes.Count;
@@ -72,6 +104,7 @@ public sealed class ZoneSnapshot
     {
         var byName = new Dictionary<string, Dictionary<RrType, List<DnsRecord>>>(StringComparer.Ordinal);
         var names = new Dictionary<string, DnsName>(StringComparer.Ordinal);
+        var sigs = new Dictionary<string, Dictionary<RrType, List<DnsRecord>>>(StringComparer.Ordinal);
         DnsRecord? soa = null;
         foreach (var rr in records)
         {
@@ -88,6 +121,14 @@ public sealed class ZoneSnapshot
                 byName[r.Name.Key] = types = [];
                 names[r.Name.Key] = r.Name;
             }
+            if (r.Data is RrsigData sig)
+            {
+                // Signatures are grouped by the type they cover (each such set has its own TTL).
+                if (!sigs.TryGetValue(r.Name.Key, out var byCovered)) sigs[r.Name.Key] = byCovered = [];
+                if (!byCovered.TryGetValue(sig.TypeCovered, out var sl)) byCovered[sig.TypeCovered] = sl = [];
+                if (!sl.Contains(r)) sl.Add(r);
+                continue;
+            }
             if (!types.TryGetValue(r.Type, out var list)) types[r.Type] = list = [];
             if (!list.Contains(r)) list.Add(r);
         }
@@ -98,15 +139,14 @@ public sealed class ZoneSnapshot
         foreach (var (key, types) in byName)
         {
             var name = names[key];
-            var sets = types.OrderBy(t => (ushort)t.Key).Select(t =>
-            {
-                uint ttl = t.Value.Min(r => r.Ttl);
-                var rs = t.Value.Select(r => r.WithTtl(ttl)).OrderBy(r => r.Data.CanonicalWire, ByteComparer.Instance).ToArray();
-                return new RRset(name, t.Key, ttl, rs);
-            }).ToArray();
-            nodes[key] = new ZoneNode(name, sets, name.Equals(origin));
+            var sets = types.OrderBy(t => (ushort)t.Key).Select(t => MakeSet(name, t.Key, t.Value)).ToArray();
+            var signatures = sigs.TryGetValue(key, out var byCovered)
+                ? byCovered.OrderBy(t => (ushort)t.Key).Select(t => MakeSet(name, RrType.RRSIG, t.Value)).ToArray()
+                : null;
+            nodes[key] = new ZoneNode(name, sets, name.Equals(origin), signatures);
             foreach (var s in sets)
                 if (s.Type != RrType.SOA) all.AddRange(s.Records);
+            foreach (var s in signatures ?? []) all.AddRange(s.Records);
         }
         // Empty non-terminals: every name between an owner and the apex exists.
         foreach (var name in names.Values)
@@ -120,7 +160,17 @@ public sealed class ZoneSnapshot
         if (!nodes.ContainsKey(origin.Key)) nodes[origin.Key] = new ZoneNode(origin, [], isApex: true);
         all.Sort(CanonicalOrder.Instance);
         all.Insert(0, nodes[origin.Key].Get(RrType.SOA)!.Records[0]);
-        return new ZoneSnapshot(origin, serial, digest, all[0], [.. all], nodes);
+        return new ZoneSnapshot(origin, serial, digest, all[0], [.. all], nodes)
+        {
+            _nsecOwners = [.. nodes.Values.Where(n => n.Get(RrType.NSEC) is not null).OrderBy(n => n.Name)],
+        };
+    }
+
+    private static RRset MakeSet(DnsName name, RrType type, List<DnsRecord> records)
+    {
+        uint ttl = records.Min(r => r.Ttl);
+        var rs = records.Select(r => r.WithTtl(ttl)).OrderBy(r => r.Data.CanonicalWire, ByteComparer.Instance).ToArray();
+        return new RRset(name, type, ttl, rs);
     }
 
     /// <summary>Orders records by owner (DNSSEC canonical order), type, then data.</summary>

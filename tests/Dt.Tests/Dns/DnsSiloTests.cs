@@ -22,6 +22,9 @@ public sealed class DnsSilos : IAsyncLifetime
 {
     public const int MaxBodyBytes = 64 * 1024;
 
+    /// <summary>The zone the master silo signs.</summary>
+    public const string SignedZone = "signed.test";
+
     /// <summary>The zone the lookup test imports on the master; the liar serves it with another MX.</summary>
     public const string LookupZone = """
         $ORIGIN lookup.test.
@@ -58,8 +61,10 @@ public sealed class DnsSilos : IAsyncLifetime
         _liar = await StartDns(await _liarNetwork.Start(master: true));
         await _liar.Editor.ImportZoneAsync("lookup.test", LookupZone.Replace("IN MX  10 mail", "IN MX  20 evil.attacker.test."), Ct);
 
+        // The master signs signed.test (DNSSEC) with keys it creates in its own key directory.
         Master = await SiloProcess.StartAsync("dns-master", _dirs.New("master"),
-            [$"--Silo:MaxBodyBytes={MaxBodyBytes}", .. Dns(MasterDnsPort, $"127.0.0.1:{MasterDnsPort}")]);
+            [$"--Silo:MaxBodyBytes={MaxBodyBytes}", .. Dns(MasterDnsPort, $"127.0.0.1:{MasterDnsPort}"),
+             $"--Dns:SignedZones:0={SignedZone}", $"--Dns:KeyDirectory={_dirs.New("master-keys")}"]);
         NodeDnsPort = FreePort();
         Node = await SiloProcess.StartAsync("dns-node", _dirs.New("node"),
             [.. JoinCommand.From(Master.Process), .. Dns(NodeDnsPort, $"127.0.0.1:{_liar.Port}")]);
@@ -138,6 +143,24 @@ public sealed class DnsSiloTests(DnsSilos silos) : IClassFixture<DnsSilos>
         var refused = await CliRun.RunAsync(silos.Node.Api, null, "dns", "add", "example.test", "x 60 IN A 192.0.2.9");
         Assert.Equal(1, refused.ExitCode);
         Assert.StartsWith("dt: this node is not a master", refused.Stderr.Trim());
+    }
+
+    [Fact]
+    public async Task A_zone_imported_with_dt_dns_on_a_signing_master_silo_is_served_signed_by_both_silos()
+    {
+        RequireTool("dig");
+        var master = silos.Master.Api;
+        string zoneFile = Path.Combine(silos.Scratch("signed"), "signed.test.zone");
+        await File.WriteAllTextAsync(zoneFile, DnsSilos.LookupZone.Replace("lookup.test.", "signed.test."), Ct);
+        Assert.StartsWith("signed.test. serial 1 (", await CliRun.OkAsync(master, null, "dns", "import", DnsSilos.SignedZone, zoneFile));
+        foreach (int port in new[] { silos.MasterDnsPort, silos.NodeDnsPort })
+        {
+            await Eventually.Until(async () => (await DigAsync(port, "+dnssec", "www.signed.test", "A")).Out.Contains("RRSIG\tA 13 3 300"),
+                $"dig +dnssec gets the signed www from port {port}", Deadline, Polling.Dns);
+            var nx = await DigAsync(port, "+dnssec", "nothere.signed.test", "A");
+            Assert.Contains("status: NXDOMAIN", nx.Out);
+            Assert.Contains("RRSIG\tNSEC 13", nx.Out);
+        }
     }
 
     [Fact]
