@@ -53,11 +53,12 @@ internal sealed class PeerSyncSession : IDisposable
 
     private async Task ApplyLoopAsync()
     {
+        var applied = new List<Change>();
         await foreach (var (table, groups) in _received.Reader.ReadAllAsync())
         {
             try
             {
-                _replicator.OnChanges(_link, table, groups);
+                _replicator.OnChanges(_link, table, groups, applied);
             }
             catch (ProtocolException e)
             {
