@@ -34,6 +34,9 @@ internal sealed class PeerSyncSession : IDisposable
     /// <summary>Batches this side's bulk stream told the peer to remember.</summary>
     public BatchMemory Sent { get; } = new();
 
+    /// <summary>The change lists received frames are decoded into, given back once applied.</summary>
+    public ChangeListPool Lists { get; } = new();
+
     /// <summary>Batches the peer's bulk stream asked this side to remember.</summary>
     public BatchMemory Received { get; } = new();
 
@@ -72,6 +75,8 @@ internal sealed class PeerSyncSession : IDisposable
             {
                 _link.Close($"applying changes failed: {e.GetType().Name}: {e.Message}");
             }
+            // Nothing keeps a decoded list once applied: what won was copied to the applied buffer.
+            foreach (var (_, included) in groups) Lists.Return(included);
         }
     }
 

@@ -67,7 +67,8 @@ internal static class BatchCodec
         }
     }
 
-    public static (string Table, List<(ChangeBatch Batch, List<Change> Included)> Groups) Decode(ref WireReader r, int maxObjectBytes, BatchMemory? memory = null)
+    /// <summary>Decodes a Changes body (after the type byte); the lists come from <paramref name="lists"/> when given.</summary>
+    public static (string Table, List<(ChangeBatch Batch, List<Change> Included)> Groups) Decode(ref WireReader r, int maxObjectBytes, BatchMemory? memory = null, ChangeListPool? lists = null)
     {
         string table = r.String(WireLimits.MaxTableName);
         int groups = r.Count(WireLimits.MaxChangesPerFrame, 1 + 16 + 8 + 1);
@@ -108,7 +109,7 @@ internal static class BatchCodec
             var members2 = batch.Members;
             int n2 = members2.Length;
             int k = r.Count(n2, 1);
-            var included = new List<Change>(k);
+            var included = lists?.Rent(k) ?? new List<Change>(k);
             for (int i = 0; i < k; i++)
             {
                 ulong index = r.VarUInt();

@@ -129,7 +129,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
             case MessageType.Changes:
             {
                 var session = Session(link);
-                var (table, groups) = BatchCodec.Decode(ref r, _options.MaxObjectBytes, session.Received);
+                var (table, groups) = BatchCodec.Decode(ref r, _options.MaxObjectBytes, session.Received, session.Lists);
                 return session.EnqueueChanges(table, groups);
             }
             case MessageType.SyncSummary:
