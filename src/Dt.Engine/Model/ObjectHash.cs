@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
 
 namespace Dt.Model;
@@ -192,7 +191,7 @@ internal ref struct Sha256x8
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static Vector256<uint> Rotr(Vector256<uint> x, [System.Diagnostics.CodeAnalysis.ConstantExpected] byte n) =>
-        Avx512F.VL.IsSupported ? Avx512F.VL.RotateRight(x, n) : (x >>> n) | (x << (32 - n));
+        (x >>> n) | (x << (32 - n));
 
     private static ReadOnlySpan<uint> K =>
     [
