@@ -34,6 +34,9 @@ internal sealed class PeerSyncSession : IDisposable
     /// <summary>Batches this side's bulk stream told the peer to remember.</summary>
     public BatchMemory Sent { get; } = new();
 
+    /// <summary>The change lists received frames are decoded into, given back once applied.</summary>
+    public ChangeListPool Lists { get; } = new();
+
     /// <summary>Batches the peer's bulk stream asked this side to remember.</summary>
     public BatchMemory Received { get; } = new();
 
@@ -53,11 +56,12 @@ internal sealed class PeerSyncSession : IDisposable
 
     private async Task ApplyLoopAsync()
     {
+        var applied = new List<Change>();
         await foreach (var (table, groups) in _received.Reader.ReadAllAsync())
         {
             try
             {
-                _replicator.OnChanges(_link, table, groups);
+                _replicator.OnChanges(_link, table, groups, applied);
             }
             catch (ProtocolException e)
             {
@@ -71,6 +75,8 @@ internal sealed class PeerSyncSession : IDisposable
             {
                 _link.Close($"applying changes failed: {e.GetType().Name}: {e.Message}");
             }
+            // Nothing keeps a decoded list once applied: what won was copied to the applied buffer.
+            foreach (var (_, included) in groups) Lists.Return(included);
         }
     }
 

@@ -7,7 +7,7 @@ namespace Dt.Replication;
 /// <summary>
 /// Codec of changes, grouped by the signed batch they belong to: each group carries the batch (author, clock,
 /// signature, every member's op and hash) and the included changes as member indexes, with the JSON of adds.
-/// The hash of an add is checked against its JSON here; the signature is checked by the replicator.
+/// The hash of every add is checked against its JSON here, all of a frame's at once; the signature is checked by the replicator.
 /// </summary>
 internal static class BatchCodec
 {
@@ -67,11 +67,14 @@ internal static class BatchCodec
         }
     }
 
-    public static (string Table, List<(ChangeBatch Batch, List<Change> Included)> Groups) Decode(ref WireReader r, int maxObjectBytes, BatchMemory? memory = null)
+    /// <summary>Decodes a Changes body (after the type byte); the lists come from <paramref name="lists"/> when given.</summary>
+    public static (string Table, List<(ChangeBatch Batch, List<Change> Included)> Groups) Decode(ref WireReader r, int maxObjectBytes, BatchMemory? memory = null, ChangeListPool? lists = null)
     {
         string table = r.String(WireLimits.MaxTableName);
         int groups = r.Count(WireLimits.MaxChangesPerFrame, 1 + 16 + 8 + 1);
         var result = new List<(ChangeBatch, List<Change>)>(groups);
+        // Hashes are checked together once the frame is read: in SIMD lanes and on every core (see HashCheck).
+        var check = new HashCheck();
         for (int g = 0; g < groups; g++)
         {
             var form = (GroupForm)r.U8();
@@ -106,7 +109,7 @@ internal static class BatchCodec
             var members2 = batch.Members;
             int n2 = members2.Length;
             int k = r.Count(n2, 1);
-            var included = new List<Change>(k);
+            var included = lists?.Rent(k) ?? new List<Change>(k);
             for (int i = 0; i < k; i++)
             {
                 ulong index = r.VarUInt();
@@ -115,15 +118,15 @@ internal static class BatchCodec
                 byte[]? json = null;
                 if (!m.Removed)
                 {
-                    var bytes = r.Blob(maxObjectBytes);
-                    if (ObjectHash.Of(bytes) != m.Hash) throw new ProtocolException("an object does not match its hash");
-                    json = bytes.ToArray();
+                    json = r.Blob(maxObjectBytes).ToArray();
+                    check.Add(json, m.Hash);
                 }
                 included.Add(new Change(m.Hash, batch.VersionOf(m), json, batch, (int)index));
             }
             result.Add((batch, included));
         }
         r.ExpectEnd();
+        if (!check.Run()) throw new ProtocolException("an object does not match its hash");
         return (table, result);
     }
 }

@@ -129,7 +129,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
             case MessageType.Changes:
             {
                 var session = Session(link);
-                var (table, groups) = BatchCodec.Decode(ref r, _options.MaxObjectBytes, session.Received);
+                var (table, groups) = BatchCodec.Decode(ref r, _options.MaxObjectBytes, session.Received, session.Lists);
                 return session.EnqueueChanges(table, groups);
             }
             case MessageType.SyncSummary:
@@ -235,7 +235,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
                 throw new DtException(DtErrorCodes.TooLarge, $"object of {json.Length} bytes is over the limit of {_options.MaxObjectBytes} bytes (Dt:MaxObjectBytes)");
         var t = GetOrCreate(table);
         var hashes = new ObjectHash[canonicalObjects.Count];
-        for (int i = 0; i < canonicalObjects.Count; i++) hashes[i] = ObjectHash.Of(canonicalObjects[i]);
+        ObjectHash.OfMany(canonicalObjects, hashes);
         var changed = t.AddLocal(hashes, canonicalObjects, _options.MaxObjectsPerTable, members => Sign(table, members), this, Journal(table));
         Flood(table, changed, except: null);
         return hashes;
@@ -271,7 +271,11 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
 
     // ---- changes from peers ----------------------------------------------------------------------------------
 
-    public void OnChanges(PeerLink from, string table, List<(ChangeBatch Batch, List<Change> Included)> groups)
+    /// <summary>
+    /// Applies a peer's decoded frame and relays what was new to the other links. <paramref name="applied"/> is the
+    /// caller's reusable buffer for the changes that won (emptied here), so a steady stream allocates none per change.
+    /// </summary>
+    public void OnChanges(PeerLink from, string table, List<(ChangeBatch Batch, List<Change> Included)> groups, List<Change>? applied = null)
     {
         if (!IsValidTableName(table)) throw new ProtocolException($"invalid table name '{Truncate(table)}'");
         ulong tombstoneFloor = HybridLogicalClock.FromTime(_time.GetUtcNow() - _options.TombstoneRetention);
@@ -279,7 +283,9 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
         int total = 0;
         foreach (var (_, list) in groups) total += list.Count;
         // Sized once: a bulk frame carries thousands of changes, and growing a list of them copies and collects.
-        var changed = new List<Change>(total);
+        var changed = applied ?? new List<Change>(total);
+        changed.Clear();
+        changed.EnsureCapacity(total);
         var refused = new List<Change>();
         var rules = new TableState.PeerRules(tombstoneFloor, _options.MaxObjectsPerTable);
         ulong maxHlc = 0;
@@ -300,6 +306,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
         _clock.Observe(maxHlc);
         if (changed.Count > 0) _metrics.ChangesApplied(changed.Count);
         Flood(table, changed, except: from);
+        changed.Clear();
     }
 
     /// <summary>Checks a received batch's signature once (a batch already held with the same signature needs no check).</summary>
@@ -342,35 +349,25 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
     /// </summary>
     private IEnumerable<ReadOnlyMemory<byte>> Frames(string table, List<Change> changes, BatchMemory? sent = null)
     {
-        var groups = new Dictionary<ChangeBatch, List<Change>>(ReferenceEqualityComparer.Instance);
-        var order = new List<ChangeBatch>();
-        foreach (var c in changes)
-        {
-            if (!groups.TryGetValue(c.Batch!, out var list))
-            {
-                groups[c.Batch!] = list = [];
-                order.Add(c.Batch!);
-            }
-            list.Add(c);
-        }
+        var (ordered, runs) = Runs(changes);
         int target = FrameTarget;
         var body = new WireWriter(Math.Min(target, 1 << 16));
         var frame = new WireWriter(Math.Min(target, 1 << 16));
         try
         {
             int groupsInBody = 0;
-            foreach (var batch in order)
+            foreach (var (batch, first, last) in runs)
             {
-                var included = groups[batch];
-                int start = 0;
-                while (start < included.Count)
+                var included = ordered;
+                int start = first;
+                while (start < last)
                 {
                     // Take as many included changes as fit with this batch's member list (or reference).
                     var form = sent is null ? BatchCodec.GroupForm.Full
                         : sent.Contains(batch) ? BatchCodec.GroupForm.Reference : BatchCodec.GroupForm.FullRemember;
                     long bytes = form == BatchCodec.GroupForm.Reference ? 32 : BatchCodec.Estimate(batch, 0, 0);
                     int end = start;
-                    while (end < included.Count)
+                    while (end < last)
                     {
                         long next = 8 + (included[end].Json?.Length ?? 0);
                         if (end > start && bytes + next > target) break;
@@ -403,6 +400,48 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
             frame.Bytes(body.WrittenSpan);
             body.Reset();
             return frame.WrittenMemory;
+        }
+    }
+
+    /// <summary>
+    /// Changes as runs of one batch each, in first-seen order. Changes come already grouped (a table's batches, an
+    /// applied frame), so usually the runs index the list as it is; otherwise a regrouped copy is made.
+    /// </summary>
+    private static (List<Change> Ordered, List<(ChangeBatch Batch, int Start, int End)> Runs) Runs(List<Change> changes)
+    {
+        var runs = new List<(ChangeBatch, int, int)>();
+        var seen = new HashSet<ChangeBatch>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < changes.Count; i++)
+        {
+            var batch = changes[i].Batch!;
+            if (runs.Count > 0 && ReferenceEquals(runs[^1].Item1, batch)) continue;
+            if (!seen.Add(batch)) return Regrouped(changes);
+            if (runs.Count > 0) runs[^1] = (runs[^1].Item1, runs[^1].Item2, i);
+            runs.Add((batch, i, changes.Count));
+        }
+        return (changes, runs);
+
+        static (List<Change>, List<(ChangeBatch, int, int)>) Regrouped(List<Change> changes)
+        {
+            var groups = new Dictionary<ChangeBatch, List<Change>>(ReferenceEqualityComparer.Instance);
+            var order = new List<ChangeBatch>();
+            foreach (var c in changes)
+            {
+                if (!groups.TryGetValue(c.Batch!, out var list))
+                {
+                    groups[c.Batch!] = list = [];
+                    order.Add(c.Batch!);
+                }
+                list.Add(c);
+            }
+            var ordered = new List<Change>(changes.Count);
+            var runs = new List<(ChangeBatch, int, int)>(order.Count);
+            foreach (var b in order)
+            {
+                runs.Add((b, ordered.Count, ordered.Count + groups[b].Count));
+                ordered.AddRange(groups[b]);
+            }
+            return (ordered, runs);
         }
     }
 

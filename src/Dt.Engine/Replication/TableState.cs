@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Dt.Model;
 namespace Dt.Replication;
 
@@ -222,12 +223,14 @@ internal sealed class TableState(string name)
     private ApplyOutcome ApplyLocked(in Change change, out byte[]? previousJson)
     {
         previousJson = null;
-        bool had = _entries.TryGetValue(change.Hash, out var old);
-        if (had && old.Version.CompareTo(change.Version) >= 0) return ApplyOutcome.Stale;
         if (!change.Version.Removed && change.Json is null) throw new ArgumentException("an add carries its JSON");
         if (change.Batch is null || change.Member < 0 || change.Member >= change.Batch.Members.Length
             || change.Batch.Members[change.Member].Hash != change.Hash || change.Batch.Members[change.Member].Removed != change.Version.Removed)
             throw new ArgumentException("a change carries its batch and is the member of it that it claims to be");
+        // One lookup per change: the slot is written in place (nothing below throws once a new slot exists).
+        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_entries, change.Hash, out bool had);
+        var old = slot;
+        if (had && old.Version.CompareTo(change.Version) >= 0) return ApplyOutcome.Stale;
         // One instance per batch, so its reference count covers every entry it backs.
         if (!_batches.TryGetValue(change.Batch.Key, out var batch)) _batches[change.Batch.Key] = batch = change.Batch;
         batch.LiveRefs++;
@@ -248,7 +251,7 @@ internal sealed class TableState(string name)
         _leafSum[leaf] += fp;
         _syncSum += fp;
         _leafCount[leaf]++;
-        _entries[change.Hash] = new Stored(change.Version.Removed ? null : change.Json, batch, change.Member);
+        slot = new Stored(change.Version.Removed ? null : change.Json, batch, change.Member);
         if (!change.Version.Removed) AddLive(change.Hash, change.Json!);
 
         bool wasLive = had && !old.Version.Removed;
