@@ -34,11 +34,12 @@ internal sealed class BroadcastModule(BroadcastOptions options, ModuleContext co
         if (payload.Length > options.MaxMessageBytes)
             throw new DtException(DtErrorCodes.TooLarge, $"message of {payload.Length} bytes is over the limit of {options.MaxMessageBytes} bytes (Dt:MaxMessageBytes)");
         Guid id = _ids.Next();
-        _seen.TryRemember(id);
+        var now = context.Time.GetUtcNow();
+        _seen.TryRemember(id, now);
         Publish(id, context.NodeId, payload);
         var w = t_wire ??= new WireWriter(512);
         w.Reset();
-        BroadcastMessage.Encode(w, id, context.NodeId, context.Time.GetUtcNow().ToUnixTimeMilliseconds(), payload);
+        BroadcastMessage.Encode(w, id, context.NodeId, now.ToUnixTimeMilliseconds(), payload);
         // The encoded message without its type byte: the same bytes a receiver relays.
         Relay(w.WrittenSpan[1..], null);
         if (w.Length > KeptBufferBytes) { w.Dispose(); t_wire = null; }
@@ -49,7 +50,8 @@ internal sealed class BroadcastModule(BroadcastOptions options, ModuleContext co
     {
         var r = new WireReader(body.Span);
         var m = BroadcastView.Decode(ref r, options.MaxMessageBytes);
-        if (!_seen.TryRemember(m.Id)) return ValueTask.CompletedTask;
+        // The link read the clock when the frame arrived: that is this message's time too.
+        if (!_seen.TryRemember(m.Id, link.LastReceived)) return ValueTask.CompletedTask;
         if (!IsJson(m.Payload)) throw new ProtocolException("broadcast payload is not JSON");
         Publish(m.Id, m.Origin, m.Payload.ToArray());
         Relay(body.Span, link);

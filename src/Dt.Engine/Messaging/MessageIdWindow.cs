@@ -14,9 +14,12 @@ internal sealed class MessageIdWindow(TimeSpan window, int maxIds, TimeProvider 
     public int Count { get { lock (_lock) return _ids.Count; } }
 
     /// <summary>True the first time an id is seen within the window.</summary>
-    public bool TryRemember(Guid id)
+    public bool TryRemember(Guid id) => TryRemember(id, time.GetUtcNow());
+
+    /// <summary>As <see cref="TryRemember(Guid)"/>, at a time the caller already read (a clock read per message shows in profiles).</summary>
+    public bool TryRemember(Guid id, DateTimeOffset at)
     {
-        long now = time.GetUtcNow().UtcTicks;
+        long now = at.UtcTicks;
         lock (_lock)
         {
             while (_order.Count > 0 && (_order.Peek().ExpiresTicks <= now || _order.Count >= maxIds))
