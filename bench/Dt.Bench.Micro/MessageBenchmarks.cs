@@ -26,6 +26,9 @@ public class MessageBenchmarks
     private const int Burst = 20_000;
     private const int Single = 1_000;
 
+    /// <summary>The id window's cap, small so that it is full (the steady state) after the first iterations.</summary>
+    private const int RememberedIds = 10_000;
+
     private JsonDocument _doc = null!;
     private JsonElement _message;
     private PeerLink _a = null!, _b = null!;
@@ -112,7 +115,7 @@ public class MessageBenchmarks
         var loggers = NullLoggerFactory.Instance;
         var context = new ModuleContext(node, null, false, () => links, new EventHub(10_000, 1_000, time), new HybridLogicalClock(time),
             time, loggers, new PeerWarnings(NullLogger.Instance, NullLogger.Instance, TimeSpan.FromMinutes(1), time), new DtMetrics(node, () => 0, () => links.Count));
-        return new BroadcastModule(new BroadcastOptions { MaxMessageBytes = 1 << 20, MessageIdWindow = TimeSpan.FromMinutes(5), MaxRememberedMessageIds = 1_000_000 }, context);
+        return new BroadcastModule(new BroadcastOptions { MaxMessageBytes = 1 << 20, MessageIdWindow = TimeSpan.FromMinutes(5), MaxRememberedMessageIds = RememberedIds }, context);
     }
 
     /// <summary>Hands B's messages to its module and signals when the expected number has been delivered.</summary>

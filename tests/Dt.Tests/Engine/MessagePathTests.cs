@@ -80,6 +80,30 @@ public sealed class MessagePathTests
         Assert.Equal(after, Assert.Single(next).MessageId);
     }
 
+    [Fact]
+    public async Task Messages_go_out_as_compact_strict_JSON_whatever_the_sender_parsed_and_too_deep_ones_are_refused()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.Start();
+        var b = await cluster.Start(peers: [a]);
+        await WaitLinked(b, a);
+        long before = b.Events.LastId;
+        var lenient = new System.Text.Json.JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = System.Text.Json.JsonCommentHandling.Skip };
+        using var commented = System.Text.Json.JsonDocument.Parse("""{"a":[1,2,],/*c*/"b":"xy"}""", lenient);
+        using var spaced = System.Text.Json.JsonDocument.Parse("""{ "s" : "é" }""");
+        string first = await a.GetMessageStream().Send(commented.RootElement);
+        string second = await a.GetMessageStream().Send(spaced.RootElement);
+        var got = await Messages(b, before, 2);
+        Assert.Equal([first, second], got.Select(e => e.MessageId));
+        Assert.Equal("""{"a":[1,2],"b":"xy"}""", got[0].Value!.Value.GetRawText());
+        Assert.Equal("é", got[1].Value!.Value.GetProperty("s").GetString());
+
+        using var deep = System.Text.Json.JsonDocument.Parse(new string('[', 65) + new string(']', 65), new System.Text.Json.JsonDocumentOptions { MaxDepth = 100 });
+        var e = await Assert.ThrowsAsync<DtException>(() => a.GetMessageStream().Send(deep.RootElement));
+        Assert.Equal(DtErrorCodes.InvalidArgument, e.Code);
+        Assert.All(a.Overlay.Links, l => Assert.False(l.IsClosed));
+    }
+
     private static byte[] Encode(Guid id, ReadOnlySpan<byte> payload)
     {
         using var w = new WireWriter();
