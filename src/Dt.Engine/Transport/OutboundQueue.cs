@@ -50,18 +50,11 @@ internal sealed class OutboundQueue
     public bool TryAppend(byte type, ReadOnlySpan<byte> body, out bool wasEmpty)
     {
         int length = 1 + body.Length;
+        if (length > SmallMessage) return TryAppendLarge(type, body, out wasEmpty);
         lock (_lock)
         {
             wasEmpty = _filling.Count == 0;
             if (_completed) return false;
-            if (length > SmallMessage)
-            {
-                byte[] own = ArrayPool<byte>.Shared.Rent(length);
-                own[0] = type;
-                body.CopyTo(own.AsSpan(1));
-                _filling.Add(new Segment { Buffer = own, Length = length, Count = 1, MessageBytes = length });
-                return true;
-            }
             var segments = CollectionsMarshal.AsSpan(_filling);
             int need = VarIntSize(length) + length;
             if (segments.Length == 0 || !segments[^1].Bundle || segments[^1].Length + need > SegmentBytes)
@@ -81,6 +74,26 @@ internal sealed class OutboundQueue
             s.MessageBytes += length;
             return true;
         }
+    }
+
+    /// <summary>A large message is copied into its own buffer before taking the lock, so other senders do not wait on the copy.</summary>
+    private bool TryAppendLarge(byte type, ReadOnlySpan<byte> body, out bool wasEmpty)
+    {
+        int length = 1 + body.Length;
+        byte[] own = ArrayPool<byte>.Shared.Rent(length);
+        own[0] = type;
+        body.CopyTo(own.AsSpan(1));
+        lock (_lock)
+        {
+            wasEmpty = _filling.Count == 0;
+            if (!_completed)
+            {
+                _filling.Add(new Segment { Buffer = own, Length = length, Count = 1, MessageBytes = length });
+                return true;
+            }
+        }
+        ArrayPool<byte>.Shared.Return(own);
+        return false;
     }
 
     /// <summary>Takes everything queued, in order, into <paramref name="into"/> (which must be empty); the caller returns the buffers.</summary>
