@@ -48,7 +48,9 @@ internal sealed class PeerLink : IAsyncDisposable
     private readonly ILogger _log;
     private readonly FrameCipher _sendCipher;
     private readonly FrameCipher _receiveCipher;
-    private readonly Channel<Outbound> _queue = Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly OutboundQueue _outbound = new();
+    /// <summary>Wakes the writer when a message is queued on an empty queue (a single-reader channel waits without allocating).</summary>
+    private readonly Channel<byte> _wake = Channel.CreateBounded<byte>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly CancellationTokenSource _cts = new();
     private readonly SemaphoreSlim _space = new(0);
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -56,8 +58,6 @@ internal sealed class PeerLink : IAsyncDisposable
     private int _closing;
     private ILinkHandler? _handler;
     private Task _readLoop = Task.CompletedTask, _writeLoop = Task.CompletedTask;
-
-    private readonly record struct Outbound(byte[] Buffer, int Length);
 
     private PeerLink(IPeerConnection connection, PipeReader reader, LinkContext ctx, ILogger log, Hello remote, LinkSecrets secrets, bool isDialer, byte[] keyId)
     {
@@ -218,26 +218,28 @@ internal sealed class PeerLink : IAsyncDisposable
 
     /// <summary>Queues a message (type byte first). If the peer's queue is over its cap the link is closed: a peer that
     /// cannot keep up is cut and re-syncs by reconciliation when it returns. Returns false if not queued.</summary>
-    public bool TrySend(ReadOnlySpan<byte> message)
+    public bool TrySend(ReadOnlySpan<byte> message) => TrySend((MessageType)message[0], message[1..]);
+
+    /// <summary>Queues a message given as its type and the bytes after the type byte (so a relay forwards what it received as is).</summary>
+    public bool TrySend(MessageType type, ReadOnlySpan<byte> body)
     {
         if (_closing != 0) return false;
-        if (message.Length + FrameCipher.TagSize > _ctx.MaxFrameBytes)
-            throw new ArgumentException($"message of {message.Length} bytes exceeds the frame limit");
-        if (Interlocked.Read(ref _queuedBytes) + message.Length > _ctx.MaxQueueBytes)
+        int length = 1 + body.Length;
+        if (length + FrameCipher.TagSize > _ctx.MaxFrameBytes)
+            throw new ArgumentException($"message of {length} bytes exceeds the frame limit");
+        if (Interlocked.Read(ref _queuedBytes) + length > _ctx.MaxQueueBytes)
         {
             Close($"outbound queue over {_ctx.MaxQueueBytes} bytes (peer too slow)");
             return false;
         }
-        var buffer = ArrayPool<byte>.Shared.Rent(message.Length);
-        message.CopyTo(buffer);
-        Interlocked.Add(ref SentByType[message[0]], message.Length);
-        Interlocked.Add(ref _queuedBytes, message.Length);
-        if (!_queue.Writer.TryWrite(new Outbound(buffer, message.Length)))
+        Interlocked.Add(ref _queuedBytes, length);
+        if (!_outbound.TryAppend((byte)type, body, out bool wasEmpty))
         {
-            Interlocked.Add(ref _queuedBytes, -message.Length);
-            ArrayPool<byte>.Shared.Return(buffer);
+            Interlocked.Add(ref _queuedBytes, -length);
             return false;
         }
+        Interlocked.Add(ref SentByType[(byte)type], length);
+        if (wasEmpty) _wake.Writer.TryWrite(0);
         return true;
     }
 
@@ -253,8 +255,8 @@ internal sealed class PeerLink : IAsyncDisposable
         return TrySend(message.Span);
     }
 
-    private const int SmallMessage = 2048;
-    private const int BundleBytes = 64 * 1024;
+    /// <summary>Sealed frames are gathered up to this before one socket write.</summary>
+    private const int WriteBytes = 256 * 1024;
 
     private void Seal(ArrayBufferWriter<byte> batch, ReadOnlySpan<byte> plaintext)
     {
@@ -265,48 +267,41 @@ internal sealed class PeerLink : IAsyncDisposable
         batch.Advance(FrameCodec.HeaderSize + bodyLength);
     }
 
-    private static void AddToBundle(WireWriter bundle, Outbound item)
-    {
-        bundle.Blob(item.Buffer.AsSpan(0, item.Length));
-        ArrayPool<byte>.Shared.Return(item.Buffer);
-    }
-
+    /// <summary>
+    /// Takes everything queued at once and seals it segment by segment: while a write is under way, senders fill the
+    /// next segments, so a loaded link seals full 64 KiB bundles; an idle link seals and writes a lone message at once.
+    /// </summary>
     private async Task WriteLoopAsync()
     {
-        var reader = _queue.Reader;
-        var batch = new ArrayBufferWriter<byte>(256 * 1024);
-        using var bundle = new WireWriter(BundleBytes + SmallMessage + 16);
+        var wake = _wake.Reader;
+        var batch = new ArrayBufferWriter<byte>(WriteBytes);
+        var taken = new List<OutboundQueue.Segment>();
+        int next = 0;
         try
         {
-            while (await reader.WaitToReadAsync(_cts.Token))
+            while (await wake.WaitToReadAsync(_cts.Token))
             {
-                batch.ResetWrittenCount();
-                long drained = 0;
-                while (batch.WrittenCount < 256 * 1024 && reader.TryRead(out var item))
+                wake.TryRead(out _);
+                _outbound.TakeAll(ref taken);
+                next = 0;
+                while (next < taken.Count)
                 {
-                    drained += item.Length;
-                    // Small messages waiting together share one sealed frame: the AEAD cost is per frame, not per byte.
-                    if (item.Length <= SmallMessage && reader.TryPeek(out var next) && next.Length <= SmallMessage)
+                    batch.ResetWrittenCount();
+                    long drained = 0;
+                    while (next < taken.Count && batch.WrittenCount < WriteBytes)
                     {
-                        bundle.Reset();
-                        bundle.U8((byte)MessageType.Bundle);
-                        AddToBundle(bundle, item);
-                        while (bundle.Length < BundleBytes && reader.TryPeek(out next) && next.Length <= SmallMessage && reader.TryRead(out next))
-                        {
-                            drained += next.Length;
-                            AddToBundle(bundle, next);
-                        }
-                        Seal(batch, bundle.WrittenSpan);
-                        continue;
+                        var s = taken[next++];
+                        Seal(batch, s.Plaintext);
+                        drained += s.MessageBytes;
+                        ArrayPool<byte>.Shared.Return(s.Buffer);
                     }
-                    Seal(batch, item.Buffer.AsSpan(0, item.Length));
-                    ArrayPool<byte>.Shared.Return(item.Buffer);
+                    await _stream.WriteAsync(batch.WrittenMemory, _cts.Token);
+                    Interlocked.Add(ref BytesSent, batch.WrittenCount);
+                    _ctx.Metrics?.BytesSent(batch.WrittenCount);
+                    Interlocked.Add(ref _queuedBytes, -drained);
+                    if (_space.CurrentCount == 0) _space.Release();
                 }
-                await _stream.WriteAsync(batch.WrittenMemory, _cts.Token);
-                Interlocked.Add(ref BytesSent, batch.WrittenCount);
-                _ctx.Metrics?.BytesSent(batch.WrittenCount);
-                Interlocked.Add(ref _queuedBytes, -drained);
-                if (_space.CurrentCount == 0) _space.Release();
+                taken.Clear();
             }
         }
         catch (OperationCanceledException) { }
@@ -320,7 +315,9 @@ internal sealed class PeerLink : IAsyncDisposable
         }
         finally
         {
-            while (reader.TryRead(out var item)) ArrayPool<byte>.Shared.Return(item.Buffer);
+            for (int i = next; i < taken.Count; i++) ArrayPool<byte>.Shared.Return(taken[i].Buffer);
+            taken.Clear();
+            _outbound.Complete();
         }
     }
 
@@ -413,7 +410,8 @@ internal sealed class PeerLink : IAsyncDisposable
     public void Close(string reason)
     {
         if (Interlocked.Exchange(ref _closing, 1) != 0) return;
-        _queue.Writer.TryComplete();
+        _wake.Writer.TryComplete();
+        _outbound.Complete();
         _cts.Cancel();
         _connection.Abort();
         _ = Task.Run(async () =>
