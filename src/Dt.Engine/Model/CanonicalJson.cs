@@ -157,6 +157,8 @@ internal static class CanonicalJson
     internal static void WriteFromReader(ref Utf8JsonReader reader, CanonicalBuffer output, ReaderScratch? scratch = null)
     {
         ReaderScratch s = scratch ?? ReaderScratch.Rent();
+        CanonicalBuffer? outer = s.Target;
+        s.Target = output; // member positions are taken in the buffer written to
         try
         {
             var sink = new Sink(output);
@@ -165,6 +167,7 @@ internal static class CanonicalJson
         }
         finally
         {
+            s.Target = outer;
             if (scratch is null)
             {
                 ReaderScratch.Return(s);
@@ -555,7 +558,7 @@ internal static class CanonicalJson
                 }
 
                 output.Flush();
-                int start = s.Output.WrittenCount;
+                int start = s.Target!.WrittenCount;
                 if (!escaped)
                 {
                     WriteQuotedVerbatim(raw, ref output);
@@ -569,7 +572,7 @@ internal static class CanonicalJson
                 reader.Read();
                 WriteReaderValue(ref reader, ref output, s);
                 output.Flush();
-                s.PushMember(new ReaderMember(nameStart, length, start, s.Output.WrittenCount));
+                s.PushMember(new ReaderMember(nameStart, length, start, s.Target!.WrittenCount));
             }
 
             if (!ordered)
@@ -604,7 +607,7 @@ internal static class CanonicalJson
         byte[] copy = ArrayPool<byte>.Shared.Rent(regionLength);
         try
         {
-            Span<byte> region = s.Output.WrittenSpanMutable.Slice(regionStart, regionLength);
+            Span<byte> region = s.Target!.WrittenSpanMutable.Slice(regionStart, regionLength);
             region.CopyTo(copy);
             int w = 0;
             for (int i = 0; i < members.Length; i++)
@@ -644,6 +647,9 @@ internal static class CanonicalJson
 
         public CanonicalBuffer Output { get; } = new(256);
 
+        /// <summary>The buffer the value is being written to (<see cref="Output"/> or the caller's).</summary>
+        public CanonicalBuffer? Target;
+
         public ReaderMember[] Members = new ReaderMember[32];
 
         public int MemberCount;
@@ -667,6 +673,7 @@ internal static class CanonicalJson
             {
                 s.MemberCount = 0;
                 s.NameCount = 0;
+                s.Target = null;
                 t_cached = s;
             }
         }
