@@ -131,6 +131,7 @@ if (opt.Selected.Contains("ingest") || (opt.Selected.Count == 0 && !opt.Quick))
             Fmt.Status(v.Get("grain_single_rate") >= v.Get("http_single_rate"))),
         new Row("a read call (table summary)", "Dt.Silo process; HTTP vs Orleans client", $"{singles:N0}, one call at a time",
             $"HTTP p50 {v.Spread("http_read_p50_ms", Fmt.Ms)}, p99 {v.Spread("http_read_p99_ms", Fmt.Ms)}; grain p50 {v.Spread("grain_read_p50_ms", Fmt.Ms)}, p99 {v.Spread("grain_read_p99_ms", Fmt.Ms)}", "(none set)", ""),
+        .. Ingest.BulkRows(v, ingestMode, batches),
     ], msg => [new Row("ingest through the silo", "Dt.Silo process", "", "did not complete: " + msg, "", "FAILED")]);
 }
 

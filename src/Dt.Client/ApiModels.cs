@@ -6,14 +6,21 @@ public sealed record HashResult(string Hash);
 /// <summary>Answer of <c>POST /v1/tables/{table}/objects:batch</c>: the hashes in the order of the input.</summary>
 public sealed record HashesResult(IReadOnlyList<string> Hashes);
 
+/// <summary>Answer of <c>POST /v1/tables/{table}/objects:ingest</c>: the objects stored and the lines read (blank ones
+/// included), all durable.</summary>
+public sealed record IngestResult(long Objects, long Lines);
+
 /// <summary>Answer of <c>POST /v1/messages</c>.</summary>
 public sealed record MessageIdResult(string Id);
 
 /// <summary>
 /// An RFC 7807 problem document as the silo writes it; <see cref="Code"/> is the <see cref="DtException"/> code
-/// (<see cref="DtErrorCodes"/>, or one of <see cref="DtApiErrors"/>'s HTTP-level codes).
+/// (<see cref="DtErrorCodes"/>, or one of <see cref="DtApiErrors"/>'s HTTP-level codes). A refused NDJSON ingest
+/// also says which line was refused (<see cref="Line"/>, when one was) and what was stored before it: the first
+/// <see cref="StoredLines"/> lines, <see cref="StoredObjects"/> objects, durable.
 /// </summary>
-public sealed record DtProblem(string Type, string Title, int Status, string Detail, string Code);
+public sealed record DtProblem(string Type, string Title, int Status, string Detail, string Code,
+    long? Line = null, long? StoredLines = null, long? StoredObjects = null);
 
 /// <summary>
 /// The <c>dt-ready</c> event of an event stream, sent once the stream has caught up with the node's state (after the

@@ -56,6 +56,18 @@ internal sealed class DtApiConnection(HttpClient http, DtClientOptions options)
         return await ReadAsync(response, type, timeout.Token, ct);
     }
 
+    /// <summary>
+    /// POST of a streamed body, bounded by <paramref name="ct"/> only (not the request timeout: a large ingest takes
+    /// as long as it takes). An error answer becomes a <see cref="DtException"/> as ever.
+    /// </summary>
+    public async Task<TResult> PostStreamAsync<TResult>(string path, HttpContent content, JsonTypeInfo<TResult> type, CancellationToken ct)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, Url(path)) { Content = content };
+        using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, ct, ct);
+        await EnsureSuccessAsync(response, ct);
+        return await ReadAsync(response, type, ct, ct);
+    }
+
     /// <summary>A request answered 204 on success; true then, false on a 404 "not_found" problem.</summary>
     public async Task<bool> SendNoContentAsync(HttpMethod method, string path, byte[]? body = null, CancellationToken ct = default)
     {
@@ -172,7 +184,14 @@ internal sealed class DtApiConnection(HttpClient http, DtClientOptions options)
             try
             {
                 if (JsonSerializer.Deserialize(body, DtJsonContext.Default.DtProblem) is { Code.Length: > 0 } p)
-                    return new DtException(p.Code, p.Detail);
+                {
+                    var error = new DtException(p.Code, p.Detail);
+                    // A refused ingest says what it stored: kept so a caller can resume after it.
+                    if (p.Line is { } line) error.Data["line"] = line;
+                    if (p.StoredLines is { } lines) error.Data["storedLines"] = lines;
+                    if (p.StoredObjects is { } objects) error.Data["storedObjects"] = objects;
+                    return error;
+                }
             }
             catch (JsonException) { }
         }

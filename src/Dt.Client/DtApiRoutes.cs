@@ -27,6 +27,8 @@ public static class DtApiRoutes
 
     public static string ObjectsBatch(string table) => $"{Table(table)}/objects:batch";
 
+    public static string ObjectsIngest(string table) => $"{Table(table)}/objects:ingest";
+
     public static string ObjectsRemove(string table) => $"{Table(table)}/objects:remove";
 
     public static string Object(string table, string hash) => $"{Objects(table)}/{Segment(hash)}";

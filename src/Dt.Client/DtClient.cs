@@ -60,6 +60,20 @@ public sealed class DtClient : IDtGrainFactory, IDisposable
     }
 
     /// <summary>
+    /// Streams NDJSON (one JSON value per line, blank lines skipped) to <c>POST .../objects:ingest</c> as it is read
+    /// from <paramref name="ndjson"/>; the silo commits it in chunks and answers once everything is durable. On a
+    /// refusal the <see cref="DtException"/> names the line, and its <c>Data</c> holds <c>storedLines</c> and
+    /// <c>storedObjects</c>: the first <c>storedLines</c> lines are stored, nothing after them.
+    /// </summary>
+    public Task<IngestResult> IngestAsync(string table, Stream ndjson, CancellationToken cancellationToken = default)
+    {
+        TableNames.Require(table);
+        var content = new StreamContent(ndjson, 1 << 16);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-ndjson");
+        return _api.PostStreamAsync(DtApiRoutes.ObjectsIngest(table), content, DtJsonContext.Default.IngestResult, cancellationToken);
+    }
+
+    /// <summary>
     /// Calls a route of the silo's API that the grain interfaces do not cover (the DNS routes under /v1/dns, say)
     /// and reads its JSON answer with <paramref name="resultType"/>: with the token and the request timeout, and
     /// errors as <see cref="DtException"/> with the silo's code and message, like every other call.

@@ -26,6 +26,7 @@ namespace Dt.Client;
 [JsonSerializable(typeof(IReadOnlyList<JsonElement>))]
 [JsonSerializable(typeof(HashResult))]
 [JsonSerializable(typeof(HashesResult))]
+[JsonSerializable(typeof(IngestResult))]
 [JsonSerializable(typeof(MessageIdResult))]
 [JsonSerializable(typeof(DtProblem))]
 [JsonSerializable(typeof(EventStreamReady))]

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 
@@ -28,6 +29,41 @@ public class RemoteTableGrain : ITableGrain
         byte[] body = JsonSerializer.SerializeToUtf8Bytes(values, DtJsonContext.Default.IReadOnlyListJsonElement);
         var result = await _api.PostAsync(DtApiRoutes.ObjectsBatch(Table), body, DtJsonContext.Default.HashesResult);
         return result.Hashes;
+    }
+
+    /// <summary>Sent as one JSON array to <c>objects:batch</c> (all or nothing there too). Each value is checked to be
+    /// exactly one JSON value first, so no value can change how the array is read.</summary>
+    public async Task<IReadOnlyList<string>> AddObjectsUtf8(IReadOnlyList<byte[]> values)
+    {
+        var body = new System.Buffers.ArrayBufferWriter<byte>(values.Sum(v => v?.Length + 1 ?? 0) + 2);
+        body.Write("["u8);
+        for (int i = 0; i < values.Count; i++)
+        {
+            var value = OneValue(values[i], i);
+            if (i > 0) body.Write(","u8);
+            body.Write(value);
+        }
+        body.Write("]"u8);
+        var result = await _api.PostAsync(DtApiRoutes.ObjectsBatch(Table), body.WrittenSpan.ToArray(), DtJsonContext.Default.HashesResult);
+        return result.Hashes;
+    }
+
+    private ReadOnlySpan<byte> OneValue(byte[]? utf8, int index)
+    {
+        ReadOnlySpan<byte> span = utf8 ?? throw new DtException(DtErrorCodes.InvalidArgument, $"value {index} of the batch (counting from 0) for table '{Table}' is null");
+        if (span.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) span = span[3..];
+        try
+        {
+            var reader = new Utf8JsonReader(span, new JsonReaderOptions { MaxDepth = 64 });
+            if (!reader.Read()) throw new JsonException("it holds no JSON value");
+            reader.Skip();
+            while (reader.Read()) { } // throws on anything after the value
+        }
+        catch (JsonException e)
+        {
+            throw new DtException(DtErrorCodes.InvalidArgument, $"value {index} of the batch (counting from 0) for table '{Table}': not valid JSON: {e.Message}");
+        }
+        return span;
     }
 
     public Task<bool> RemoveObject(string hash) =>

@@ -33,6 +33,14 @@ public interface ITableGrain : IGrainWithStringKey
     /// <summary>Adds many objects in one change; returns their hashes in order.</summary>
     Task<IReadOnlyList<string>> AddObjects(IReadOnlyList<JsonElement> values);
 
+    /// <summary>
+    /// The bulk path: adds many objects given as UTF-8 JSON text, one value per array, in one change; returns their
+    /// hashes in order (the same as <see cref="AddObjects"/> gives for equal values). The node canonicalizes each
+    /// straight from its bytes, with no JSON document per object. All or nothing: a value that is not exactly one
+    /// valid JSON value fails the call with <c>invalid_argument</c> naming its index, and nothing is added.
+    /// </summary>
+    Task<IReadOnlyList<string>> AddObjectsUtf8(IReadOnlyList<byte[]> values);
+
     /// <summary>Removes the object with this hash; false if the table does not hold it. Master only.</summary>
     Task<bool> RemoveObject(string hash);
 

@@ -18,6 +18,10 @@ public sealed class SiloOptions
     /// <summary>Largest request body; larger ones get 413 before they are buffered. Default 4 MiB.</summary>
     public long MaxBodyBytes { get; set; } = 4L << 20;
 
+    /// <summary>Largest body of a streamed NDJSON ingest (<c>POST .../objects:ingest</c>), which is read line by line
+    /// and never held whole. Default 1 GiB.</summary>
+    public long MaxIngestBytes { get; set; } = 1L << 30;
+
     /// <summary>Interval of keep-alive comments on idle event streams (proxies and clients then know the stream is alive). Default 15 s.</summary>
     public TimeSpan EventKeepAlive { get; set; } = TimeSpan.FromSeconds(15);
 
@@ -37,6 +41,8 @@ public sealed class SiloOptions
             errors.Add($"Silo:ApiToken must be at least {MinTokenLength} characters without spaces (e.g. from `openssl rand -base64 32`).");
         if (MaxBodyBytes < 1024 || MaxBodyBytes > 1L << 30)
             errors.Add($"Silo:MaxBodyBytes {MaxBodyBytes} must be between 1024 and 1073741824 (1 GiB).");
+        if (MaxIngestBytes < 1024 || MaxIngestBytes > 1L << 40)
+            errors.Add($"Silo:MaxIngestBytes {MaxIngestBytes} must be between 1024 and 1099511627776 (1 TiB).");
         if (EventKeepAlive < TimeSpan.FromMilliseconds(100) || EventKeepAlive > TimeSpan.FromMinutes(10))
             errors.Add($"Silo:EventKeepAlive {EventKeepAlive} must be between 00:00:00.1 and 00:10:00.");
         return errors;

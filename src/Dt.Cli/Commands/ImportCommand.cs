@@ -1,114 +1,70 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text.Json;
 using Dt.Client;
 
 namespace Dt.Cli.Commands;
 
 /// <summary>
-/// `dt import [--table T] FILE.jsonl|-`: adds every line's JSON value, in batches through the batch endpoint, with
-/// a progress bar on stderr. Every line is checked before its batch is sent; a bad line stops the import with its
-/// line number (the batches before it are already added; adding them again is harmless, objects are sets).
+/// `dt import [--table T] FILE.jsonl|-`: streams the file to the silo's NDJSON ingest (<c>objects:ingest</c>), which
+/// checks and commits it in chunks as it arrives, with a progress bar on stderr. A bad line stops the import with its
+/// line number; every line before it is stored (adding them again is harmless, objects are sets), nothing after.
 /// </summary>
 public static class ImportCommand
 {
-    /// <summary>Bytes of JSON per batch: well under the silo's default 4 MiB body cap.</summary>
-    private const int MaxBatchBytes = 2 << 20;
-
     public static Command Create(GlobalOptions g)
     {
         var table = GlobalOptions.TableOption();
         var file = new Argument<string>("file") { Description = "JSON Lines file (one JSON value per line; blank lines skipped), or - for standard input", HelpName = "FILE.jsonl|-" };
-        var batch = new Option<int>("--batch-size") { Description = "Objects per request", DefaultValueFactory = _ => 5000, HelpName = "N" };
-        var command = new Command("import", "Add every object of a JSON Lines file, in batches (master nodes only)") { table, file, batch };
+        var command = new Command("import", "Add every object of a JSON Lines file, streamed to the silo (master nodes only)") { table, file };
         command.SetAction(g.Run(async (parse, client, ct) =>
         {
-            int batchSize = parse.GetValue(batch);
-            if (batchSize is < 1 or > 100_000) throw new CliException("--batch-size must be between 1 and 100000");
             string path = parse.GetValue(file)!, t = parse.GetValue(table)!;
             if (path != "-" && !File.Exists(path)) throw new CliException($"file not found: {path}");
             await using var input = path == "-" ? g.Console.OpenStandardInput() : File.OpenRead(path);
-            long? total = input.CanSeek ? input.Length : null;
-            var progress = new ImportProgress(g.Console, total);
-            long count = await ImportAsync(client.GetTable(t), input, batchSize, progress, ct);
-            progress.Finish(count);
-            await g.Console.Out.WriteLineAsync($"imported {count} objects into table '{t}' in {progress.Elapsed.TotalSeconds:0.0} s ({count / Math.Max(progress.Elapsed.TotalSeconds, 0.001):0} objects/s)");
+            var progress = new ImportProgress(g.Console, input.CanSeek ? input.Length : null);
+            // A refusal arrives as DtException: its message names the line and what was stored before it.
+            var result = await client.IngestAsync(t, new CountingStream(input, progress), ct);
+            progress.Finish(result.Objects);
+            await g.Console.Out.WriteLineAsync($"imported {result.Objects} objects into table '{t}' in {progress.Elapsed.TotalSeconds:0.0} s ({result.Objects / Math.Max(progress.Elapsed.TotalSeconds, 0.001):0} objects/s)");
             return 0;
         }));
         return command;
     }
 
-    /// <summary>Reads and sends; the next batch is read and checked while the previous one is on its way.</summary>
-    private static async Task<long> ImportAsync(ITableGrain table, Stream input, int batchSize, ImportProgress progress, CancellationToken ct)
+    /// <summary>Passes the input through as it is sent, counting bytes and lines for the progress bar.</summary>
+    private sealed class CountingStream(Stream inner, ImportProgress progress) : Stream
     {
-        using var reader = new StreamReader(input, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
-        var sender = new BatchSender(table, batchSize);
-        long line = 0, sent = 0;
-        Task<int>? inFlight = null;
-        while (true)
-        {
-            var docs = new List<JsonDocument>(sender.BatchSize);
-            long bytes = 0;
-            try
-            {
-                while (docs.Count < sender.BatchSize && bytes < MaxBatchBytes && await reader.ReadLineAsync(ct) is { } text)
-                {
-                    line++;
-                    if (string.IsNullOrWhiteSpace(text)) continue;
-                    try { docs.Add(JsonDocument.Parse(text)); }
-                    catch (JsonException e) { throw new CliException($"line {line} is not valid JSON: {e.Message}"); }
-                    bytes += text.Length;
-                }
-            }
-            catch
-            {
-                foreach (var d in docs) d.Dispose();
-                if (inFlight is not null) await inFlight;
-                throw;
-            }
-            if (inFlight is not null)
-            {
-                sent += await inFlight;
-                progress.Report(sent, input);
-            }
-            if (docs.Count == 0) return sent;
-            inFlight = sender.SendAsync(docs);
-        }
-    }
+        private long _bytes, _lines;
 
-    /// <summary>
-    /// Sends batches, halving a batch the silo refuses as too large (its Silo:MaxBodyBytes is not known here) and
-    /// keeping the smaller size for the batches after it.
-    /// </summary>
-    private sealed class BatchSender(ITableGrain table, int batchSize)
-    {
-        public int BatchSize { get; private set; } = batchSize;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _bytes; set => throw new NotSupportedException(); }
 
-        public async Task<int> SendAsync(List<JsonDocument> docs)
+        public override int Read(byte[] buffer, int offset, int count) => Counted(buffer.AsSpan(offset, inner.Read(buffer, offset, count)));
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            try
-            {
-                return await SendPartAsync(docs.Select(d => d.RootElement).ToList());
-            }
-            finally
-            {
-                foreach (var d in docs) d.Dispose();
-            }
+            int n = await inner.ReadAsync(buffer, cancellationToken);
+            return Counted(buffer.Span[..n]);
         }
 
-        private async Task<int> SendPartAsync(List<JsonElement> values)
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        private int Counted(ReadOnlySpan<byte> read)
         {
-            try
-            {
-                return (await table.AddObjects(values)).Count;
-            }
-            catch (DtException e) when (e.Code == DtErrorCodes.TooLarge && values.Count > 1)
-            {
-                int half = values.Count / 2;
-                BatchSize = Math.Max(1, Math.Min(BatchSize, half));
-                return await SendPartAsync(values[..half]) + await SendPartAsync(values[half..]);
-            }
+            _bytes += read.Length;
+            _lines += read.Count((byte)'\n');
+            progress.Report(_lines, _bytes);
+            return read.Length;
         }
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>The progress line on stderr: a bar redrawn in place on a terminal, a line per second otherwise.</summary>
@@ -119,12 +75,14 @@ public static class ImportCommand
 
         public TimeSpan Elapsed => _clock.Elapsed;
 
-        public void Report(long objects, Stream input)
+        /// <summary>Lines sent so far stand for objects until the silo's count arrives.</summary>
+        public void Report(long objects, long bytesSent)
         {
             var now = _clock.Elapsed;
-            if (_lastDraw is { } last && now - last < (console.ErrorIsTerminal ? TimeSpan.FromMilliseconds(100) : TimeSpan.FromSeconds(1))) return;
+            // The first line after one interval: an import that fails at once shows only its error.
+            if (now - (_lastDraw ?? TimeSpan.Zero) < (console.ErrorIsTerminal ? TimeSpan.FromMilliseconds(100) : TimeSpan.FromSeconds(1))) return;
             _lastDraw = now;
-            Draw(objects, totalBytes is { } total && input.CanSeek ? (double)input.Position / Math.Max(total, 1) : null, final: false);
+            Draw(objects, totalBytes is { } total ? (double)bytesSent / Math.Max(total, 1) : null, final: false);
         }
 
         public void Finish(long objects) => Draw(objects, totalBytes is null ? null : 1.0, final: true);
@@ -139,7 +97,7 @@ public static class ImportCommand
                 console.Error.Write("\r" + text.PadRight(70));
                 if (final) console.Error.WriteLine();
             }
-            else if (!final)
+            else
             {
                 console.Error.WriteLine(text);
             }

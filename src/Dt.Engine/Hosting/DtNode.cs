@@ -211,6 +211,49 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
 
     public IMapGrain GetMap(string name) => new LocalMapGrain(name, this);
 
+    // ---- bulk adds ---------------------------------------------------------------------------------------------
+
+    /// <summary>An empty batch for <see cref="AddObjects(string, ObjectBatch)"/>, with this node's Dt:MaxObjectBytes.</summary>
+    public ObjectBatch CreateBatch() => new(Options.MaxObjectBytes);
+
+    /// <summary>
+    /// Adds the batch's objects to <paramref name="table"/> in one change (signed, logged, flooded to peers), then
+    /// clears the batch; returns their hashes in order. The change is not yet on disk: await <see cref="WhenDurable"/>
+    /// before acknowledging it. <c>not_master</c> on a non-master, <c>limit_reached</c> when the table would be full;
+    /// nothing is added then.
+    /// </summary>
+    public IReadOnlyList<string> AddObjects(string table, ObjectBatch batch)
+    {
+        var hashes = Replicator.Add(table, batch.Objects);
+        batch.Clear();
+        var result = new string[hashes.Count];
+        for (int i = 0; i < result.Length; i++) result[i] = hashes[i].ToString();
+        return result;
+    }
+
+    /// <summary>Completes when every change this node applied so far is on disk (at once with memory storage).</summary>
+    public Task WhenDurable() => Replicator.WhenDurable();
+
+    /// <summary>
+    /// Adds UTF-8 JSON values to <paramref name="table"/> in one change, each canonicalized straight from its bytes,
+    /// and completes once the change is durable; returns their hashes in order. A value that is not one valid JSON
+    /// value fails the whole call with <c>invalid_argument</c> naming its index (<c>too_large</c> for one over
+    /// Dt:MaxObjectBytes), and nothing is added.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> AddObjectsUtf8Async(string table, IReadOnlyList<byte[]> values)
+    {
+        TableNames.Require(table);
+        var batch = CreateBatch();
+        for (int i = 0; i < values.Count; i++)
+        {
+            try { batch.Add(values[i] ?? throw new DtException(DtErrorCodes.InvalidArgument, "the value is null")); }
+            catch (DtException e) { throw new DtException(e.Code, $"value {i} of the batch (counting from 0) for table '{table}': {e.Message}"); }
+        }
+        var hashes = AddObjects(table, batch);
+        await WhenDurable();
+        return hashes;
+    }
+
     // ---- key rotation ----------------------------------------------------------------------------------------
 
     /// <summary>Rotation step 1: accept a new network key from peers (base64 or hex). Returns its id.</summary>
@@ -305,4 +348,64 @@ public sealed class DtConfigurationException(IReadOnlyList<string> errors)
     : Exception("Invalid Dt configuration: " + string.Join(" ", errors))
 {
     public IReadOnlyList<string> Errors { get; } = errors;
+}
+
+/// <summary>
+/// Objects gathered for one change (<see cref="DtNode.AddObjects(string, ObjectBatch)"/>), each kept in its RFC 8785
+/// canonical form, made straight from its UTF-8 JSON (no document is built): the bulk path of the HTTP API and the
+/// grains. A value that fails to add leaves the batch as it was. Not thread-safe; reusable after a commit.
+/// </summary>
+public sealed class ObjectBatch
+{
+    private readonly int _maxObjectBytes;
+    private readonly CanonicalBuffer _scratch = new(256);
+
+    internal ObjectBatch(int maxObjectBytes) => _maxObjectBytes = maxObjectBytes;
+
+    internal List<byte[]> Objects { get; } = [];
+
+    public int Count => Objects.Count;
+
+    /// <summary>Canonical bytes held.</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>Adds one JSON value (UTF-8; whitespace and a byte-order mark around it allowed). <c>invalid_argument</c>
+    /// when it is not exactly one valid JSON value, <c>too_large</c> when its canonical form is over Dt:MaxObjectBytes.</summary>
+    public void Add(ReadOnlySpan<byte> utf8Json)
+    {
+        _scratch.Clear();
+        try { CanonicalJson.WriteUtf8(utf8Json, _scratch); }
+        catch (FormatException e) { throw Invalid(e); }
+        Keep();
+    }
+
+    /// <summary>Adds the value whose first token <paramref name="reader"/> is on (e.g. an element of an array), leaving
+    /// the reader on its last token. Malformed JSON throws the reader's <see cref="JsonException"/>; the other refusals
+    /// are as for <see cref="Add(ReadOnlySpan{byte})"/>.</summary>
+    public void Add(ref Utf8JsonReader reader)
+    {
+        _scratch.Clear();
+        try { CanonicalJson.WriteFromReader(ref reader, _scratch); }
+        catch (FormatException e) { throw Invalid(e); }
+        Keep();
+    }
+
+    public void Clear()
+    {
+        Objects.Clear();
+        Bytes = 0;
+    }
+
+    private void Keep()
+    {
+        int n = _scratch.WrittenCount;
+        if (n > _maxObjectBytes)
+            throw new DtException(DtErrorCodes.TooLarge, $"too large: its canonical form of {n} bytes is over the limit of {_maxObjectBytes} bytes (Dt:MaxObjectBytes)");
+        Objects.Add(_scratch.WrittenSpan.ToArray());
+        Bytes += n;
+    }
+
+    private static DtException Invalid(FormatException e) => new(DtErrorCodes.InvalidArgument, e.Message.StartsWith("Malformed JSON: ", StringComparison.Ordinal)
+        ? "not valid JSON: " + e.Message["Malformed JSON: ".Length..]
+        : "not a valid object: " + e.Message);
 }

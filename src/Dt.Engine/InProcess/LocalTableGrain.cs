@@ -32,6 +32,8 @@ public class LocalTableGrain : ITableGrain
         return hashes.Select(h => h.ToString()).ToList();
     }
 
+    public Task<IReadOnlyList<string>> AddObjectsUtf8(IReadOnlyList<byte[]> values) => _node.AddObjectsUtf8Async(Table, values);
+
     public async Task<bool> RemoveObject(string hash)
     {
         bool removed = _node.Replicator.Remove(Table, ParseHash(hash));

@@ -26,12 +26,14 @@ internal static class CanonicalJson
     /// <summary>Objects with at most this many members are sorted by insertion sort, larger ones by heapsort.</summary>
     private const int InsertionSortThreshold = 24;
 
-    private static readonly JsonDocumentOptions ParseOptions = new()
+    private static readonly JsonReaderOptions ReaderOptions = new()
     {
         MaxDepth = MaxParseDepth,
         AllowTrailingCommas = false,
         CommentHandling = JsonCommentHandling.Disallow,
     };
+
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
 
     /// <summary>UTF-16 code units that JCS must escape inside a string: control chars, quote and backslash.</summary>
     private static readonly SearchValues<char> CharsToEscape = SearchValues.Create(
@@ -99,32 +101,77 @@ internal static class CanonicalJson
         return Convert.ToHexStringLower(hash);
     }
 
-    /// Parses UTF-8 JSON (max depth 64), canonicalizes, and returns the canonical bytes; FormatException with a clear message on malformed JSON or the cases above.
+    /// Canonicalizes UTF-8 JSON (max depth 64) straight from its bytes with a <see cref="Utf8JsonReader"/> (no document is
+    /// built) and returns the canonical bytes; FormatException with a clear message on malformed JSON or the cases above.
     public static byte[] CanonicalizeUtf8(ReadOnlySpan<byte> utf8Json)
     {
-        // JsonDocument needs ReadOnlyMemory; copy into a pooled array that outlives the document.
-        byte[] rented = ArrayPool<byte>.Shared.Rent(Math.Max(utf8Json.Length, 1));
+        ReaderScratch scratch = ReaderScratch.Rent();
         try
         {
-            utf8Json.CopyTo(rented);
-            JsonDocument document;
-            try
-            {
-                document = JsonDocument.Parse(rented.AsMemory(0, utf8Json.Length), ParseOptions);
-            }
-            catch (JsonException ex)
-            {
-                throw new FormatException($"Malformed JSON: {ex.Message}", ex);
-            }
-
-            using (document)
-            {
-                return ToBytes(document.RootElement);
-            }
+            WriteUtf8(utf8Json, scratch.Output, scratch);
+            return scratch.Output.WrittenSpan.ToArray();
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(rented);
+            ReaderScratch.Return(scratch);
+        }
+    }
+
+    /// <summary>
+    /// Appends the canonical form of the one JSON value in <paramref name="utf8Json"/> (a UTF-8 byte-order mark and
+    /// surrounding whitespace allowed) to <paramref name="output"/>; FormatException as <see cref="CanonicalizeUtf8"/>.
+    /// On an exception the output may hold part of the value: callers truncate it.
+    /// </summary>
+    internal static void WriteUtf8(ReadOnlySpan<byte> utf8Json, CanonicalBuffer output, ReaderScratch? scratch = null)
+    {
+        if (utf8Json.StartsWith(Utf8Bom))
+        {
+            utf8Json = utf8Json[Utf8Bom.Length..];
+        }
+
+        var reader = new Utf8JsonReader(utf8Json, ReaderOptions);
+        try
+        {
+            if (!reader.Read())
+            {
+                throw new FormatException("Malformed JSON: the input holds no JSON value.");
+            }
+
+            WriteFromReader(ref reader, output, scratch);
+            // Throws on anything but whitespace after the value.
+            while (reader.Read())
+            {
+            }
+        }
+        catch (JsonException ex)
+        {
+            throw new FormatException($"Malformed JSON: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Appends the canonical form of the value whose first token <paramref name="reader"/> is on (a value inside a
+    /// larger document, e.g. an element of an array), leaving the reader on its last token. Throws FormatException for
+    /// the cases above; the reader's own JsonException for malformed JSON.
+    /// </summary>
+    internal static void WriteFromReader(ref Utf8JsonReader reader, CanonicalBuffer output, ReaderScratch? scratch = null)
+    {
+        ReaderScratch s = scratch ?? ReaderScratch.Rent();
+        CanonicalBuffer? outer = s.Target;
+        s.Target = output; // member positions are taken in the buffer written to
+        try
+        {
+            var sink = new Sink(output);
+            WriteReaderValue(ref reader, ref sink, s);
+            sink.Flush();
+        }
+        finally
+        {
+            s.Target = outer;
+            if (scratch is null)
+            {
+                ReaderScratch.Return(s);
+            }
         }
     }
 
@@ -405,6 +452,255 @@ internal static class CanonicalJson
     }
 
     // ---------------------------------------------------------------------------------------------
+    // Values straight from UTF-8 (Utf8JsonReader)
+    // ---------------------------------------------------------------------------------------------
+
+    private static void WriteReaderValue(ref Utf8JsonReader reader, ref Sink output, ReaderScratch scratch)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.StartObject:
+                WriteReaderObject(ref reader, ref output, scratch);
+                break;
+            case JsonTokenType.StartArray:
+                RuntimeHelpers.EnsureSufficientExecutionStack();
+                output.WriteByte((byte)'[');
+                bool first = true;
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (!first)
+                    {
+                        output.WriteByte((byte)',');
+                    }
+
+                    first = false;
+                    WriteReaderValue(ref reader, ref output, scratch);
+                }
+
+                output.WriteByte((byte)']');
+                break;
+            case JsonTokenType.String:
+                // ValueSpan is the raw content without quotes; a raw quote cannot start it, so no quotes are stripped.
+                WriteStringValue(reader.ValueSpan, ref output);
+                break;
+            case JsonTokenType.Number:
+                if (!TryWriteShortInteger(reader.ValueSpan, ref output))
+                {
+                    if (!reader.TryGetDouble(out double value) || !double.IsFinite(value))
+                    {
+                        throw new FormatException(
+                            $"JSON number {System.Text.Encoding.UTF8.GetString(reader.ValueSpan)} is not representable as a finite IEEE 754 double.");
+                    }
+
+                    WriteDouble(value, ref output);
+                }
+
+                break;
+            case JsonTokenType.True:
+                WriteAscii("true"u8, ref output);
+                break;
+            case JsonTokenType.False:
+                WriteAscii("false"u8, ref output);
+                break;
+            case JsonTokenType.Null:
+                WriteAscii("null"u8, ref output);
+                break;
+            default:
+                throw new FormatException($"Malformed JSON: unexpected {reader.TokenType} token.");
+        }
+    }
+
+    /// <summary>
+    /// Writes the members in the order they come, noting where each begins and ends; only when the names were not
+    /// already in order (rare for machine-written JSON) are the written members moved into order afterwards. So an
+    /// ordered object costs no copy at all.
+    /// </summary>
+    private static void WriteReaderObject(ref Utf8JsonReader reader, ref Sink output, ReaderScratch s)
+    {
+        RuntimeHelpers.EnsureSufficientExecutionStack();
+        output.WriteByte((byte)'{');
+        int memberBase = s.MemberCount, nameBase = s.NameCount;
+        bool ordered = true;
+        try
+        {
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                ReadOnlySpan<byte> raw = reader.ValueSpan;
+                bool escaped = reader.ValueIsEscaped;
+                int nameStart = s.NameCount;
+                Span<char> names = s.ReserveNames(raw.Length);
+                int length;
+                if (!escaped)
+                {
+                    if (Utf8.ToUtf16(raw, names, out _, out length, replaceInvalidSequences: false) != OperationStatus.Done)
+                    {
+                        throw new FormatException("JSON member name contains invalid UTF-8.");
+                    }
+                }
+                else
+                {
+                    length = DecodeJsonString(raw, names);
+                }
+
+                s.NameCount += length;
+                ReadOnlySpan<char> name = s.Names.AsSpan(nameStart, length);
+                if (s.MemberCount > memberBase)
+                {
+                    ref ReaderMember previous = ref s.Members[s.MemberCount - 1];
+                    int order = s.Names.AsSpan(previous.NameStart, previous.NameLength).SequenceCompareTo(name);
+                    if (order == 0)
+                    {
+                        throw new FormatException($"Duplicate member name \"{Printable(name)}\" in JSON object.");
+                    }
+
+                    ordered &= order < 0;
+                    output.WriteByte((byte)',');
+                }
+
+                output.Flush();
+                int start = s.Target!.WrittenCount;
+                if (!escaped)
+                {
+                    WriteQuotedVerbatim(raw, ref output);
+                }
+                else
+                {
+                    WriteString(name, ref output);
+                }
+
+                output.WriteByte((byte)':');
+                reader.Read();
+                WriteReaderValue(ref reader, ref output, s);
+                output.Flush();
+                s.PushMember(new ReaderMember(nameStart, length, start, s.Target!.WrittenCount));
+            }
+
+            if (!ordered)
+            {
+                Reorder(s, memberBase);
+            }
+
+            output.WriteByte((byte)'}');
+        }
+        finally
+        {
+            s.MemberCount = memberBase;
+            s.NameCount = nameBase;
+        }
+    }
+
+    /// <summary>Rewrites the members above <paramref name="memberBase"/> (already written, comma-separated) in name order.</summary>
+    private static void Reorder(ReaderScratch s, int memberBase)
+    {
+        Span<ReaderMember> members = s.Members.AsSpan(memberBase, s.MemberCount - memberBase);
+        int regionStart = members[0].Start, regionLength = members[^1].End - regionStart;
+        members.Sort(new ReaderMemberOrder(s.Names));
+        for (int i = 1; i < members.Length; i++)
+        {
+            ReadOnlySpan<char> name = s.Names.AsSpan(members[i].NameStart, members[i].NameLength);
+            if (name.SequenceEqual(s.Names.AsSpan(members[i - 1].NameStart, members[i - 1].NameLength)))
+            {
+                throw new FormatException($"Duplicate member name \"{Printable(name)}\" in JSON object.");
+            }
+        }
+
+        byte[] copy = ArrayPool<byte>.Shared.Rent(regionLength);
+        try
+        {
+            Span<byte> region = s.Target!.WrittenSpanMutable.Slice(regionStart, regionLength);
+            region.CopyTo(copy);
+            int w = 0;
+            for (int i = 0; i < members.Length; i++)
+            {
+                if (i > 0)
+                {
+                    region[w++] = (byte)',';
+                }
+
+                ReadOnlySpan<byte> member = copy.AsSpan(members[i].Start - regionStart, members[i].End - members[i].Start);
+                member.CopyTo(region[w..]);
+                w += member.Length;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(copy);
+        }
+    }
+
+    internal readonly record struct ReaderMember(int NameStart, int NameLength, int Start, int End);
+
+    private readonly struct ReaderMemberOrder(char[] names) : IComparer<ReaderMember>
+    {
+        public int Compare(ReaderMember x, ReaderMember y) =>
+            names.AsSpan(x.NameStart, x.NameLength).SequenceCompareTo(names.AsSpan(y.NameStart, y.NameLength));
+    }
+
+    /// <summary>
+    /// Per-thread scratch of the reader path: the output, and stacks of member positions and decoded names shared by
+    /// every nesting level (each object pops what it pushed), so canonicalizing allocates nothing but the result.
+    /// </summary>
+    internal sealed class ReaderScratch
+    {
+        [ThreadStatic]
+        private static ReaderScratch? t_cached;
+
+        public CanonicalBuffer Output { get; } = new(256);
+
+        /// <summary>The buffer the value is being written to (<see cref="Output"/> or the caller's).</summary>
+        public CanonicalBuffer? Target;
+
+        public ReaderMember[] Members = new ReaderMember[32];
+
+        public int MemberCount;
+
+        public char[] Names = new char[512];
+
+        public int NameCount;
+
+        public static ReaderScratch Rent()
+        {
+            ReaderScratch? s = t_cached;
+            t_cached = null; // re-entrancy on the same thread gets its own
+            s ??= new ReaderScratch();
+            s.Output.Clear();
+            return s;
+        }
+
+        public static void Return(ReaderScratch s)
+        {
+            if (s.Output.Capacity <= MaxCachedWriterCapacity && s.Names.Length <= MaxCachedWriterCapacity)
+            {
+                s.MemberCount = 0;
+                s.NameCount = 0;
+                s.Target = null;
+                t_cached = s;
+            }
+        }
+
+        /// <summary>Room for a name of at most <paramref name="rawLength"/> UTF-8 bytes (never more UTF-16 units).</summary>
+        public Span<char> ReserveNames(int rawLength)
+        {
+            if (Names.Length - NameCount < rawLength)
+            {
+                Array.Resize(ref Names, Math.Max(Names.Length * 2, NameCount + rawLength));
+            }
+
+            return Names.AsSpan(NameCount);
+        }
+
+        public void PushMember(ReaderMember member)
+        {
+            if (MemberCount == Members.Length)
+            {
+                Array.Resize(ref Members, Members.Length * 2);
+            }
+
+            Members[MemberCount++] = member;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
     // Strings
     // ---------------------------------------------------------------------------------------------
 
@@ -633,15 +929,8 @@ internal static class CanonicalJson
     {
         // Fast path: an integer token of at most 15 digits is exactly representable as a double and
         // ECMAScript prints it digit for digit. ("-0" is excluded; it must become "0".)
-        ReadOnlySpan<byte> raw = JsonMarshal.GetRawUtf8Value(element);
-        int start = raw.Length > 0 && raw[0] == (byte)'-' ? 1 : 0;
-        int digitCount = raw.Length - start;
-        if (digitCount is > 0 and <= 15
-            && raw[start] != (byte)'0'
-            && !raw[start..].ContainsAnyExceptInRange((byte)'0', (byte)'9'))
+        if (TryWriteShortInteger(JsonMarshal.GetRawUtf8Value(element), ref output))
         {
-            raw.CopyTo(output.GetSpan(raw.Length));
-            output.Advance(raw.Length);
             return;
         }
 
@@ -652,6 +941,23 @@ internal static class CanonicalJson
         }
 
         WriteDouble(value, ref output);
+    }
+
+    /// <summary>Writes an integer token of at most 15 digits as it stands (exact as a double; "-0" excluded).</summary>
+    private static bool TryWriteShortInteger(ReadOnlySpan<byte> raw, ref Sink output)
+    {
+        int start = raw.Length > 0 && raw[0] == (byte)'-' ? 1 : 0;
+        int digitCount = raw.Length - start;
+        if (digitCount is > 0 and <= 15
+            && raw[start] != (byte)'0'
+            && !raw[start..].ContainsAnyExceptInRange((byte)'0', (byte)'9'))
+        {
+            raw.CopyTo(output.GetSpan(raw.Length));
+            output.Advance(raw.Length);
+            return true;
+        }
+
+        return false;
     }
 
     private static void WriteDouble(double value, ref Sink output)
@@ -867,6 +1173,54 @@ internal static class CanonicalJson
             {
                 throw new InvalidOperationException("IBufferWriter returned a span smaller than requested.");
             }
+        }
+    }
+}
+
+/// <summary>
+/// A growable byte buffer whose written bytes stay addressable (and rewritable, for reordering members), with a
+/// truncate so a failed value can be taken back.
+/// </summary>
+internal sealed class CanonicalBuffer(int initialCapacity) : IBufferWriter<byte>
+{
+    private byte[] _buffer = new byte[Math.Max(initialCapacity, 16)];
+
+    public int WrittenCount { get; private set; }
+
+    public int Capacity => _buffer.Length;
+
+    public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, WrittenCount);
+
+    internal Span<byte> WrittenSpanMutable => _buffer.AsSpan(0, WrittenCount);
+
+    public void Clear() => WrittenCount = 0;
+
+    public void Truncate(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, WrittenCount);
+        WrittenCount = count;
+    }
+
+    public void Advance(int count) => WrittenCount += count;
+
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Ensure(sizeHint);
+        return _buffer.AsSpan(WrittenCount);
+    }
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Ensure(sizeHint);
+        return _buffer.AsMemory(WrittenCount);
+    }
+
+    private void Ensure(int sizeHint)
+    {
+        int needed = WrittenCount + Math.Max(sizeHint, 1);
+        if (needed > _buffer.Length)
+        {
+            Array.Resize(ref _buffer, Math.Max(needed, _buffer.Length * 2));
         }
     }
 }

@@ -24,6 +24,9 @@ public sealed class TableGrain(DtSiloNode silo, DtClusterNodes cluster) : DtGrai
     public async Task<IReadOnlyList<string>> AddObjects(IReadOnlyList<JsonElement> values) =>
         await (await WriterAsync()).AddObjects(values);
 
+    public async Task<IReadOnlyList<string>> AddObjectsUtf8(IReadOnlyList<byte[]> values) =>
+        await (await WriterAsync()).AddObjectsUtf8(values);
+
     public async Task<bool> RemoveObject(string hash) => await (await WriterAsync()).RemoveObject(hash);
 
     public async Task<bool> RemoveObjectByValue(JsonElement value) => await (await WriterAsync()).RemoveObjectByValue(value);

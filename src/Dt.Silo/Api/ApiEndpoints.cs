@@ -17,6 +17,7 @@ internal static class ApiEndpoints
         app.MapGet("/v1/tables/{table}/objects", ObjectEndpoints.ListAsync);
         app.MapPost("/v1/tables/{table}/objects", ObjectEndpoints.AddAsync);
         app.MapPost("/v1/tables/{table}/objects:batch", ObjectEndpoints.AddBatchAsync);
+        app.MapPost("/v1/tables/{table}/objects:ingest", IngestEndpoint.HandleAsync);
         app.MapPost("/v1/tables/{table}/objects:remove", ObjectEndpoints.RemoveByValueAsync);
         app.MapGet("/v1/tables/{table}/objects/{hash}", ObjectEndpoints.GetAsync);
         app.MapDelete("/v1/tables/{table}/objects/{hash}", ObjectEndpoints.RemoveAsync);
@@ -27,7 +28,10 @@ internal static class ApiEndpoints
         app.MapStatusPage();
     }
 
-    public static IDtGrainFactory Node(HttpContext ctx) => ctx.RequestServices.GetRequiredService<SiloNode>().Node;
+    public static IDtGrainFactory Node(HttpContext ctx) => DtNode(ctx);
+
+    /// <summary>The node itself, for the bulk paths that go past the grain interfaces to the engine's batch.</summary>
+    public static Dt.Hosting.DtNode DtNode(HttpContext ctx) => ctx.RequestServices.GetRequiredService<SiloNode>().Node;
 
     /// <summary>The table grain named by the route; the grain refuses bad names with invalid_argument (400).</summary>
     public static ITableGrain Table(HttpContext ctx) => Node(ctx).GetTable(TableName(ctx));

@@ -58,12 +58,18 @@ internal static class ObjectEndpoints
         await ApiEndpoints.WriteAsync(ctx, new HashResult(hash), DtJsonContext.Default.HashResult, StatusCodes.Status201Created);
     }
 
+    /// <summary>A whole body (within Silo:MaxBodyBytes) as one change: every value is checked before anything is
+    /// added, so a bad one leaves the table as it was. Canonicalized straight from the body's bytes.</summary>
     public static async Task AddBatchAsync(HttpContext ctx)
     {
-        var table = ApiEndpoints.Table(ctx);
+        string table = ApiEndpoints.TableName(ctx);
+        TableNames.Require(table);
+        var node = ApiEndpoints.DtNode(ctx);
         var body = await RequestBody.ReadAsync(ctx, ApiEndpoints.BodyLimit(ctx));
-        using var parsed = RequestBody.ParseMany(body, ctx.Request.ContentType);
-        var hashes = await table.AddObjects(parsed.Values);
+        var batch = node.CreateBatch();
+        RequestBody.ParseMany(body, ctx.Request.ContentType, batch);
+        var hashes = node.AddObjects(table, batch);
+        await node.WhenDurable();
         await ApiEndpoints.WriteAsync(ctx, new HashesResult(hashes), DtJsonContext.Default.HashesResult);
     }
 

@@ -9,6 +9,13 @@ internal static class Problems
     public static DtProblem For(string code, string detail) =>
         new(DtApiErrors.TypeFor(code), DtApiErrors.TitleFor(code), DtApiErrors.StatusFor(code), detail, code);
 
+    public static async Task WriteAsync(HttpContext ctx, DtProblem problem)
+    {
+        ctx.Response.StatusCode = problem.Status;
+        ctx.Response.ContentType = "application/problem+json";
+        await JsonSerializer.SerializeAsync(ctx.Response.Body, problem, DtJsonContext.Default.DtProblem, ctx.RequestAborted);
+    }
+
     /// <param name="status">The status to keep, when it says more than the code's (e.g. 415 for a bad content type).</param>
     public static async Task WriteAsync(HttpContext ctx, string code, string detail, int? status = null)
     {

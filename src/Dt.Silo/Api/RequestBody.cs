@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Text.Json;
 using Dt.Client;
+using Dt.Hosting;
 
 namespace Dt.Silo.Api;
 
@@ -55,65 +56,61 @@ internal static class RequestBody
     }
 
     /// <summary>
-    /// Many JSON values: a JSON array, or NDJSON (one value per line, blank lines skipped). An "ndjson"/"jsonl"
-    /// content type means NDJSON; otherwise a body starting with '[' is an array.
+    /// Many JSON values into <paramref name="batch"/>, each canonicalized straight from the body's bytes: a JSON
+    /// array, or NDJSON (one value per line, blank lines skipped). An "ndjson"/"jsonl" content type means NDJSON;
+    /// otherwise a body starting with '[' is an array. Any bad value refuses the whole body (the batch is then
+    /// incomplete and must not be committed).
     /// </summary>
-    public static ParsedValues ParseMany(ReadOnlyMemory<byte> body, string? contentType)
+    public static void ParseMany(ReadOnlyMemory<byte> body, string? contentType, ObjectBatch batch)
     {
-        var parsed = new ParsedValues();
-        try
+        var span = body.Span;
+        bool ndjson = contentType is not null && (contentType.Contains("ndjson", StringComparison.OrdinalIgnoreCase)
+                                                  || contentType.Contains("jsonl", StringComparison.OrdinalIgnoreCase));
+        var trimmed = span.TrimStart(" \t\r\n"u8);
+        if (!ndjson && trimmed.Length > 0 && trimmed[0] == (byte)'[')
         {
-            bool ndjson = contentType is not null && (contentType.Contains("ndjson", StringComparison.OrdinalIgnoreCase)
-                                                      || contentType.Contains("jsonl", StringComparison.OrdinalIgnoreCase));
-            var span = body.Span.TrimStart(" \t\r\n"u8);
-            if (!ndjson && span.Length > 0 && span[0] == (byte)'[')
-            {
-                var array = parsed.Keep(ParseValue(body));
-                parsed.Values.AddRange(array.RootElement.EnumerateArray());
-                return parsed;
-            }
-            int line = 0, start = 0;
-            while (start <= body.Length)
-            {
-                int nl = body.Span[start..].IndexOf((byte)'\n');
-                int end = nl < 0 ? body.Length : start + nl;
-                line++;
-                var text = body[start..end];
-                if (!IsBlank(text.Span))
-                {
-                    try { parsed.Values.Add(parsed.Keep(JsonDocument.Parse(text, JsonOptions)).RootElement); }
-                    catch (JsonException e) { throw new DtException(DtErrorCodes.InvalidArgument, $"line {line} of the request body is not valid JSON: {Where(e)}"); }
-                }
-                if (nl < 0) break;
-                start = end + 1;
-            }
-            if (parsed.Values.Count == 0)
-                throw new DtException(DtErrorCodes.InvalidArgument, "the request body holds no JSON value: send a JSON array or one JSON value per line");
-            return parsed;
+            ParseArray(span, batch);
+            return;
         }
-        catch
+        int line = 0, start = 0;
+        while (start <= span.Length)
         {
-            parsed.Dispose();
-            throw;
+            int nl = span[start..].IndexOf((byte)'\n');
+            int end = nl < 0 ? span.Length : start + nl;
+            line++;
+            var text = span[start..end];
+            if (!IsBlank(text))
+            {
+                try { batch.Add(text); }
+                catch (DtException e) { throw new DtException(e.Code, $"line {line} of the request body is {e.Message}"); }
+            }
+            if (nl < 0) break;
+            start = end + 1;
         }
+        if (batch.Count == 0)
+            throw new DtException(DtErrorCodes.InvalidArgument, "the request body holds no JSON value: send a JSON array or one JSON value per line");
     }
 
-    /// <summary>Values parsed from a body, alive until disposed (they point into their documents).</summary>
-    internal sealed class ParsedValues : IDisposable
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
+
+    private static void ParseArray(ReadOnlySpan<byte> body, ObjectBatch batch)
     {
-        private readonly List<JsonDocument> _docs = [];
-
-        public List<JsonElement> Values { get; } = [];
-
-        public JsonDocument Keep(JsonDocument d)
+        var reader = new Utf8JsonReader(body, ReaderOptions);
+        int index = 0;
+        try
         {
-            _docs.Add(d);
-            return d;
+            reader.Read(); // '['
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                try { batch.Add(ref reader); }
+                catch (DtException e) { throw new DtException(e.Code, $"element {index} of the array (counting from 0) is {e.Message}"); }
+                index++;
+            }
+            while (reader.Read()) { } // throws on anything after the array
         }
-
-        public void Dispose()
+        catch (JsonException e)
         {
-            foreach (var d in _docs) d.Dispose();
+            throw new DtException(DtErrorCodes.InvalidArgument, $"the request body is not valid JSON: {Where(e)}");
         }
     }
 

@@ -37,6 +37,7 @@ public sealed class LayerTests
         [
             "Dt.Gossip.GossipOptions",
             "Dt.Hosting.DtConfigurationException", "Dt.Hosting.DtKeys", "Dt.Hosting.DtNode", "Dt.Hosting.DtOptions", "Dt.Hosting.DtStorage", "Dt.Hosting.NodeStore",
+            "Dt.Hosting.ObjectBatch", // the bulk path's batch of canonical objects (issue 13)
             "Dt.InProcess.LocalGossipGrain", "Dt.InProcess.LocalMapGrain", "Dt.InProcess.LocalMessageStream", "Dt.InProcess.LocalNodeGrain", "Dt.InProcess.LocalTableGrain",
         ];
         Assert.Equal(facade.Order(), exported);
