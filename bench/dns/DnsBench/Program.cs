@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -7,7 +8,6 @@ using Dt.Dns;
 using Dt.Dns.Lookup;
 using Dt.Dns.Wire;
 using Dt.Hosting;
-using Dt.Security;
 using Microsoft.Extensions.Logging;
 
 // DNS benchmark: a Dt node (a master in this process) answering a zone of --records hosts from its replicated table,
@@ -104,7 +104,7 @@ finally
 
 async Task<Server> StartDt()
 {
-    var node = await DtNode.StartAsync(DtOptions.ForTests(NetworkKey.Generate().ToBase64(), master: true, MasterSigningKey.Generate().ExportPrivateBase64()));
+    var node = await DtNode.StartAsync(DtOptions.ForTests(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), master: true, DtKeys.GenerateMasterKey().PrivateKey));
     var options = new DnsOptions { ListenAddress = a.Listen, Port = 0, UdpReceivers = a.Receivers };
     var dns = new DnsService(node, options, LoggerFactory.Create(b => b.AddProvider(failures)));
     await dns.StartAsync();
