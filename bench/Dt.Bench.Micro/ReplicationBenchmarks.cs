@@ -261,7 +261,7 @@ public class ApplyPathBenchmarks
     /// <summary>Publishes what a peer's change did, as the replicator does.</summary>
     private sealed class EventObserver(EventHub events) : ITableObserver
     {
-        public void OnApplied(TableState table, ApplyOutcome outcome, in Change change, byte[]? previousJson, string origin)
+        public void OnApplied(TableState table, ApplyOutcome outcome, in Change change, ReadOnlyMemory<byte> previousJson, string origin)
         {
             switch (outcome)
             {

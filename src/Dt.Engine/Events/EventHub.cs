@@ -18,9 +18,9 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
     private long _lastId;
 
     /// <summary>An event as kept: JSON and hash stay raw until a subscriber takes it.</summary>
-    internal readonly record struct EventRecord(long Id, string Type, DateTimeOffset Time, string? Table, ObjectHash? Hash, byte[]? Json, string? Origin, string? Error, Guid? MessageId)
+    internal readonly record struct EventRecord(long Id, string Type, DateTimeOffset Time, string? Table, ObjectHash? Hash, ReadOnlyMemory<byte>? Json, string? Origin, string? Error, Guid? MessageId)
     {
-        public DtEvent ToEvent() => new(Id, Type, Time, Table, Hash?.ToString(), Json is null ? null : Parse(Json), Origin, Error, MessageId?.ToString());
+        public DtEvent ToEvent() => new(Id, Type, Time, Table, Hash?.ToString(), Json is { } json ? Parse(json) : null, Origin, Error, MessageId?.ToString());
     }
 
     internal sealed class Subscriber(string? table, IReadOnlySet<string>? types, Channel<EventRecord> channel)
@@ -36,7 +36,7 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
 
     public int SubscriberCount { get { lock (_lock) return _subscribers.Count; } }
 
-    public void Publish(string type, string? table = null, ObjectHash? hash = null, byte[]? json = null, string? origin = null, string? error = null, Guid? messageId = null)
+    public void Publish(string type, string? table = null, ObjectHash? hash = null, ReadOnlyMemory<byte>? json = null, string? origin = null, string? error = null, Guid? messageId = null)
     {
         lock (_lock)
         {
@@ -124,7 +124,7 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
         }
     }
 
-    internal static JsonElement Parse(byte[] json)
+    internal static JsonElement Parse(ReadOnlyMemory<byte> json)
     {
         using var doc = JsonDocument.Parse(json);
         return doc.RootElement.Clone();

@@ -22,12 +22,15 @@ internal readonly record struct EntryVersion(ulong Hlc, Guid Author, bool Remove
     public static bool operator <(EntryVersion a, EntryVersion b) => a.CompareTo(b) < 0;
 
     /// <summary>A 64-bit fingerprint of (hash, version) summed into the reconciliation tree.</summary>
-    public ulong Fingerprint(in ObjectHash hash)
+    public ulong Fingerprint(in ObjectHash hash) => Fingerprint(hash.A);
+
+    /// <summary>The fingerprint from the hash's first 64 bits (all it uses).</summary>
+    public ulong Fingerprint(ulong hashHead)
     {
         Span<byte> g = stackalloc byte[16];
         Author.TryWriteBytes(g);
         ulong a = BitConverter.ToUInt64(g), b = BitConverter.ToUInt64(g[8..]);
-        return Mix(hash.A ^ Mix(Hlc + 0x9E3779B97F4A7C15UL) ^ Mix(a + 0x632BE59BD9B4E019UL) ^ Mix(b ^ (Removed ? 0xD6E8FEB86659FD93UL : 0x8CB92BA72F3D8DD7UL)));
+        return Mix(hashHead ^ Mix(Hlc + 0x9E3779B97F4A7C15UL) ^ Mix(a + 0x632BE59BD9B4E019UL) ^ Mix(b ^ (Removed ? 0xD6E8FEB86659FD93UL : 0x8CB92BA72F3D8DD7UL)));
     }
 
     /// <summary>SplitMix64 finalizer: a cheap, well-mixed bijection.</summary>
@@ -40,7 +43,8 @@ internal readonly record struct EntryVersion(ulong Hlc, Guid Author, bool Remove
 }
 
 /// <summary>
-/// One change to a table: the object's hash, the version, the canonical JSON for adds, and the signed batch it
-/// belongs to with its index there (null only in (hash, version) summaries).
+/// One change to a table: the object's hash, the version, the canonical JSON for adds (empty for removals and in
+/// (hash, version) summaries), and the signed batch it belongs to with its index there (null only in summaries).
+/// The JSON is a view of memory nobody overwrites (a table's slab, a decoded frame's own buffer, a caller's array).
 /// </summary>
-internal readonly record struct Change(ObjectHash Hash, EntryVersion Version, byte[]? Json, ChangeBatch? Batch = null, int Member = -1);
+internal readonly record struct Change(ObjectHash Hash, EntryVersion Version, ReadOnlyMemory<byte> Json, ChangeBatch? Batch = null, int Member = -1);

@@ -13,12 +13,12 @@ internal sealed class HashCheck
     /// <summary>Below this many objects a frame is checked on the calling thread: splitting costs more than it saves.</summary>
     private const int ParallelFrom = 1024;
 
-    private byte[][] _json = [];
+    private ReadOnlyMemory<byte>[] _json = [];
     private ObjectHash[] _expected = [];
 
     public int Count { get; private set; }
 
-    public void Add(byte[] json, in ObjectHash expected)
+    public void Add(ReadOnlyMemory<byte> json, in ObjectHash expected)
     {
         if (Count == _json.Length) Grow();
         _json[Count] = json;
@@ -56,7 +56,7 @@ internal sealed class HashCheck
         int n = 0;
         for (int i = start; i < end; i++)
         {
-            var json = _json[i];
+            var json = _json[i].Span;
             if (!Sha256x8.IsAccelerated || json.Length > Sha256x8.MaxLaneBytes)
             {
                 if (ObjectHash.Of(json) != _expected[i]) return false;
@@ -78,14 +78,14 @@ internal sealed class HashCheck
     private void Grow()
     {
         int size = Math.Max(1024, _json.Length * 2);
-        var json = ArrayPool<byte[]>.Shared.Rent(size);
+        var json = ArrayPool<ReadOnlyMemory<byte>>.Shared.Rent(size);
         var expected = ArrayPool<ObjectHash>.Shared.Rent(size);
         _json.AsSpan(0, Count).CopyTo(json);
         _expected.AsSpan(0, Count).CopyTo(expected);
         if (_json.Length > 0)
         {
             Array.Clear(_json, 0, Count);
-            ArrayPool<byte[]>.Shared.Return(_json);
+            ArrayPool<ReadOnlyMemory<byte>>.Shared.Return(_json);
             ArrayPool<ObjectHash>.Shared.Return(_expected);
         }
         _json = json;
@@ -97,7 +97,7 @@ internal sealed class HashCheck
         if (_json.Length > 0)
         {
             Array.Clear(_json, 0, Count);
-            ArrayPool<byte[]>.Shared.Return(_json);
+            ArrayPool<ReadOnlyMemory<byte>>.Shared.Return(_json);
             ArrayPool<ObjectHash>.Shared.Return(_expected);
         }
         _json = [];

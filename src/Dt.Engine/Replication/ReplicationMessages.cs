@@ -63,7 +63,7 @@ internal static class BatchCodec
         {
             var c = included[i];
             w.VarUInt((ulong)c.Member);
-            if (!c.Version.Removed) w.Blob(c.Json);
+            if (!c.Version.Removed) w.Blob(c.Json.Span);
         }
     }
 
@@ -75,6 +75,7 @@ internal static class BatchCodec
         var result = new List<(ChangeBatch, List<Change>)>(groups);
         // Hashes are checked together once the frame is read: in SIMD lanes and on every core (see HashCheck).
         var check = new HashCheck();
+        var kept = new FrameJson();
         for (int g = 0; g < groups; g++)
         {
             var form = (GroupForm)r.U8();
@@ -115,10 +116,10 @@ internal static class BatchCodec
                 ulong index = r.VarUInt();
                 if (index >= (ulong)n2) throw new ProtocolException($"change refers to member {index} of a batch of {n2}");
                 var m = members2[index];
-                byte[]? json = null;
+                ReadOnlyMemory<byte> json = default;
                 if (!m.Removed)
                 {
-                    json = r.Blob(maxObjectBytes).ToArray();
+                    json = kept.Keep(r.Blob(maxObjectBytes));
                     check.Add(json, m.Hash);
                 }
                 included.Add(new Change(m.Hash, batch.VersionOf(m), json, batch, (int)index));

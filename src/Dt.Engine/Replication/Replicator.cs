@@ -167,7 +167,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
         try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
     }
 
-    void ITableObserver.OnApplied(TableState table, ApplyOutcome outcome, in Change change, byte[]? previousJson, string origin)
+    void ITableObserver.OnApplied(TableState table, ApplyOutcome outcome, in Change change, ReadOnlyMemory<byte> previousJson, string origin)
     {
         switch (outcome)
         {
@@ -369,7 +369,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
                     int end = start;
                     while (end < last)
                     {
-                        long next = 8 + (included[end].Json?.Length ?? 0);
+                        long next = 8 + included[end].Json.Length;
                         if (end > start && bytes + next > target) break;
                         bytes += next;
                         end++;

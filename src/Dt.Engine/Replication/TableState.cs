@@ -5,7 +5,7 @@ namespace Dt.Replication;
 /// <summary>Hears, under the table's lock and so in apply order, what each applied change did to the live set.</summary>
 internal interface ITableObserver
 {
-    void OnApplied(TableState table, ApplyOutcome outcome, in Change change, byte[]? previousJson, string origin);
+    void OnApplied(TableState table, ApplyOutcome outcome, in Change change, ReadOnlyMemory<byte> previousJson, string origin);
 }
 
 /// <summary>
@@ -13,7 +13,9 @@ internal interface ITableObserver
 /// change. An object is in the table when its latest change is an add. Keeps, incrementally, what reconciliation
 /// needs: per-range counts and fingerprint sums over a 16-ary tree of hash prefixes (the first
 /// <see cref="LeafBits"/> bits in arrays, deeper ranges by a scan), and a digest of the live set.
-/// Thread-safe: every method takes the table's own lock; what it returns is a copy that needs no lock.
+/// Object JSON lives in the table's <see cref="JsonSlab"/>; what is handed out are read-only views of it, which
+/// stay valid (the slab never overwrites bytes) and need no lock.
+/// Thread-safe: every method takes the table's own lock; what it returns is a copy or such a view.
 /// </summary>
 internal sealed class TableState(string name)
 {
@@ -21,8 +23,9 @@ internal sealed class TableState(string name)
     private const int Leaves = 1 << LeafBits;
 
     private readonly Lock _sync = new();
-    private readonly Dictionary<ObjectHash, Stored> _entries = new();
+    private readonly CompactIndex<Stored> _entries = new();
     private readonly Dictionary<(Guid, ulong), ChangeBatch> _batches = new();
+    private readonly JsonSlab _slab = new();
     private ulong[]? _leafSum;
     private int[]? _leafCount;
     private ulong _l0, _l1, _l2, _l3, _syncSum;
@@ -40,6 +43,11 @@ internal sealed class TableState(string name)
 
     public ulong LiveJsonBytes { get { lock (_sync) return _liveJsonBytes; } }
 
+    /// <summary>Bytes of the slab's segments (live JSON, dead bytes awaiting compaction, and the unfilled tail).</summary>
+    public long SlabBytes { get { lock (_sync) return _slab.CapacityBytes; } }
+
+    public int SlabSegments { get { lock (_sync) return _slab.SegmentCount; } }
+
     /// <summary>Count and fingerprint sum of every entry (the root range of reconciliation).</summary>
     public (long Count, ulong Sum) Root { get { lock (_sync) return (_entries.Count, _syncSum); } }
 
@@ -56,9 +64,11 @@ internal sealed class TableState(string name)
 
     public string LiveDigest => Summary().Digest;
 
-    /// <summary>A held entry: the batch and member that wrote it (its version follows from them) and its JSON if live.</summary>
-    public readonly record struct Stored(byte[]? Json, ChangeBatch Batch, int Member)
+    /// <summary>A held entry: the batch and member that wrote it (its version follows from them) and where its JSON is if live.</summary>
+    private readonly record struct Stored(JsonRef Json, ChangeBatch Batch, int Member) : IKeyedByHash
     {
+        public ObjectHash Hash => Batch.Members[Member].Hash;
+
         public EntryVersion Version => Batch.VersionOf(Batch.Members[Member]);
     }
 
@@ -172,13 +182,16 @@ internal sealed class TableState(string name)
         {
             var bad = _batches.Values.Where(b => !keep(b)).Select(b => b.Key).ToHashSet();
             if (bad.Count == 0) return 0;
-            var junk = _entries.Where(kv => bad.Contains(kv.Value.Batch.Key)).Select(kv => kv.Key).ToList();
-            foreach (var h in junk)
+            var junk = new List<Stored>();
+            foreach (var e in _entries)
+                if (bad.Contains(e.Value.Batch.Key)) junk.Add(e.Value);
+            foreach (var held in junk)
             {
-                var held = _entries[h];
-                if (ForgetLocked(h, out var old) && old is not null)
-                    observer.OnApplied(this, ApplyOutcome.Removed, new Change(h, held.Version, null, held.Batch, held.Member), old, origin);
+                var h = held.Hash;
+                if (ForgetLocked(h, out var old) && !held.Version.Removed)
+                    observer.OnApplied(this, ApplyOutcome.Removed, new Change(h, held.Version, default, held.Batch, held.Member), old, origin);
             }
+            if (_slab.CompactionDue) CompactLocked();
             return junk.Count;
         }
     }
@@ -189,7 +202,7 @@ internal sealed class TableState(string name)
         lock (_sync)
             for (int i = 0; i < batch.Members.Length; i++)
                 if (_entries.TryGetValue(batch.Members[i].Hash, out var s) && ReferenceEquals(s.Batch, batch) && s.Member == i)
-                    into.Add(new Change(batch.Members[i].Hash, s.Version, s.Json, batch, i));
+                    into.Add(new Change(batch.Members[i].Hash, s.Version, JsonOf(s), batch, i));
     }
 
     /// <summary>The held entries (live or tombstone) of these hashes, with their JSON.</summary>
@@ -198,7 +211,7 @@ internal sealed class TableState(string name)
         var list = new List<Change>(hashes.Count);
         lock (_sync)
             foreach (var h in hashes)
-                if (_entries.TryGetValue(h, out var s)) list.Add(new Change(h, s.Version, s.Json, s.Batch, s.Member));
+                if (_entries.TryGetValue(h, out var s)) list.Add(new Change(h, s.Version, JsonOf(s), s.Batch, s.Member));
         return list;
     }
 
@@ -206,33 +219,48 @@ internal sealed class TableState(string name)
     public List<(ChangeBatch Batch, Change[] Included)> SnapshotGroups()
     {
         lock (_sync)
-            return _entries.GroupBy(kv => kv.Value.Batch, ReferenceEqualityComparer.Instance)
-                .Select(g => ((ChangeBatch)g.Key!, g.Select(kv => new Change(kv.Key, kv.Value.Version, kv.Value.Json, kv.Value.Batch, kv.Value.Member)).ToArray()))
-                .ToList();
+        {
+            var groups = new Dictionary<ChangeBatch, List<Change>>(ReferenceEqualityComparer.Instance);
+            foreach (var e in _entries)
+            {
+                var s = e.Value;
+                if (!groups.TryGetValue(s.Batch, out var list)) groups[s.Batch] = list = [];
+                list.Add(new Change(e.Hash, s.Version, JsonOf(s), s.Batch, s.Member));
+            }
+            return groups.Select(g => (g.Key, g.Value.ToArray())).ToList();
+        }
     }
+
+    private ReadOnlyMemory<byte> JsonOf(in Stored s) => s.Version.Removed ? default : _slab.Get(s.Json);
 
     private bool IsLive(in ObjectHash hash) => _entries.TryGetValue(hash, out var s) && !s.Version.Removed;
 
     private ApplyOutcome ApplyLocked(in Change change, string origin, ITableObserver? observer)
     {
-        var outcome = ApplyLocked(change, out var previous);
-        if (observer is not null && outcome != ApplyOutcome.Stale) observer.OnApplied(this, outcome, change, previous, origin);
+        var outcome = ApplyLocked(change, out var previous, out var stored);
+        // The observer sees the slab's copy, so an event keeps no reference to a frame's bytes.
+        if (observer is not null && outcome != ApplyOutcome.Stale) observer.OnApplied(this, outcome, change with { Json = stored }, previous, origin);
+        if (_slab.CompactionDue) CompactLocked();
         return outcome;
     }
 
-    private ApplyOutcome ApplyLocked(in Change change, out byte[]? previousJson)
+    private ApplyOutcome ApplyLocked(in Change change, out ReadOnlyMemory<byte> previousJson, out ReadOnlyMemory<byte> storedJson)
     {
-        previousJson = null;
-        if (!change.Version.Removed && change.Json is null) throw new ArgumentException("an add carries its JSON");
+        previousJson = storedJson = default;
+        if (!change.Version.Removed && change.Json.IsEmpty) throw new ArgumentException("an add carries its JSON");
         if (change.Batch is null || change.Member < 0 || change.Member >= change.Batch.Members.Length
             || change.Batch.Members[change.Member].Hash != change.Hash || change.Batch.Members[change.Member].Removed != change.Version.Removed)
             throw new ArgumentException("a change carries its batch and is the member of it that it claims to be");
+        // One instance per batch, so its reference count covers every entry it backs. The index finds an entry's full
+        // hash through that instance, so a batch that reuses a held batch's version with other members is ignored.
+        if (_batches.TryGetValue(change.Batch.Key, out var batch)
+            && (change.Member >= batch.Members.Length || batch.Members[change.Member] != change.Batch.Members[change.Member]))
+            return ApplyOutcome.Stale;
         // One lookup per change: the slot is written in place (nothing below throws once a new slot exists).
-        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_entries, change.Hash, out bool had);
+        ref var slot = ref _entries.GetValueRefOrAddDefault(change.Hash, out bool had);
         var old = slot;
         if (had && old.Version.CompareTo(change.Version) >= 0) return ApplyOutcome.Stale;
-        // One instance per batch, so its reference count covers every entry it backs.
-        if (!_batches.TryGetValue(change.Batch.Key, out var batch)) _batches[change.Batch.Key] = batch = change.Batch;
+        if (batch is null) _batches[change.Batch.Key] = batch = change.Batch;
         batch.LiveRefs++;
 
         int leaf = (int)change.Hash.Prefix(LeafBits);
@@ -244,18 +272,28 @@ internal sealed class TableState(string name)
             _leafSum[leaf] -= oldFp;
             _syncSum -= oldFp;
             _leafCount[leaf]--;
-            if (!old.Version.Removed) RemoveLive(change.Hash, old.Json!);
+            if (!old.Version.Removed) RemoveLive(change.Hash, old.Json.Length);
             Release(old.Batch);
         }
         ulong fp = change.Version.Fingerprint(change.Hash);
         _leafSum[leaf] += fp;
         _syncSum += fp;
         _leafCount[leaf]++;
-        slot = new Stored(change.Version.Removed ? null : change.Json, batch, change.Member);
-        if (!change.Version.Removed) AddLive(change.Hash, change.Json!);
+        JsonRef at = default;
+        if (!change.Version.Removed)
+        {
+            at = _slab.Append(change.Json.Span);
+            storedJson = _slab.Get(at);
+            AddLive(change.Hash, at.Length);
+        }
+        slot = new Stored(at, batch, change.Member);
 
         bool wasLive = had && !old.Version.Removed;
-        if (wasLive) previousJson = old.Json;
+        if (wasLive)
+        {
+            previousJson = _slab.Get(old.Json);
+            _slab.Release(old.Json);
+        }
         return (wasLive, !change.Version.Removed) switch
         {
             (false, true) => ApplyOutcome.Added,
@@ -266,9 +304,9 @@ internal sealed class TableState(string name)
     }
 
     /// <summary>Drops an entry outright (no tombstone): used for entries that no trusted master wrote.</summary>
-    private bool ForgetLocked(in ObjectHash hash, out byte[]? previousJson)
+    private bool ForgetLocked(in ObjectHash hash, out ReadOnlyMemory<byte> previousJson)
     {
-        previousJson = null;
+        previousJson = default;
         if (!_entries.Remove(hash, out var old)) return false;
         ulong fp = old.Version.Fingerprint(hash);
         int leaf = (int)hash.Prefix(LeafBits);
@@ -277,8 +315,9 @@ internal sealed class TableState(string name)
         _syncSum -= fp;
         if (!old.Version.Removed)
         {
-            RemoveLive(hash, old.Json!);
-            previousJson = old.Json;
+            RemoveLive(hash, old.Json.Length);
+            previousJson = _slab.Get(old.Json);
+            _slab.Release(old.Json);
         }
         Release(old.Batch);
         return true;
@@ -289,39 +328,41 @@ internal sealed class TableState(string name)
         if (--batch.LiveRefs <= 0) _batches.Remove(batch.Key);
     }
 
-    public bool TryGet(in ObjectHash hash, out Stored stored)
+    public bool TryGetLive(in ObjectHash hash, out ReadOnlyMemory<byte> json)
     {
-        lock (_sync) return _entries.TryGetValue(hash, out stored);
-    }
-
-    public bool TryGetLive(in ObjectHash hash, out byte[] json)
-    {
-        lock (_sync) return TryGetLiveLocked(hash, out json);
-    }
-
-    private bool TryGetLiveLocked(in ObjectHash hash, out byte[] json)
-    {
-        if (_entries.TryGetValue(hash, out var s) && !s.Version.Removed)
+        lock (_sync)
         {
-            json = s.Json!;
-            return true;
+            if (_entries.TryGetValue(hash, out var s) && !s.Version.Removed)
+            {
+                json = _slab.Get(s.Json);
+                return true;
+            }
+            json = default;
+            return false;
         }
-        json = [];
-        return false;
     }
 
-    /// <summary>Copies the live objects (hash, JSON).</summary>
-    public List<(ObjectHash Hash, byte[] Json)> SnapshotLive()
+    /// <summary>The live objects (hash, JSON), listed.</summary>
+    public List<(ObjectHash Hash, ReadOnlyMemory<byte> Json)> SnapshotLive()
     {
-        lock (_sync) return SnapshotLiveLocked();
+        lock (_sync)
+        {
+            var list = new List<(ObjectHash, ReadOnlyMemory<byte>)>((int)_liveCount);
+            foreach (var e in _entries)
+                if (!e.Value.Version.Removed) list.Add((e.Hash, _slab.Get(e.Value.Json)));
+            return list;
+        }
     }
 
-    private List<(ObjectHash Hash, byte[] Json)> SnapshotLiveLocked()
+    /// <summary>Moves every live object out of the slab's mostly dead segments (see <see cref="JsonSlab"/>).</summary>
+    private void CompactLocked()
     {
-        var list = new List<(ObjectHash, byte[])>((int)_liveCount);
-        foreach (var (h, s) in _entries)
-            if (!s.Version.Removed) list.Add((h, s.Json!));
-        return list;
+        _slab.BeginCompaction();
+        _entries.UpdateEach((ref Stored slot) =>
+        {
+            if (!slot.Version.Removed && _slab.Evacuates(slot.Json)) slot = slot with { Json = _slab.Move(slot.Json) };
+        });
+        _slab.FinishCompaction();
     }
 
     /// <summary>
@@ -365,12 +406,12 @@ internal sealed class TableState(string name)
             index[parents[i]] = i;
         }
         int parentBits = 4 * depth;
-        foreach (var (h, s) in _entries)
+        foreach (var e in _entries)
         {
-            if (!index.TryGetValue(h.Prefix(parentBits), out int i)) continue;
-            int c = (int)(h.Prefix(childBits) & 15);
+            if (!index.TryGetValue(e.Prefix(parentBits), out int i)) continue;
+            int c = (int)(e.Prefix(childBits) & 15);
             result[i].Counts[c]++;
-            result[i].Sums[c] += s.Version.Fingerprint(h);
+            result[i].Sums[c] += e.Value.Version.Fingerprint(e.Head);
         }
         return result;
     }
@@ -386,9 +427,12 @@ internal sealed class TableState(string name)
         var set = prefixes as HashSet<ulong> ?? new HashSet<ulong>(prefixes);
         var list = new List<Change>();
         int bits = 4 * depth;
-        foreach (var (h, s) in _entries)
-            if (set.Contains(h.Prefix(bits)))
-                list.Add(new Change(h, s.Version, withJson ? s.Json : null, s.Batch, s.Member));
+        foreach (var e in _entries)
+            if (set.Contains(e.Prefix(bits)))
+            {
+                var s = e.Value;
+                list.Add(new Change(e.Hash, s.Version, withJson ? JsonOf(s) : default, s.Batch, s.Member));
+            }
         return list;
     }
 
@@ -398,26 +442,26 @@ internal sealed class TableState(string name)
         lock (_sync)
         {
             List<ObjectHash>? old = null;
-            foreach (var (h, s) in _entries)
-                if (s.Version.Removed && s.Version.Hlc < hlcBefore) (old ??= []).Add(h);
+            foreach (var e in _entries)
+                if (e.Value.Version.Removed && e.Value.Version.Hlc < hlcBefore) (old ??= []).Add(e.Hash);
             if (old is null) return 0;
             foreach (var h in old) ForgetLocked(h, out _);
             return old.Count;
         }
     }
 
-    private void AddLive(in ObjectHash h, byte[] json)
+    private void AddLive(in ObjectHash h, int jsonBytes)
     {
         _l0 += h.A; _l1 += h.B; _l2 += h.C; _l3 += h.D;
         _liveCount++;
-        _liveJsonBytes += (ulong)json.Length;
+        _liveJsonBytes += (ulong)jsonBytes;
     }
 
-    private void RemoveLive(in ObjectHash h, byte[] json)
+    private void RemoveLive(in ObjectHash h, int jsonBytes)
     {
         _l0 -= h.A; _l1 -= h.B; _l2 -= h.C; _l3 -= h.D;
         _liveCount--;
-        _liveJsonBytes -= (ulong)json.Length;
+        _liveJsonBytes -= (ulong)jsonBytes;
     }
 }
 

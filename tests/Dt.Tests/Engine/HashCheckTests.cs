@@ -20,7 +20,7 @@ public class HashCheckTests
         var r = new WireReader(frame);
         var (_, groups) = BatchCodec.Decode(ref r, 1 << 20, lists: new ChangeListPool());
         Assert.Equal(Objects, groups[0].Included.Count);
-        Assert.All(groups[0].Included, c => Assert.Equal(ObjectHash.Of(c.Json), c.Hash));
+        Assert.All(groups[0].Included, c => Assert.Equal(ObjectHash.Of(c.Json.Span), c.Hash));
     }
 
     [Theory]
