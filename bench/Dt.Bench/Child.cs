@@ -104,10 +104,13 @@ public static class Child
                         break;
                     case "stats":
                     {
+                        // A node settles after a bulk: once quiet it returns what the transfer's buffers took (DtOptions.TrimMemoryAfterBytes).
+                        var settle = Stopwatch.StartNew();
+                        while (node!.MemoryTrims == 0 && node.Options.TrimMemoryAfterBytes > 0 && settle.Elapsed < TimeSpan.FromSeconds(5)) await Task.Delay(50);
                         Scenarios.SyncPipeline.Collect();
                         var (rss, peak) = Machine.Rss();
                         var (n, d) = BenchNet.Summary(node!, table);
-                        Reply(new { rss, peak, heap = GC.GetTotalMemory(false), committed = GC.GetGCMemoryInfo().TotalCommittedBytes, count = n, digest = d, wire = BenchNet.Wire(node!) });
+                        Reply(new { rss, peak, trims = node.MemoryTrims, heap = GC.GetTotalMemory(false), committed = GC.GetGCMemoryInfo().TotalCommittedBytes, count = n, digest = d, wire = BenchNet.Wire(node!) });
                         break;
                     }
                     case "exit":

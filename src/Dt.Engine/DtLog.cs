@@ -11,6 +11,12 @@ internal static partial class DtLog
     [LoggerMessage(2, LogLevel.Information, "Node {NodeId} stopped")]
     public static partial void NodeStopped(ILogger log, Guid nodeId);
 
+    [LoggerMessage(3, LogLevel.Information, "Returned {FreedMb} MB of memory to the system after a bulk of objects ({CommittedMb} MB kept; full collection {Ms:0} ms)")]
+    public static partial void MemoryTrimmed(ILogger log, long freedMb, long committedMb, double ms);
+
+    [LoggerMessage(4, LogLevel.Warning, "Returning memory after a bulk of objects failed: {Reason}")]
+    public static partial void MemoryTrimFailed(ILogger log, string reason);
+
     [LoggerMessage(10, LogLevel.Information, "Link up: {Link} as {Role} (peer is master: {IsMaster})")]
     public static partial void LinkUp(ILogger log, string link, string role, bool isMaster);
 

@@ -46,7 +46,8 @@ public static class ProcessPipeline
                     var ns = await node.SendAsync("stats", timeout);
                     Stats(v, "master", ms, payload);
                     Stats(v, "node", ns, payload);
-                    progress($"[processes] RSS master {Fmt.Ratio(v["rss_master_ratio"])}, node {Fmt.Ratio(v["rss_node_ratio"])} of the payload");
+                    progress($"[processes] RSS master {Fmt.Ratio(v["rss_master_ratio"])}, node {Fmt.Ratio(v["rss_node_ratio"])} of the payload " +
+                             $"(memory trims: master {v["trims_master"]}, node {v["trims_node"]})");
 
                     if (catchUp)
                     {
@@ -90,6 +91,7 @@ public static class ProcessPipeline
         v[$"rss_{who}"] = s.GetProperty("rss").GetInt64();
         v[$"rss_peak_{who}"] = s.GetProperty("peak").GetInt64();
         v[$"heap_{who}"] = s.GetProperty("heap").GetInt64();
+        v[$"trims_{who}"] = s.GetProperty("trims").GetInt32();
         v[$"committed_{who}"] = s.GetProperty("committed").GetInt64();
         v[$"committed_{who}_ratio"] = v[$"committed_{who}"] / payload;
         v[$"rss_{who}_ratio"] = v[$"rss_{who}"] / payload;

@@ -29,6 +29,9 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
     private readonly ILogger _log;
     private readonly PeerOverlay _overlay;
     private readonly ModuleRouter _modules;
+    private readonly MemoryTrim _trim;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _trimLoop = Task.CompletedTask;
     private int _disposed;
 
     private DtNode(DtOptions options, GossipOptions gossip, NodeStore store, Storage.ChangeLog? changeLog, TimeProvider time, ILoggerFactory loggers, IPeerTransport transport)
@@ -78,7 +81,13 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         EventBus = new EventBusModule(gossip, context, Gossip);
         Maps = new MapModule(gossip, context, store.Maps);
         _modules = new ModuleRouter([Replicator, Broadcast, Gossip, EventBus, Maps], context, _log);
+        // What the store held at start counts as taken in: a node that loaded a large log trims once it is quiet.
+        long loaded = store.Tables.Values.Sum(t => (long)t.LiveJsonBytes);
+        _trim = new MemoryTrim(options.TrimMemoryAfterBytes, () => loaded + Replicator.TakenInJsonBytes, time, _log);
     }
+
+    /// <summary>Times the node returned memory to the system after a bulk of objects (see <see cref="DtOptions.TrimMemoryAfterBytes"/>).</summary>
+    public int MemoryTrims => _trim.Trims;
 
     /// <summary>The node's modules, for the in-process grains that front them.</summary>
     internal T Module<T>() where T : INodeModule => _modules.Get<T>();
@@ -197,6 +206,8 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         foreach (var t in Replicator.Tables)
             foreach (var (h, json) in t.SnapshotLive()) Events.Publish(DtEventTypes.ObjectAdded, t.Name, h, json, "store");
         _modules.Start();
+        if (Options.TrimMemoryAfterBytes > 0)
+            _trimLoop = ModuleTimer.RunAsync(TimeSpan.FromSeconds(1), Time, _trim.Tick, e => DtLog.MemoryTrimFailed(_log, e.Message), _stop.Token);
     }
 
     // ---- grains ----------------------------------------------------------------------------------------------
@@ -334,6 +345,9 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _stop.Cancel();
+        await _trimLoop;
+        _stop.Dispose();
         await _overlay.DisposeAsync();
         await _modules.DisposeAsync();
         if (ChangeLog is not null) await ChangeLog.DisposeAsync();

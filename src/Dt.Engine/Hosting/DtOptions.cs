@@ -118,6 +118,13 @@ public sealed partial class DtOptions
     /// by reconciliation when it returns). Default 64 MiB.</summary>
     public long MaxPeerQueueBytes { get; set; } = 64L << 20;
 
+    /// <summary>
+    /// Object JSON taken in (synced, imported, or loaded from disk at start) after which the node, once quiet for a
+    /// second, runs one full collection that returns to the system the memory the GC kept for the transfer; at most
+    /// once per 30 s. 0 turns it off (a host that manages the GC itself). Default 64 MiB.
+    /// </summary>
+    public long TrimMemoryAfterBytes { get; set; } = 64L << 20;
+
     /// <summary>Events kept for subscribers that resume. Default 10,000.</summary>
     public int EventBufferSize { get; set; } = 10_000;
 
@@ -227,6 +234,7 @@ public sealed partial class DtOptions
             errors.Add($"Dt:MaxMessageBytes {MaxMessageBytes} must be at least 16 and at most Dt:MaxFrameBytes - 1024.");
         if (MaxObjectsPerTable < 1) errors.Add("Dt:MaxObjectsPerTable must be at least 1.");
         if (MaxPeerQueueBytes < 4L * MaxFrameBytes) errors.Add("Dt:MaxPeerQueueBytes must be at least 4 × Dt:MaxFrameBytes.");
+        if (TrimMemoryAfterBytes < 0) errors.Add($"Dt:TrimMemoryAfterBytes {TrimMemoryAfterBytes} must be 0 (off) or more.");
         if (MaxRememberedMessageIds < 1000) errors.Add("Dt:MaxRememberedMessageIds must be at least 1000.");
         if (EventBufferSize < 1) errors.Add("Dt:EventBufferSize must be at least 1.");
         if (SubscriberQueueSize < 16) errors.Add("Dt:SubscriberQueueSize must be at least 16.");

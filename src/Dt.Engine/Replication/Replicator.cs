@@ -48,6 +48,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
     private readonly CancellationTokenSource _stop = new();
     private Task _loop = Task.CompletedTask;
     private long _droppedUnknownAuthor;
+    private long _takenInJsonBytes;
     private long _roundsInSync;
 
     public Replicator(ReplicationOptions options, ModuleContext context, TableStore store, MasterSigningKey? signer, TrustedMasters trusted, IChangeJournal? journal = null)
@@ -169,6 +170,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
 
     void ITableObserver.OnApplied(TableState table, ApplyOutcome outcome, in Change change, ReadOnlyMemory<byte> previousJson, string origin)
     {
+        if (outcome is ApplyOutcome.Added or ApplyOutcome.Replaced) Interlocked.Add(ref _takenInJsonBytes, change.Json.Length);
         switch (outcome)
         {
             case ApplyOutcome.Added: _events.Publish(DtEventTypes.ObjectAdded, table.Name, change.Hash, change.Json, origin); break;
@@ -188,6 +190,9 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
 
     /// <summary>Drops by signer, for logs and the node's warnings.</summary>
     public UntrustedSigners Untrusted { get; }
+
+    /// <summary>Object JSON bytes stored by applied adds since the node started (local, synced and relayed alike).</summary>
+    public long TakenInJsonBytes => Interlocked.Read(ref _takenInJsonBytes);
 
     /// <summary>Changes dropped because no trusted master signed them.</summary>
     public long DroppedUnknownAuthor => Interlocked.Read(ref _droppedUnknownAuthor);

@@ -243,10 +243,21 @@ internal sealed class PeerLink : IAsyncDisposable
         return true;
     }
 
-    /// <summary>Queues a message, first waiting while the queue is over half its cap (bulk transfers use this).</summary>
+    /// <summary>
+    /// What a bulk sender lets wait in the queue before it waits itself. A few frames keep the socket's own buffer
+    /// full (on loopback and on a long fat link alike, where the kernel buffers the rest); more bought no speed and
+    /// left each frame's buffer in the shared array pool afterwards (a 1M-object sync left 60 MB of them there).
+    /// </summary>
+    internal const long BulkWindowBytes = 4L << 20;
+
+    /// <summary>
+    /// Queues a message, first waiting while the queue holds more than <see cref="BulkWindowBytes"/> (or half its cap,
+    /// if smaller): bulk transfers use this. A message is never held back by an empty queue, whatever its size.
+    /// </summary>
     public async ValueTask<bool> SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct = default)
     {
-        while (_closing == 0 && Interlocked.Read(ref _queuedBytes) + message.Length > _ctx.MaxQueueBytes / 2)
+        long window = Math.Min(BulkWindowBytes, _ctx.MaxQueueBytes / 2);
+        while (_closing == 0 && Interlocked.Read(ref _queuedBytes) is var queued && queued > 0 && queued + message.Length > window)
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _cts.Token);
             try { await _space.WaitAsync(TimeSpan.FromMilliseconds(100), linked.Token); }
