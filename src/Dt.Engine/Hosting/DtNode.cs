@@ -81,8 +81,9 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         EventBus = new EventBusModule(gossip, context, Gossip);
         Maps = new MapModule(gossip, context, store.Maps);
         _modules = new ModuleRouter([Replicator, Broadcast, Gossip, EventBus, Maps], context, _log);
-        // What the store held at start counts as taken in: a node that loaded a large log trims once it is quiet.
-        long loaded = store.Tables.Values.Sum(t => (long)t.LiveJsonBytes);
+        // What it read from disk at start counts as taken in: a node that replayed a large log trims once it is quiet
+        // (a store handed over in memory was not read, and left nothing behind to return).
+        long loaded = changeLog is null ? 0 : store.Tables.Values.Sum(t => (long)t.LiveJsonBytes);
         _trim = new MemoryTrim(options.TrimMemoryAfterBytes, () => loaded + Replicator.TakenInJsonBytes, time, _log);
     }
 

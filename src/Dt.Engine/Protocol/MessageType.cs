@@ -19,6 +19,8 @@ internal enum MessageType : byte
     RangeRequest = 24,
     RangeVersions = 25,
     EntryRequest = 26,
+    /// <summary>A link's first round: each side's newest change per table, so the other pushes what came after it.</summary>
+    SyncSince = 27,
     Broadcast = 30,
 }
 

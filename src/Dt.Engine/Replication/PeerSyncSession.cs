@@ -14,12 +14,21 @@ namespace Dt.Replication;
 /// applying falls behind, the read loop waits, and so does TCP. When the link goes down, what is queued is still
 /// applied (it was received and verified); bulk streams stop at once.
 /// </para>
+/// <para>
+/// Reconciliation messages take the same queue (<see cref="EnqueueAfterChanges"/>), so each is handled after every
+/// change received before it is applied: a summary compared after a push compares what the push left, and nothing
+/// already on its way is asked for again.
+/// </para>
 /// </summary>
 internal sealed class PeerSyncSession : IDisposable
 {
-    private readonly Channel<(string Table, List<(ChangeBatch Batch, List<Change> Included)> Groups)> _received =
-        Channel.CreateBounded<(string, List<(ChangeBatch, List<Change>)>)>(new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
-    private readonly SemaphoreSlim _bulk = new(1, 1);
+    /// <summary>One received item: a decoded Changes frame, or a reconciliation step to run after the changes before it.</summary>
+    private readonly record struct Inbound(string? Table, List<(ChangeBatch Batch, List<Change> Included)>? Groups, Action? Step);
+
+    private readonly Channel<Inbound> _received =
+        Channel.CreateBounded<Inbound>(new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly Lock _bulkLock = new();
+    private Task _bulkTail = Task.CompletedTask;
     private readonly CancellationTokenSource _ended = new();
     private readonly PeerLink _link;
     private readonly Replicator _replicator;
@@ -41,27 +50,38 @@ internal sealed class PeerSyncSession : IDisposable
     public BatchMemory Received { get; } = new();
 
     /// <summary>Queues decoded changes to be applied in order; waits while the queue is full.</summary>
-    public ValueTask EnqueueChanges(string table, List<(ChangeBatch Batch, List<Change> Included)> groups) => _received.Writer.WriteAsync((table, groups));
+    public ValueTask EnqueueChanges(string table, List<(ChangeBatch Batch, List<Change> Included)> groups) => _received.Writer.WriteAsync(new(table, groups, null));
 
-    /// <summary>Runs a bulk stream toward the peer in the background, after the ones before it; it ends when the session does.</summary>
-    public void RunBulk(Func<PeerSyncSession, CancellationToken, Task> stream) => _ = Task.Run(async () =>
+    /// <summary>Queues a reconciliation step to run once every change received before it is applied.</summary>
+    public ValueTask EnqueueAfterChanges(Action step) => _received.Writer.WriteAsync(new(null, null, step));
+
+    /// <summary>
+    /// Runs a bulk stream toward the peer in the background, strictly after the ones queued before it (so a step queued
+    /// after a push goes out after the push's frames); it ends when the session does.
+    /// </summary>
+    public void RunBulk(Func<PeerSyncSession, CancellationToken, Task> stream)
     {
-        try { await _bulk.WaitAsync(_ended.Token); }
-        catch (OperationCanceledException) { return; }
+        lock (_bulkLock)
+            _bulkTail = _bulkTail.ContinueWith(_ => RunOneAsync(stream), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Unwrap();
+    }
+
+    private async Task RunOneAsync(Func<PeerSyncSession, CancellationToken, Task> stream)
+    {
+        if (_ended.IsCancellationRequested) return;
         try { await stream(this, _ended.Token); }
         catch (OperationCanceledException) when (_ended.IsCancellationRequested) { }
         catch (Exception e) { _replicator.BulkSendFailed(_link, e); }
-        finally { _bulk.Release(); }
-    });
+    }
 
     private async Task ApplyLoopAsync()
     {
         var applied = new List<Change>();
-        await foreach (var (table, groups) in _received.Reader.ReadAllAsync())
+        await foreach (var (table, groups, step) in _received.Reader.ReadAllAsync())
         {
             try
             {
-                _replicator.OnChanges(_link, table, groups, applied);
+                if (step is not null) step();
+                else _replicator.OnChanges(_link, table!, groups!, applied);
             }
             catch (ProtocolException e)
             {
@@ -76,7 +96,8 @@ internal sealed class PeerSyncSession : IDisposable
                 _link.Close($"applying changes failed: {e.GetType().Name}: {e.Message}");
             }
             // Nothing keeps a decoded list once applied: what won was copied to the applied buffer.
-            foreach (var (_, included) in groups) Lists.Return(included);
+            if (groups is not null)
+                foreach (var (_, included) in groups) Lists.Return(included);
         }
     }
 

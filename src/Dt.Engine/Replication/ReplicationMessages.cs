@@ -156,6 +156,54 @@ internal sealed record SyncSummaryMessage(bool IsReply, IReadOnlyList<TableDiges
     }
 }
 
+/// <summary>
+/// The clock of the newest change a side holds from each master, per table (tables it holds nothing of are left out).
+/// Sent when a link forms, before the round's summary: the other side pushes every change it holds that is newer than
+/// what this side has from that change's master (all of a master this side has nothing from), which is, after an
+/// outage, what was missed; it replies with its own (<see cref="IsReply"/>) so the push goes both ways. Nodes that do
+/// not know this message drop it as an unknown type and reconcile as before.
+/// </summary>
+internal sealed record SyncSinceMessage(bool IsReply, IReadOnlyList<(string Table, IReadOnlyDictionary<Guid, ulong> Newest)> Tables)
+{
+    /// <summary>Masters listed per table at most; a table with more is left to the summary's descent.</summary>
+    public const int MaxAuthors = 1024;
+
+    public void Encode(WireWriter w)
+    {
+        w.U8((byte)MessageType.SyncSince);
+        w.U8(IsReply ? (byte)1 : (byte)0);
+        w.VarUInt((ulong)Tables.Count);
+        foreach (var (table, newest) in Tables)
+        {
+            w.String(table);
+            w.VarUInt((ulong)newest.Count);
+            foreach (var (author, hlc) in newest) { w.Guid(author); w.U64(hlc); }
+        }
+    }
+
+    public static SyncSinceMessage Decode(ref WireReader r)
+    {
+        bool reply = (r.U8() & 1) != 0;
+        int n = r.Count(WireLimits.MaxTables, 2);
+        var list = new (string, IReadOnlyDictionary<Guid, ulong>)[n];
+        for (int i = 0; i < n; i++)
+        {
+            string table = r.String(WireLimits.MaxTableName);
+            int authors = r.Count(MaxAuthors, 24);
+            var newest = new Dictionary<Guid, ulong>(authors);
+            for (int k = 0; k < authors; k++)
+            {
+                var author = r.Guid();
+                ulong hlc = r.U64();
+                if (!newest.TryAdd(author, hlc)) throw new ProtocolException("a master is listed twice for one table");
+            }
+            list[i] = (table, newest);
+        }
+        r.ExpectEnd();
+        return new SyncSinceMessage(reply, list);
+    }
+}
+
 /// <summary>"Send me the 16 child summaries of these ranges at this depth." Also used for RangeRequest.</summary>
 internal sealed record RangesMessage(MessageType Type, string Table, int Depth, RangeMode Mode, IReadOnlyList<ulong> Prefixes)
 {

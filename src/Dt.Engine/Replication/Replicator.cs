@@ -74,7 +74,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
 
     public IReadOnlyCollection<MessageType> MessageTypes { get; } =
     [
-        MessageType.Changes, MessageType.SyncSummary, MessageType.SyncNodesRequest, MessageType.SyncNodes,
+        MessageType.Changes, MessageType.SyncSince, MessageType.SyncSummary, MessageType.SyncNodesRequest, MessageType.SyncNodes,
         MessageType.RangeRequest, MessageType.RangeVersions, MessageType.EntryRequest,
     ];
 
@@ -104,7 +104,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
     public void OnLinkUp(PeerLink link)
     {
         Session(link);
-        if (link.IsDialer) StartSync(link);
+        if (link.IsDialer) StartSync(link, linkUp: true);
     }
 
     /// <summary>Ends the link's session once it has applied what it holds, and stops its bulk streams.</summary>
@@ -133,29 +133,41 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
                 var (table, groups) = BatchCodec.Decode(ref r, _options.MaxObjectBytes, session.Received, session.Lists);
                 return session.EnqueueChanges(table, groups);
             }
+            // Reconciliation steps run on the session's apply task, after the changes received before them.
+            case MessageType.SyncSince:
+            {
+                var m = SyncSinceMessage.Decode(ref r);
+                return Session(link).EnqueueAfterChanges(() => OnSyncSince(link, m));
+            }
             case MessageType.SyncSummary:
-                OnSyncSummary(link, SyncSummaryMessage.Decode(ref r));
-                break;
+            {
+                var m = SyncSummaryMessage.Decode(ref r);
+                return Session(link).EnqueueAfterChanges(() => OnSyncSummary(link, m));
+            }
             case MessageType.SyncNodesRequest:
-                OnSyncNodesRequest(link, RangesMessage.Decode(ref r, type));
-                break;
+            {
+                var m = RangesMessage.Decode(ref r, type);
+                return Session(link).EnqueueAfterChanges(() => OnSyncNodesRequest(link, m));
+            }
             case MessageType.SyncNodes:
-                OnSyncNodes(link, SyncNodesMessage.Decode(ref r));
-                break;
+            {
+                var m = SyncNodesMessage.Decode(ref r);
+                return Session(link).EnqueueAfterChanges(() => OnSyncNodes(link, m));
+            }
             case MessageType.RangeRequest:
-                OnRangeRequest(link, RangesMessage.Decode(ref r, type));
-                break;
+            {
+                var m = RangesMessage.Decode(ref r, type);
+                return Session(link).EnqueueAfterChanges(() => OnRangeRequest(link, m));
+            }
             case MessageType.RangeVersions:
             {
                 var (table, depth, prefixes, entries) = RangeVersionsCodec.Decode(ref r);
-                OnRangeVersions(link, table, depth, prefixes, entries);
-                break;
+                return Session(link).EnqueueAfterChanges(() => OnRangeVersions(link, table, depth, prefixes, entries));
             }
             case MessageType.EntryRequest:
             {
                 var (table, hashes) = EntryRequestCodec.Decode(ref r);
-                OnEntryRequest(link, table, hashes);
-                break;
+                return Session(link).EnqueueAfterChanges(() => OnEntryRequest(link, table, hashes));
             }
         }
         return ValueTask.CompletedTask;
@@ -468,11 +480,11 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
     /// each batch's still-current entries are read under the lock, then sent outside it. Changes made meanwhile
     /// reach the peer as live floods.
     /// </summary>
-    private void SendAll(PeerLink link, TableState t)
+    private void SendAll(PeerLink link, TableState t, Func<ChangeBatch, bool>? which = null)
     {
         Session(link).RunBulk(async (session, ct) =>
         {
-            var batches = t.SnapshotBatches();
+            var batches = t.SnapshotBatches(which);
             var chunk = new List<Change>(16384);
             for (int b = 0; b < batches.Count && !link.IsClosed; b++)
             {
@@ -490,12 +502,31 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
 
     // ---- reconciliation --------------------------------------------------------------------------------------
 
-    /// <summary>Starts a round toward a peer (the dialing side does this).</summary>
-    public void StartSync(PeerLink link)
+    /// <summary>
+    /// Starts a round toward a peer (the dialing side does this). On a new link (<paramref name="linkUp"/>) the round
+    /// opens with each side pushing the changes newer than the other's newest of their master (<see cref="SyncSinceMessage"/>): after
+    /// an outage that is what was missed, sent without a descent, and the summaries compared next are then (nearly)
+    /// equal. Periodic rounds skip it: on a busy table it would resend what the live floods already carried.
+    /// </summary>
+    public void StartSync(PeerLink link, bool linkUp = false)
     {
         using var w = new WireWriter();
+        if (linkUp)
+        {
+            new SyncSinceMessage(false, NewestPerTable()).Encode(w);
+            link.TrySend(w.WrittenSpan);
+            w.Reset();
+        }
         new SyncSummaryMessage(false, Summaries()).Encode(w);
         link.TrySend(w.WrittenSpan);
+    }
+
+    private List<(string, IReadOnlyDictionary<Guid, ulong>)> NewestPerTable()
+    {
+        var list = new List<(string, IReadOnlyDictionary<Guid, ulong>)>();
+        foreach (var t in _store.Values)
+            if (t.NewestByAuthor() is { Count: > 0 and <= SyncSinceMessage.MaxAuthors } newest) list.Add((t.Name, newest));
+        return list;
     }
 
     private List<TableDigest> Summaries()
@@ -509,32 +540,66 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
         return list;
     }
 
+    /// <summary>
+    /// The peer's newest change of each master per table: push every held change newer than that (every change of a
+    /// master the peer has nothing from). A table the peer lacks entirely is left to the summary, which sends it
+    /// whole. The first such message of a round is answered with this side's own.
+    /// </summary>
+    public void OnSyncSince(PeerLink link, SyncSinceMessage m)
+    {
+        foreach (var (table, _) in m.Tables)
+            if (!IsValidTableName(table)) throw new ProtocolException($"invalid table name '{Truncate(table)}'");
+        if (!m.IsReply)
+        {
+            using var w = new WireWriter();
+            new SyncSinceMessage(true, NewestPerTable()).Encode(w);
+            link.TrySend(w.WrittenSpan);
+        }
+        foreach (var (table, theirs) in m.Tables)
+            if (Find(table) is { } t)
+                SendAll(link, t, b => !theirs.TryGetValue(b.Author, out var hlc) || b.Hlc > hlc);
+    }
+
     public void OnSyncSummary(PeerLink link, SyncSummaryMessage m)
     {
         foreach (var d in m.Tables)
             if (!IsValidTableName(d.Table)) throw new ProtocolException($"invalid table name '{Truncate(d.Table)}'");
-        var mine = Summaries().ToDictionary(d => d.Table);
-        if (!m.IsReply)
+        // Both the reply and the initiator's next steps wait for this side's bulk streams under way (a push of newer
+        // changes, above all), so that what they compare or ask for is what the peer holds once those arrive.
+        Session(link).RunBulk((_, _) =>
         {
-            var theirs = m.Tables.ToDictionary(d => d.Table);
-            var differing = new List<TableDigest>();
-            foreach (var name in mine.Keys.Union(theirs.Keys))
-            {
-                var a = mine.GetValueOrDefault(name) ?? new TableDigest(name, 0, 0);
-                var b = theirs.GetValueOrDefault(name) ?? new TableDigest(name, 0, 0);
-                if (a.Count != b.Count || a.Sum != b.Sum) differing.Add(a);
-            }
-            using var w = new WireWriter();
-            new SyncSummaryMessage(true, differing).Encode(w);
-            link.TrySend(w.WrittenSpan);
-            return;
-        }
+            if (!m.IsReply) ReplySummary(link, m);
+            else ContinueRound(link, m);
+            return Task.CompletedTask;
+        });
+    }
 
-        if (m.Tables.Count == 0) Interlocked.Increment(ref _roundsInSync);
+    private void ReplySummary(PeerLink link, SyncSummaryMessage m)
+    {
+        var mine = Summaries().ToDictionary(d => d.Table);
+        var theirs = m.Tables.ToDictionary(d => d.Table);
+        var differing = new List<TableDigest>();
+        foreach (var name in mine.Keys.Union(theirs.Keys))
+        {
+            var a = mine.GetValueOrDefault(name) ?? new TableDigest(name, 0, 0);
+            var b = theirs.GetValueOrDefault(name) ?? new TableDigest(name, 0, 0);
+            if (a.Count != b.Count || a.Sum != b.Sum) differing.Add(a);
+        }
+        using var w = new WireWriter();
+        new SyncSummaryMessage(true, differing).Encode(w);
+        link.TrySend(w.WrittenSpan);
+    }
+
+    private void ContinueRound(PeerLink link, SyncSummaryMessage m)
+    {
+        var mine = Summaries().ToDictionary(d => d.Table);
+        // The reply lists what differed from this side's summary when sent; a push since may have made it equal.
+        bool equal = true;
         foreach (var theirs in m.Tables)
         {
             var my = mine.GetValueOrDefault(theirs.Table) ?? new TableDigest(theirs.Table, 0, 0);
             if (my.Count == theirs.Count && my.Sum == theirs.Sum) continue;
+            equal = false;
             if (theirs.Count == 0)
             {
                 var t = Find(theirs.Table);
@@ -551,6 +616,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
             else
                 SendRanges(link, MessageType.SyncNodesRequest, theirs.Table, 0, RangeMode.Versions, [0UL]);
         }
+        if (equal) Interlocked.Increment(ref _roundsInSync);
     }
 
     private void SendRanges(PeerLink link, MessageType type, string table, int depth, RangeMode mode, List<ulong> prefixes)

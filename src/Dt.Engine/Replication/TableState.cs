@@ -80,10 +80,30 @@ internal sealed class TableState(string name)
         lock (_sync) return _batches.TryGetValue((author, hlc), out batch!);
     }
 
-    /// <summary>The batches backing held entries, copied.</summary>
-    public List<ChangeBatch> SnapshotBatches()
+    /// <summary>The batches backing held entries (those <paramref name="which"/> accepts, if given), copied.</summary>
+    public List<ChangeBatch> SnapshotBatches(Func<ChangeBatch, bool>? which = null)
     {
-        lock (_sync) return [.. _batches.Values];
+        lock (_sync)
+        {
+            if (which is null) return [.. _batches.Values];
+            var list = new List<ChangeBatch>();
+            foreach (var b in _batches.Values)
+                if (which(b)) list.Add(b);
+            return list;
+        }
+    }
+
+    /// <summary>The clock of the newest held change of each master (empty when the table holds nothing).</summary>
+    public Dictionary<Guid, ulong> NewestByAuthor()
+    {
+        var newest = new Dictionary<Guid, ulong>();
+        lock (_sync)
+            foreach (var b in _batches.Values)
+            {
+                ref var hlc = ref CollectionsMarshal.GetValueRefOrAddDefault(newest, b.Author, out _);
+                if (b.Hlc > hlc) hlc = b.Hlc;
+            }
+        return newest;
     }
 
     /// <summary>Makes room for about <paramref name="entries"/> entries at once (a bulk sync announces its size).</summary>
