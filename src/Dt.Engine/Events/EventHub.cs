@@ -34,6 +34,23 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
 
     public long LastId { get { lock (_lock) return _lastId; } }
 
+    /// <summary>Events kept for subscribers that resume.</summary>
+    public int Capacity => _ring.Length;
+
+    /// <summary>
+    /// Gives <paramref name="count"/> events their ids without keeping them: for events no one can read any more,
+    /// because no subscriber is there and newer ones will push them out of the ring at once. A resume from among
+    /// them gets the gap error, as for any event that left the ring.
+    /// </summary>
+    public void SkipUnread(long count)
+    {
+        lock (_lock)
+        {
+            if (_subscribers.Count > 0) throw new InvalidOperationException("events with subscribers are published, not skipped");
+            _lastId += count;
+        }
+    }
+
     public int SubscriberCount { get { lock (_lock) return _subscribers.Count; } }
 
     public void Publish(string type, string? table = null, ObjectHash? hash = null, ReadOnlyMemory<byte>? json = null, string? origin = null, string? error = null, Guid? messageId = null)

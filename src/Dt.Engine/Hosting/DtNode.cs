@@ -204,8 +204,16 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         _overlay.Start(Listener);
         DtLog.NodeStarted(_log, NodeId, Options.Master, Options.Network, _overlay.ListenEndPoint?.ToString() ?? "nothing (outbound only)");
         Events.Publish(DtEventTypes.Started, origin: NodeId.ToString());
+        // An object_added event for every held object, as the reference emits them. No one subscribes before this
+        // point, so only the newest that fit the event buffer can ever be read: the older ones only take their ids.
+        long unread = Math.Max(0, Replicator.Tables.Sum(t => t.LiveCount) - Events.Capacity);
         foreach (var t in Replicator.Tables)
-            foreach (var (h, json) in t.SnapshotLive()) Events.Publish(DtEventTypes.ObjectAdded, t.Name, h, json, "store");
+        {
+            long skip = Math.Min(unread, t.LiveCount);
+            Events.SkipUnread(skip);
+            unread -= skip;
+            foreach (var (h, json) in t.SnapshotLive(skip)) Events.Publish(DtEventTypes.ObjectAdded, t.Name, h, json, "store");
+        }
         _modules.Start();
         if (Options.TrimMemoryAfterBytes > 0)
             _trimLoop = ModuleTimer.RunAsync(TimeSpan.FromSeconds(1), Time, _trim.Tick, e => DtLog.MemoryTrimFailed(_log, e.Message), _stop.Token);

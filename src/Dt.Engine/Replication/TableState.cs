@@ -362,14 +362,14 @@ internal sealed class TableState(string name)
         }
     }
 
-    /// <summary>The live objects (hash, JSON), listed.</summary>
-    public List<(ObjectHash Hash, ReadOnlyMemory<byte> Json)> SnapshotLive()
+    /// <summary>The live objects (hash, JSON), listed; with <paramref name="skip"/>, all but the first that many.</summary>
+    public List<(ObjectHash Hash, ReadOnlyMemory<byte> Json)> SnapshotLive(long skip = 0)
     {
         lock (_sync)
         {
-            var list = new List<(ObjectHash, ReadOnlyMemory<byte>)>((int)_liveCount);
+            var list = new List<(ObjectHash, ReadOnlyMemory<byte>)>((int)Math.Max(0, _liveCount - skip));
             foreach (var e in _entries)
-                if (!e.Value.Version.Removed) list.Add((e.Hash, _slab.Get(e.Value.Json)));
+                if (!e.Value.Version.Removed && skip-- <= 0) list.Add((e.Hash, _slab.Get(e.Value.Json)));
             return list;
         }
     }

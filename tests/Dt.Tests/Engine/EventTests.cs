@@ -38,6 +38,28 @@ public sealed class EventTests
     }
 
     [Fact]
+    public async Task A_restarted_node_with_more_objects_than_its_event_buffer_numbers_an_event_for_each_and_keeps_the_newest()
+    {
+        await using var cluster = new TestCluster();
+        var store = new NodeStore();
+        var master = await cluster.Start(master: true, store: store);
+        var held = (await master.GetTable("a").AddObjects([.. Enumerable.Range(0, 150).Select(i => Json($"{i}"))]))
+            .Concat(await master.GetTable("b").AddObjects([.. Enumerable.Range(0, 100).Select(i => Json($"\"{i}\""))])).ToHashSet();
+        await cluster.Stop(master);
+
+        var again = await cluster.Start(master: true, store: store, configure: o => o.EventBufferSize = 100);
+        Assert.Equal(1 + 250, again.LastEventId); // started, then one object_added per held object
+        var kept = await Take(again.GetNode().SubscribeEvents(new EventSubscription(AfterEventId: again.LastEventId - 100)), 100);
+        Assert.All(kept, e => Assert.Equal(DtEventTypes.ObjectAdded, e.Type));
+        Assert.Equal(100, kept.Select(e => e.Hash!).Distinct().Count(h => held.Contains(h)));
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => again.LastEventId - 99 + i), kept.Select(e => e.Id));
+        // Resuming from before the buffer: told of the gap, then the same newest events.
+        var fromStart = await Take(again.GetNode().SubscribeEvents(new EventSubscription(AfterEventId: 0)), 2);
+        Assert.Equal(DtEventTypes.Error, fromStart[0].Type);
+        Assert.Equal(kept[0].Id, fromStart[1].Id);
+    }
+
+    [Fact]
     public async Task A_subscriber_resumes_after_the_last_id_it_saw_and_can_filter_by_table()
     {
         await using var cluster = new TestCluster();
