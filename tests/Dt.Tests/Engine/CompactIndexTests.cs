@@ -1,0 +1,92 @@
+using Dt.Model;
+using Dt.Replication;
+using Xunit;
+
+namespace Dt.Tests.Engine;
+
+/// <summary>The table index against a <see cref="Dictionary{TKey,TValue}"/> under random adds, updates and removals.</summary>
+public sealed class CompactIndexTests
+{
+    private readonly record struct Value(ObjectHash Hash, int Payload) : IKeyedByHash;
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Random_adds_updates_and_removals_match_a_dictionary(int seed)
+    {
+        var random = new Random(seed);
+        var index = new CompactIndex<Value>();
+        var model = new Dictionary<ObjectHash, int>();
+        var keys = new List<ObjectHash>();
+        ObjectHash Fresh()
+        {
+            ulong a = (ulong)random.NextInt64() << 1 | (uint)random.Next(2);
+            return random.Next(50) switch
+            {
+                0 when keys.Count > 0 => new ObjectHash(keys[random.Next(keys.Count)].A, (ulong)random.NextInt64(), 1, 2), // shares the 64-bit key
+                1 => new ObjectHash(0, (ulong)random.NextInt64(), 3, 4), // the key that marks an empty slot
+                _ => new ObjectHash(a, (ulong)random.NextInt64(), 5, 6),
+            };
+        }
+
+        for (int step = 0; step < 60_000; step++)
+        {
+            int op = random.Next(10);
+            if (op < 5 || keys.Count == 0)
+            {
+                var h = Fresh();
+                ref var slot = ref index.GetValueRefOrAddDefault(h, out bool exists);
+                Assert.Equal(model.ContainsKey(h), exists);
+                slot = new Value(h, step);
+                if (!exists) keys.Add(h);
+                model[h] = step;
+            }
+            else if (op < 7)
+            {
+                var h = keys[random.Next(keys.Count)];
+                ref var slot = ref index.GetValueRefOrAddDefault(h, out bool exists);
+                Assert.True(exists);
+                Assert.Equal(model[h], slot.Payload);
+                slot = slot with { Payload = -step };
+                model[h] = -step;
+            }
+            else
+            {
+                int k = random.Next(keys.Count);
+                var h = keys[k];
+                keys[k] = keys[^1];
+                keys.RemoveAt(keys.Count - 1);
+                Assert.True(index.Remove(h, out var removed));
+                Assert.Equal(model[h], removed.Payload);
+                model.Remove(h);
+                Assert.False(index.Remove(h, out _));
+            }
+            if (step % 5000 == 0) AssertSame(index, model);
+        }
+        AssertSame(index, model);
+        Assert.True(index.OverflowCount > 0, "the run shared 64-bit keys and used the zero key");
+
+        index.UpdateEach((ref Value v) => v = v with { Payload = v.Payload + 1 });
+        foreach (var h in keys) model[h]++;
+        AssertSame(index, model);
+    }
+
+    private static void AssertSame(CompactIndex<Value> index, Dictionary<ObjectHash, int> model)
+    {
+        Assert.Equal(model.Count, index.Count);
+        foreach (var (h, payload) in model)
+        {
+            Assert.True(index.TryGetValue(h, out var v), $"missing {h}");
+            Assert.Equal(payload, v.Payload);
+        }
+        var seen = new HashSet<ObjectHash>();
+        foreach (var item in index)
+        {
+            Assert.True(seen.Add(item.Hash));
+            Assert.Equal(item.Hash.A, item.Head);
+            Assert.Equal(model[item.Hash], item.Value.Payload);
+        }
+        Assert.Equal(model.Count, seen.Count);
+    }
+}
