@@ -361,10 +361,11 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
 
     /// <summary>
     /// Packs changes into Changes frames of about <see cref="FrameTarget"/> bytes, grouped by batch; a batch whose
-    /// included objects do not fit in one frame is split, its member list repeated in each part.
+    /// included objects do not fit in one frame is split, its member list repeated in each part. With
+    /// <paramref name="derive"/> (bulk streams to a peer that offers it) the hashes of carried objects are left off.
     /// The yielded memory is valid until the next item is taken.
     /// </summary>
-    private IEnumerable<ReadOnlyMemory<byte>> Frames(string table, List<Change> changes, BatchMemory? sent = null)
+    private IEnumerable<ReadOnlyMemory<byte>> Frames(string table, List<Change> changes, BatchMemory? sent = null, bool derive = false)
     {
         var (ordered, runs) = Runs(changes);
         int target = FrameTarget;
@@ -396,7 +397,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
                         yield return Emit(frame, body, table, groupsInBody);
                         groupsInBody = 0;
                     }
-                    BatchCodec.EncodeGroup(body, batch, included, start, end - start, form);
+                    BatchCodec.EncodeGroup(body, batch, included, start, end - start, form, derive);
                     if (form == BatchCodec.GroupForm.FullRemember) sent!.Remember(batch);
                     groupsInBody++;
                     start = end;
@@ -470,7 +471,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
         if (changes.Count == 0) return;
         Session(link).RunBulk(async (session, ct) =>
         {
-            foreach (var frame in Frames(table, changes, session.Sent))
+            foreach (var frame in Frames(table, changes, session.Sent, link.RemoteDerivesHashes))
                 if (link.IsClosed || !await link.SendAsync(frame, ct)) break;
         });
     }
@@ -490,7 +491,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
             {
                 t.CurrentOf(batches[b], chunk);
                 if (chunk.Count < 8192 && b < batches.Count - 1) continue;
-                foreach (var frame in Frames(t.Name, chunk, session.Sent))
+                foreach (var frame in Frames(t.Name, chunk, session.Sent, link.RemoteDerivesHashes))
                     if (link.IsClosed || !await link.SendAsync(frame, ct)) break;
                 chunk.Clear();
             }

@@ -9,7 +9,8 @@ namespace Dt.Security;
 /// What a node says about itself in the first, clear-text frame of a link. Nothing in it is secret: the key id and
 /// network tag only let a mismatch be refused with a clear reason; the proof of the key comes in <see cref="Handshake.Confirm"/>.
 /// </summary>
-internal sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byte[] KeyId, byte[] Nonce, Guid NodeId, ushort ListenPort, bool IsTest = false)
+internal sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byte[] KeyId, byte[] Nonce, Guid NodeId, ushort ListenPort, bool IsTest = false,
+    bool DerivesHashes = true)
 {
     public static ReadOnlySpan<byte> Magic => "DTP1"u8;
 
@@ -23,7 +24,10 @@ internal sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byt
         var s = bytes.AsSpan();
         Magic.CopyTo(s);
         s[4] = Version;
-        s[5] = (byte)((IsMaster ? 1 : 0) | (IsTest ? 2 : 0));
+        // Flags: master, node test, and (bit 2) "send me bulk changes without the hashes of included objects, I derive
+        // them" (BatchCodec's derived form). Older nodes ignore bits they do not know, so a flag is how a capability
+        // is offered without a new protocol version.
+        s[5] = (byte)((IsMaster ? 1 : 0) | (IsTest ? 2 : 0) | (DerivesHashes ? 4 : 0));
         NetworkTag.CopyTo(s[6..]);
         KeyId.CopyTo(s[14..]);
         Nonce.CopyTo(s[22..]);
@@ -39,7 +43,7 @@ internal sealed record Hello(byte Version, bool IsMaster, byte[] NetworkTag, byt
         if (s[4] != CurrentVersion)
             throw new ProtocolException($"protocol version {s[4]} is not supported (this node speaks {CurrentVersion})");
         return new Hello(s[4], (s[5] & 1) != 0, s[6..14].ToArray(), s[14..22].ToArray(), s[22..54].ToArray(),
-            new Guid(s[54..70], bigEndian: true), BinaryPrimitives.ReadUInt16BigEndian(s[70..]), (s[5] & 2) != 0);
+            new Guid(s[54..70], bigEndian: true), BinaryPrimitives.ReadUInt16BigEndian(s[70..]), (s[5] & 2) != 0, (s[5] & 4) != 0);
     }
 }
 

@@ -74,6 +74,7 @@ internal sealed class PeerLink : IAsyncDisposable
         RemoteIsMaster = remote.IsMaster;
         RemoteListenPort = remote.ListenPort;
         RemoteIsTest = remote.IsTest;
+        RemoteDerivesHashes = remote.DerivesHashes;
         IsDialer = isDialer;
         RemoteEndPoint = connection.RemoteEndPoint;
         ConnectedAt = ctx.Time.GetUtcNow();
@@ -96,6 +97,9 @@ internal sealed class PeerLink : IAsyncDisposable
 
     /// <summary>The peer dialed this link only to measure round trips (a node test).</summary>
     public bool RemoteIsTest { get; }
+
+    /// <summary>The peer takes bulk changes without the hashes of the objects they carry (it derives them).</summary>
+    public bool RemoteDerivesHashes { get; }
 
     public IPEndPoint RemoteEndPoint { get; }
 

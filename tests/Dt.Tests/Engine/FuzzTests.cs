@@ -33,6 +33,8 @@ public sealed class FuzzTests
         BatchMember[] members = [new(ObjectHash.Of(json), false), new(ObjectHash.Of("1"u8), true)];
         var batch = new ChangeBatch(key.Id, 77, members, key.SignDigest(ChangeBatch.Digest("dt", "t", key.Id, 77, members)));
         Add(w => { BatchCodec.EncodeHeader(w, "t", 1); BatchCodec.EncodeGroup(w, batch, [new Change(members[0].Hash, batch.VersionOf(members[0]), json, batch, 0), new Change(members[1].Hash, batch.VersionOf(members[1]), null, batch, 1)], 0, 2); });
+        Add(w => { BatchCodec.EncodeHeader(w, "t", 1); BatchCodec.EncodeGroup(w, batch, [new Change(members[0].Hash, batch.VersionOf(members[0]), json, batch, 0), new Change(members[1].Hash, batch.VersionOf(members[1]), null, batch, 1)], 0, 2, derive: true); });
+        Add(w => new SyncSinceMessage(false, [("t", new Dictionary<Guid, ulong> { [key.Id] = 77, [Guid.NewGuid()] = 5 })]).Encode(w));
         Add(w => new PingMessage(12345, false).Encode(w));
         Add(w => new PeerListMessage([new PeerRecord(Guid.NewGuid(), true, "127.0.0.1", 9700), new PeerRecord(Guid.NewGuid(), false, "::1", 1)]).Encode(w));
         Add(w => new AnnounceMessage(Guid.NewGuid(), 9, true).Encode(w));
@@ -63,6 +65,7 @@ public sealed class FuzzTests
             case MessageType.Announce: AnnounceMessage.Decode(ref r); break;
             case MessageType.Goodbye: GoodbyeMessage.Decode(ref r); break;
             case MessageType.SyncSummary: SyncSummaryMessage.Decode(ref r); break;
+            case MessageType.SyncSince: SyncSinceMessage.Decode(ref r); break;
             case MessageType.SyncNodesRequest or MessageType.RangeRequest: RangesMessage.Decode(ref r, (MessageType)message[0]); break;
             case MessageType.SyncNodes: SyncNodesMessage.Decode(ref r); break;
             case MessageType.RangeVersions: RangeVersionsCodec.Decode(ref r); break;
