@@ -5,7 +5,7 @@ namespace Dt.Replication;
 /// <summary>
 /// Lists of decoded changes, reused: a link's read loop takes one per group it decodes and its applier gives them
 /// back once applied, so a steady stream of frames allocates no per-change storage beyond the objects' JSON.
-/// Holds a few frames' worth; beyond that lists are left to the collector.
+/// Holds a few frames' worth, for all of a node's links together; beyond that lists are left to the collector.
 /// </summary>
 internal sealed class ChangeListPool
 {

@@ -44,7 +44,7 @@ internal sealed class PeerSyncSession : IDisposable
     public BatchMemory Sent { get; } = new();
 
     /// <summary>The change lists received frames are decoded into, given back once applied.</summary>
-    public ChangeListPool Lists { get; } = new();
+    public ChangeListPool Lists => _replicator.ChangeLists;
 
     /// <summary>Batches the peer's bulk stream asked this side to remember.</summary>
     public BatchMemory Received { get; } = new();

@@ -203,6 +203,12 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
     /// <summary>Drops by signer, for logs and the node's warnings.</summary>
     public UntrustedSigners Untrusted { get; }
 
+    /// <summary>
+    /// The change lists received frames are decoded into, shared by every link: what a pool keeps (up to 64 lists of
+    /// a full batch, 25 MB) is then kept once per node, not once per link.
+    /// </summary>
+    public ChangeListPool ChangeLists { get; } = new();
+
     /// <summary>Object JSON bytes stored by applied adds since the node started (local, synced and relayed alike).</summary>
     public long TakenInJsonBytes => Interlocked.Read(ref _takenInJsonBytes);
 
