@@ -1,7 +1,20 @@
-namespace Dt.Replication;
+/// <summary>
+/// Where one object's JSON sits in a <see cref="JsonSlab"/>: the segment and the offset of its length prefix. Its
+/// length is in the slab, not here, so an index entry stays small: see <see cref="Pack"/>.
+/// </summary>
+internal readonly record struct JsonRef(int Segment, int Offset)
+{
+    /// <summary>Bits below the packed reference that <see cref="Pack"/> leaves to its owner.</summary>
+    public const int SpareBits = 12;
 
-/// <summary>Where one object's JSON sits in a <see cref="JsonSlab"/>.</summary>
-internal readonly record struct JsonRef(int Segment, int Offset, int Length);
+    /// <summary>
+    /// The reference in 52 bits above <paramref name="spare"/> (a value below 2^<see cref="SpareBits"/>): segment in
+    /// the upper 32, offset in the 20 below (segments hold at most <see cref="JsonSlab.SegmentBytes"/>).
+    /// </summary>
+    public ulong Pack(int spare) => (ulong)(uint)Segment << 32 | (ulong)(uint)Offset << SpareBits | (uint)spare;
+
+    public static JsonRef Unpack(ulong packed) => new((int)(packed >> 32), (int)((packed >> SpareBits) & (JsonSlab.SegmentBytes - 1)));
+}
 
 /// <summary>
 /// One table's object JSON, packed into large append-only segments instead of a heap array per object: the GC
@@ -12,7 +25,8 @@ internal readonly record struct JsonRef(int Segment, int Offset, int Length);
 /// the owner then moves the live objects out of every segment that is at least an eighth dead
 /// (<see cref="Evacuates"/>, <see cref="Move"/>, <see cref="FinishCompaction"/>). So a removal-heavy table holds at
 /// most a third more than its live JSON, and each compaction reclaims at least an eighth of it for one scan of
-/// the index. Not thread-safe: its table's lock guards it.
+/// the index. Each object is stored after its length (a 1-byte prefix below 128 bytes, LEB128), except one with a
+/// segment of its own, which is exactly its array. Not thread-safe: its table's lock guards it.
 /// </summary>
 internal sealed class JsonSlab
 {
@@ -26,14 +40,17 @@ internal sealed class JsonSlab
     private int _nextSize = FirstSegmentBytes;
     private bool[]? _evacuating;
 
-    private sealed class Segment(byte[] data)
+    private sealed class Segment(byte[] data, bool whole)
     {
         public readonly byte[] Data = data;
+
+        /// <summary>Holds one object as the whole array (no length prefix).</summary>
+        public readonly bool Whole = whole;
         public int Used;
         public long Dead;
     }
 
-    /// <summary>Bytes of JSON appended and not yet released.</summary>
+    /// <summary>Bytes (JSON and length prefixes) appended and not yet released.</summary>
     public long LiveBytes { get; private set; }
 
     /// <summary>Bytes released but still held in segments.</summary>
@@ -49,29 +66,44 @@ internal sealed class JsonSlab
 
     public JsonRef Append(ReadOnlySpan<byte> json)
     {
+        // An object over a quarter of a segment gets its own exact array, so segments are not left mostly empty.
+        if (json.Length > SegmentBytes / 4) return Place(NewSegment(json.Length, current: false, whole: true), json);
+        int size = PrefixBytes(json.Length) + json.Length;
         var seg = _current >= 0 ? _segments[_current] : null;
-        if (seg is null || seg.Data.Length - seg.Used < json.Length)
+        if (seg is null || seg.Data.Length - seg.Used < size)
         {
-            // An object over a quarter of a segment gets its own exact array, so segments are not left mostly empty.
-            if (json.Length > SegmentBytes / 4) return Place(NewSegment(json.Length, current: false), json);
-            while (_nextSize < json.Length) _nextSize *= 2;
-            NewSegment(_nextSize, current: true);
+            while (_nextSize < size) _nextSize *= 2;
+            NewSegment(_nextSize, current: true, whole: false);
             _nextSize = Math.Min(SegmentBytes, _nextSize * 2);
         }
         return Place(_current, json);
     }
 
-    public ReadOnlyMemory<byte> Get(in JsonRef at) => _segments[at.Segment]!.Data.AsMemory(at.Offset, at.Length);
+    public ReadOnlyMemory<byte> Get(in JsonRef at)
+    {
+        var seg = _segments[at.Segment]!;
+        if (seg.Whole) return seg.Data;
+        int length = ReadPrefix(seg.Data, at.Offset, out int start);
+        return seg.Data.AsMemory(start, length);
+    }
 
-    public ReadOnlySpan<byte> Span(in JsonRef at) => _segments[at.Segment]!.Data.AsSpan(at.Offset, at.Length);
+    public ReadOnlySpan<byte> Span(in JsonRef at) => Get(at).Span;
+
+    /// <summary>Bytes of JSON of the object at <paramref name="at"/>.</summary>
+    public int Length(in JsonRef at)
+    {
+        var seg = _segments[at.Segment]!;
+        return seg.Whole ? seg.Data.Length : ReadPrefix(seg.Data, at.Offset, out _);
+    }
 
     /// <summary>Marks an object's bytes dead (its entry was removed or replaced).</summary>
     public void Release(in JsonRef at)
     {
         var seg = _segments[at.Segment]!;
-        seg.Dead += at.Length;
-        LiveBytes -= at.Length;
-        DeadBytes += at.Length;
+        int size = StoredBytes(seg, at);
+        seg.Dead += size;
+        LiveBytes -= size;
+        DeadBytes += size;
         if (seg.Dead == seg.Used && at.Segment != _current) Drop(at.Segment);
     }
 
@@ -89,12 +121,12 @@ internal sealed class JsonSlab
     /// <summary>Copies a live object out of an evacuated segment; the caller stores the new place.</summary>
     public JsonRef Move(in JsonRef at)
     {
-        var bytes = Span(at);
-        var moved = Append(bytes);
+        var moved = Append(Span(at));
         var seg = _segments[at.Segment]!;
-        seg.Dead += at.Length;
-        LiveBytes -= at.Length;
-        DeadBytes += at.Length;
+        int size = StoredBytes(seg, at);
+        seg.Dead += size;
+        LiveBytes -= size;
+        DeadBytes += size;
         return moved;
     }
 
@@ -107,9 +139,9 @@ internal sealed class JsonSlab
             if (e[i] && _segments[i] is not null) Drop(i);
     }
 
-    private int NewSegment(int size, bool current)
+    private int NewSegment(int size, bool current, bool whole)
     {
-        var seg = new Segment(GC.AllocateUninitializedArray<byte>(size));
+        var seg = new Segment(GC.AllocateUninitializedArray<byte>(size), whole);
         int index;
         if (_freeSlots.TryPop(out index)) _segments[index] = seg;
         else
@@ -125,11 +157,48 @@ internal sealed class JsonSlab
     private JsonRef Place(int index, ReadOnlySpan<byte> json)
     {
         var seg = _segments[index]!;
-        var at = new JsonRef(index, seg.Used, json.Length);
-        json.CopyTo(seg.Data.AsSpan(seg.Used));
-        seg.Used += json.Length;
-        LiveBytes += json.Length;
+        var at = new JsonRef(index, seg.Used);
+        var into = seg.Data.AsSpan(seg.Used);
+        int prefix = seg.Whole ? 0 : WritePrefix(into, json.Length);
+        json.CopyTo(into[prefix..]);
+        seg.Used += prefix + json.Length;
+        LiveBytes += prefix + json.Length;
         return at;
+    }
+
+    private static int StoredBytes(Segment seg, in JsonRef at)
+    {
+        if (seg.Whole) return seg.Data.Length;
+        int length = ReadPrefix(seg.Data, at.Offset, out int start);
+        return start - at.Offset + length;
+    }
+
+    private static int PrefixBytes(int length) => length < 1 << 7 ? 1 : length < 1 << 14 ? 2 : 3;
+
+    private static int WritePrefix(Span<byte> into, int length)
+    {
+        int n = 0;
+        while (length >= 0x80)
+        {
+            into[n++] = (byte)(length | 0x80);
+            length >>= 7;
+        }
+        into[n++] = (byte)length;
+        return n;
+    }
+
+    private static int ReadPrefix(byte[] data, int offset, out int start)
+    {
+        int length = 0, shift = 0;
+        byte b;
+        do
+        {
+            b = data[offset++];
+            length |= (b & 0x7F) << shift;
+            shift += 7;
+        } while (b >= 0x80);
+        start = offset;
+        return length;
     }
 
     private void Drop(int index)

@@ -64,9 +64,26 @@ internal sealed class TableState(string name)
 
     public string LiveDigest => Summary().Digest;
 
-    /// <summary>A held entry: the batch and member that wrote it (its version follows from them) and where its JSON is if live.</summary>
-    private readonly record struct Stored(JsonRef Json, ChangeBatch Batch, int Member) : IKeyedByHash
+    /// <summary>
+    /// A held entry: the batch and member that wrote it (its version follows from them) and where its JSON is if
+    /// live. 16 bytes: the member index (below <see cref="ChangeBatch.MaxMembers"/>) shares a word with the JSON's place.
+    /// </summary>
+    private readonly struct Stored : IKeyedByHash
     {
+        public readonly ChangeBatch Batch;
+        private readonly ulong _place;
+
+        public Stored(JsonRef json, ChangeBatch batch, int member)
+        {
+            if ((uint)member >= 1u << JsonRef.SpareBits) throw new ArgumentOutOfRangeException(nameof(member), "a batch has at most 4,096 members");
+            Batch = batch;
+            _place = json.Pack(member);
+        }
+
+        public JsonRef Json => JsonRef.Unpack(_place);
+
+        public int Member => (int)(_place & ((1u << JsonRef.SpareBits) - 1));
+
         public ObjectHash Hash => Batch.Members[Member].Hash;
 
         public EntryVersion Version => Batch.VersionOf(Batch.Members[Member]);
@@ -292,7 +309,7 @@ internal sealed class TableState(string name)
             _leafSum[leaf] -= oldFp;
             _syncSum -= oldFp;
             _leafCount[leaf]--;
-            if (!old.Version.Removed) RemoveLive(change.Hash, old.Json.Length);
+            if (!old.Version.Removed) RemoveLive(change.Hash, _slab.Length(old.Json));
             Release(old.Batch);
         }
         ulong fp = change.Version.Fingerprint(change.Hash);
@@ -304,7 +321,7 @@ internal sealed class TableState(string name)
         {
             at = _slab.Append(change.Json.Span);
             storedJson = _slab.Get(at);
-            AddLive(change.Hash, at.Length);
+            AddLive(change.Hash, change.Json.Length);
         }
         slot = new Stored(at, batch, change.Member);
 
@@ -335,7 +352,7 @@ internal sealed class TableState(string name)
         _syncSum -= fp;
         if (!old.Version.Removed)
         {
-            RemoveLive(hash, old.Json.Length);
+            RemoveLive(hash, _slab.Length(old.Json));
             previousJson = _slab.Get(old.Json);
             _slab.Release(old.Json);
         }
@@ -380,7 +397,7 @@ internal sealed class TableState(string name)
         _slab.BeginCompaction();
         _entries.UpdateEach((ref Stored slot) =>
         {
-            if (!slot.Version.Removed && _slab.Evacuates(slot.Json)) slot = slot with { Json = _slab.Move(slot.Json) };
+            if (!slot.Version.Removed && _slab.Evacuates(slot.Json)) slot = new Stored(_slab.Move(slot.Json), slot.Batch, slot.Member);
         });
         _slab.FinishCompaction();
     }
