@@ -217,6 +217,16 @@ public static class SiloPipeline
 
         public int Id => _p.Id;
 
+        /// <summary>CPU time the silo process has used so far (user and system, every thread).</summary>
+        public TimeSpan CpuTime
+        {
+            get
+            {
+                _p.Refresh();
+                return _p.TotalProcessorTime;
+            }
+        }
+
         public async Task WaitReadyAsync(HttpClient http, int api, TimeSpan timeout)
         {
             var deadline = DateTime.UtcNow + timeout;
