@@ -13,13 +13,20 @@ namespace Dt.Storage;
 /// Why a log and not SQLite: every write is sequential, a bulk sync of a million objects is a few large writes,
 /// records are already verifiable (signed batches), and replaying a record twice is harmless because changes are
 /// applied by last-writer-wins. A torn tail (e.g. after <c>kill -9</c>) fails its CRC and is cut off on load.
-/// One writer task appends in the order changes arrive, commits in groups (one fsync per group), and compacts the
-/// log into a new snapshot when it outgrows the data.
+/// One writer task appends in the order changes arrive and commits in groups (one fsync per group).
+/// <para>
+/// Files come in generations: the log of generation g, and the snapshot of generation g, which holds everything the
+/// logs before g held. A node loads the newest snapshot, then every log from its generation on. When the current log
+/// outgrows the data, the writer starts the next generation's log and goes on appending while a background task
+/// writes that generation's snapshot from the tables in memory (which hold everything the older logs do). Renaming
+/// the finished snapshot into place is the commit: only then are the older logs and snapshot deleted, and a crash
+/// at any point leaves a snapshot with every log it does not cover. Writes are never held up by a compaction, and a
+/// log older than the snapshot is never replayed over it (which could bring back an object whose removal the
+/// snapshot no longer records).
+/// </para>
 /// </summary>
 internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
 {
-    private const string SnapshotFile = "snapshot.dtl";
-    private const string LogFile = "changes.dtl";
     private const int MaxRecordBytes = 64 << 20;
 
     private readonly string _dir;
@@ -29,39 +36,91 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
     private FileStream _file;
+    private long _generation, _fileBytes;
     private long _appended, _durable;
     private readonly Lock _waitLock = new();
     private readonly List<(long Sequence, TaskCompletionSource Done)> _waiters = [];
     private long _snapshotBytes;
+    private Task _compaction = Task.CompletedTask;
 
     private readonly record struct Pending(string Table, ChangeBatch Batch, Change[] Included, long Sequence);
 
-    private ChangeLog(string dir, TableStore store, int maxObjectBytes, ILogger log)
+    private ChangeLog(string dir, TableStore store, int maxObjectBytes, ILogger log, long generation, long snapshotBytes)
     {
         _dir = dir;
         _store = store;
         _maxObjectBytes = maxObjectBytes;
         _log = log;
-        _file = new FileStream(Path.Combine(dir, LogFile), FileMode.Append, FileAccess.Write, FileShare.Read, 1 << 16);
+        _generation = generation;
+        _snapshotBytes = snapshotBytes;
+        _file = new FileStream(Path.Combine(dir, LogName(generation)), FileMode.Append, FileAccess.Write, FileShare.Read, 1 << 16);
+        _fileBytes = _file.Length;
         _writer = Task.Run(WriteLoopAsync);
     }
 
     /// <summary>The log is compacted once it is larger than this and than twice the snapshot. Lowered by tests.</summary>
     internal static long MinCompactBytes { get; set; } = 64L << 20;
 
-    /// <summary>Bytes of the log file (after the snapshot).</summary>
-    public long LogBytes => _file.Length;
+    /// <summary>Bytes of the current log file (after the snapshot).</summary>
+    public long LogBytes => Interlocked.Read(ref _fileBytes);
 
-    /// <summary>Opens (creating if needed) the store under <paramref name="dir"/>, loading snapshot and log into a new <see cref="TableStore"/>.</summary>
+    /// <summary>The log of generation <paramref name="generation"/> (generation 0 keeps the name of the files before generations).</summary>
+    internal static string LogName(long generation) => generation == 0 ? "changes.dtl" : $"changes-{generation}.dtl";
+
+    internal static string SnapshotName(long generation) => generation == 0 ? "snapshot.dtl" : $"snapshot-{generation}.dtl";
+
+    /// <summary>The logs and snapshots in <paramref name="dir"/> by generation (leftover <c>.tmp</c> files are not listed).</summary>
+    internal static (SortedDictionary<long, string> Logs, SortedDictionary<long, string> Snapshots) Files(string dir)
+    {
+        var logs = new SortedDictionary<long, string>();
+        var snapshots = new SortedDictionary<long, string>();
+        foreach (var path in Directory.EnumerateFiles(dir, "*.dtl"))
+        {
+            string name = Path.GetFileName(path);
+            if (Generation(name, "changes") is long g) logs[g] = path;
+            else if (Generation(name, "snapshot") is long s) snapshots[s] = path;
+        }
+        return (logs, snapshots);
+    }
+
+    private static long? Generation(string name, string kind)
+    {
+        if (name == kind + ".dtl") return 0;
+        if (!name.StartsWith(kind + "-", StringComparison.Ordinal)) return null;
+        return long.TryParse(name.AsSpan(kind.Length + 1, name.Length - kind.Length - 1 - ".dtl".Length), System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out long g) && g > 0 ? g : null;
+    }
+
+    /// <summary>Opens (creating if needed) the store under <paramref name="dir"/>, loading snapshot and logs into a new <see cref="TableStore"/>.</summary>
     public static ChangeLog Open(string dir, int maxObjectBytes, ILogger log, out TableStore store)
     {
         Directory.CreateDirectory(dir);
+        foreach (var tmp in Directory.EnumerateFiles(dir, "*.dtl.tmp")) File.Delete(tmp); // a compaction that did not finish
         store = new TableStore();
-        long records = 0;
-        records += Load(Path.Combine(dir, SnapshotFile), store, maxObjectBytes, log, truncateTail: false, out long snapshotBytes);
-        records += Load(Path.Combine(dir, LogFile), store, maxObjectBytes, log, truncateTail: true, out _);
+        var (logs, snapshots) = Files(dir);
+        long snapshotGeneration = snapshots.Count > 0 ? snapshots.Keys.Max() : 0;
+        long records = 0, snapshotBytes = 0;
+        if (snapshots.TryGetValue(snapshotGeneration, out var snapshot))
+            records += Load(snapshot, store, maxObjectBytes, log, truncateTail: false, out snapshotBytes);
+        long current = snapshotGeneration;
+        foreach (var (g, path) in logs)
+        {
+            if (g < snapshotGeneration) continue;
+            records += Load(path, store, maxObjectBytes, log, truncateTail: true, out _);
+            current = g;
+        }
+        // Files the newest snapshot covers, left by a crash between its commit and their deletion.
+        DeleteOlderThan(logs, snapshots, snapshotGeneration);
         StorageLog.Loaded(log, dir, records, store.Values.Sum(t => t.LiveCount));
-        return new ChangeLog(dir, store, maxObjectBytes, log) { _snapshotBytes = snapshotBytes };
+        return new ChangeLog(dir, store, maxObjectBytes, log, current, snapshotBytes);
+    }
+
+    private static void DeleteOlderThan(SortedDictionary<long, string> logs, SortedDictionary<long, string> snapshots, long generation)
+    {
+        foreach (var (g, path) in logs)
+            if (g < generation) File.Delete(path);
+        foreach (var (g, path) in snapshots)
+            if (g < generation) File.Delete(path);
     }
 
     /// <summary>Records read, CRC-checked and decoded together before they are applied: about 8 MB of log.</summary>
@@ -203,9 +262,10 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
                 await _file.WriteAsync(w.WrittenMemory);
                 await _file.FlushAsync();
                 _file.Flush(flushToDisk: true);
+                Interlocked.Exchange(ref _fileBytes, _file.Length);
                 Interlocked.Exchange(ref _durable, last);
                 Release(last);
-                if (_file.Length > Math.Max(MinCompactBytes, 2 * _snapshotBytes)) Compact();
+                if (_compaction.IsCompleted && _file.Length > Math.Max(MinCompactBytes, 2 * Interlocked.Read(ref _snapshotBytes))) StartCompaction();
             }
         }
         catch (Exception e)
@@ -242,41 +302,71 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
     }
 
     /// <summary>
-    /// Writes every held entry to a new snapshot and starts an empty log. Runs on the writer task, so nothing is
-    /// appended meanwhile; changes queued during it go to the new log (replaying one twice is harmless).
+    /// Starts the next generation: appends go to a new log from now on, and a background task writes the snapshot
+    /// that replaces every older file. Runs on the writer task, after a commit, so the older logs are complete.
     /// </summary>
-    private void Compact()
+    private void StartCompaction()
     {
-        string tmp = Path.Combine(_dir, SnapshotFile + ".tmp");
-        using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        long next = _generation + 1;
+        var file = new FileStream(Path.Combine(_dir, LogName(next)), FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+        file.Flush(flushToDisk: true);
+        _file.Dispose();
+        _file = file;
+        _generation = next;
+        Interlocked.Exchange(ref _fileBytes, 0);
+        _compaction = Task.Run(() => WriteSnapshot(next));
+    }
+
+    /// <summary>
+    /// Writes every held entry as the snapshot of <paramref name="generation"/>, then deletes the files it replaces.
+    /// The tables already hold everything the older logs do (a change is applied before it is queued for the log).
+    /// A failure is logged and leaves every file in place; the next compaction tries again.
+    /// </summary>
+    private void WriteSnapshot(long generation)
+    {
+        string path = Path.Combine(_dir, SnapshotName(generation)), tmp = path + ".tmp";
+        try
         {
-            var w = new WireWriter(1 << 20);
-            var record = new WireWriter(1 << 16);
-            foreach (var t in _store.Values)
+            long bytes;
+            using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
             {
-                foreach (var g in t.SnapshotGroups())
+                var w = new WireWriter(1 << 20);
+                var record = new WireWriter(1 << 16);
+                try
                 {
-                    record.Reset();
-                    BatchCodec.EncodeGroupsBody(record, t.Name, [g]);
-                    AppendRecord(w, record.WrittenSpan);
-                    if (w.Length > 4 << 20)
-                    {
-                        f.Write(w.WrittenSpan);
-                        w.Reset();
-                    }
+                    foreach (var t in _store.Values)
+                        foreach (var g in t.SnapshotGroups())
+                        {
+                            record.Reset();
+                            BatchCodec.EncodeGroupsBody(record, t.Name, [g]);
+                            AppendRecord(w, record.WrittenSpan);
+                            if (w.Length > 4 << 20)
+                            {
+                                f.Write(w.WrittenSpan);
+                                w.Reset();
+                            }
+                        }
+                    f.Write(w.WrittenSpan);
+                    f.Flush(flushToDisk: true);
+                    bytes = f.Length;
+                }
+                finally
+                {
+                    w.Dispose();
+                    record.Dispose();
                 }
             }
-            f.Write(w.WrittenSpan);
-            f.Flush(flushToDisk: true);
-            w.Dispose();
-            record.Dispose();
-            _snapshotBytes = f.Length;
+            File.Move(tmp, path, overwrite: true);
+            var (logs, snapshots) = Files(_dir);
+            DeleteOlderThan(logs, snapshots, generation);
+            Interlocked.Exchange(ref _snapshotBytes, bytes);
+            StorageLog.Compacted(_log, _dir, bytes);
         }
-        File.Move(tmp, Path.Combine(_dir, SnapshotFile), overwrite: true);
-        _file.Dispose();
-        _file = new FileStream(Path.Combine(_dir, LogFile), FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
-        _file.Flush(flushToDisk: true);
-        StorageLog.Compacted(_log, _dir, _snapshotBytes);
+        catch (Exception e)
+        {
+            StorageLog.CompactFailed(_log, _dir, e);
+            try { File.Delete(tmp); } catch (IOException) { }
+        }
     }
 
     /// <summary>Writes what is queued, then closes the files.</summary>
@@ -285,6 +375,8 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
         _queue.Writer.TryComplete();
         try { await _writer.WaitAsync(TimeSpan.FromSeconds(30)); } catch (Exception e) { StorageLog.WriteFailed(_log, _dir, e); }
         await _file.DisposeAsync();
+        // A snapshot being written is finished rather than left as a .tmp file to write again.
+        try { await _compaction.WaitAsync(TimeSpan.FromSeconds(60)); } catch (TimeoutException e) { StorageLog.WriteFailed(_log, _dir, e); }
     }
 }
 
@@ -304,4 +396,7 @@ internal static partial class StorageLog
 
     [LoggerMessage(104, LogLevel.Information, "Compacted the change log in {Dir} into a snapshot of {Bytes} bytes")]
     public static partial void Compacted(ILogger log, string dir, long bytes);
+
+    [LoggerMessage(105, LogLevel.Error, "Compacting the change log in {Dir} failed; the logs are kept and the next compaction tries again")]
+    public static partial void CompactFailed(ILogger log, string dir, Exception e);
 }
