@@ -8,87 +8,157 @@ using Microsoft.Extensions.Logging;
 namespace Dt.Bench.Scenarios;
 
 /// <summary>
-/// Ingest through a real <c>Dt.Silo</c> process (a master; tables on disk as the silo stores them by default, in memory
-/// with <c>--storage memory</c>), the
-/// HTTP API and the Orleans grain path side by side in one run, on separate tables:
+/// Ingest through real <c>Dt.Silo</c> processes (a master; tables on disk as the silo stores them by default, in
+/// memory with <c>--storage memory</c>), the HTTP API and the Orleans grain path side by side:
 /// <list type="bullet">
 /// <item>batches: <c>AddObjects</c> of 1,000 objects per call, one call at a time (HTTP: <c>POST objects:batch</c>
 /// with a JSON array; Orleans: <c>ITableGrain.AddObjects</c> through an Orleans client at the silo's gateway);</item>
 /// <item>single adds: one object per call, one call at a time; every call returns once the change is on disk, so this
 /// is a latency figure (p50/p99 per call) as much as a rate.</item>
 /// </list>
-/// The bulk paths (issue 13), measured the same way on their own tables: HTTP <c>POST objects:ingest</c> with NDJSON
-/// of 1,000 lines per request; the grain's raw-UTF-8 <c>ITableGrain.AddObjectsUtf8</c> of 1,000 values per call;
-/// and one streamed ingest of every object from a file through <c>DtClient.IngestAsync</c> (what <c>dt import</c> runs).
-/// Each path is warmed up first (JIT, connections) with calls that are not counted.
+/// The bulk paths (issue 13), measured the same way: HTTP <c>POST objects:ingest</c> with NDJSON of 1,000 lines per
+/// request; the grain's raw-UTF-8 <c>ITableGrain.AddObjectsUtf8</c> of 1,000 values per call; and one streamed ingest
+/// of every object from a file through <c>DtClient.IngestAsync</c> (what <c>dt import</c> runs).
+/// Each batch path runs on a silo of its own and is warmed up first (JIT, connections) with calls that are not
+/// counted; the single adds, the streamed ingest and the reads share one more silo.
 /// </summary>
 public static class Ingest
 {
     /// <summary>
     /// Uncounted batches per path before the clock starts. A long-running silo runs its hot paths fully optimized; with
     /// 5 warm-up calls the measured calls still ran partly unoptimized code (perf showed the index lookups and the
-    /// canonicalizer at tier 0, and the JIT's tiering thread at 9 % of the silo's samples).
+    /// canonicalizer at tier 0, and the JIT's tiering thread at 9 % of the silo's samples), and with 100 on a fresh
+    /// silo the silo's CPU per object was still 3x its steady figure. 600 also take the log through its first
+    /// compaction, which the measured calls would otherwise meet.
     /// </summary>
-    private const int WarmUpBatches = 100;
+    private const int WarmUpBatches = 600;
+
+    /// <summary>A Dt.Silo master for one part of the run, with an HTTP client and an Orleans client at it.</summary>
+    private sealed class IngestSilo : IAsyncDisposable
+    {
+        public required SiloPipeline.SiloProcess Process { get; init; }
+        public required HttpClient Http { get; init; }
+        public required IHost Client { get; init; }
+        public required ITableGrain GrainTable { get; init; }
+        public required string Root { get; init; }
+
+        public static async Task<IngestSilo> StartAsync(string dll, Dt.Hosting.DtStorage storage)
+        {
+            var net = new BenchNet();
+            string root = Path.Combine(Path.GetTempPath(), "dt-bench-ingest-" + Guid.NewGuid().ToString("N")[..8]);
+            int api = SiloPipeline.FreePort(), gateway = SiloPipeline.FreePort();
+            string[] args = [$"--Dt:Key={net.Key}", "--Dt:Master=true", $"--Dt:MasterKey={net.MasterKey.ExportPrivateBase64()}",
+                "--Dt:ListenAddress=127.0.0.1", $"--Dt:Port={SiloPipeline.FreePort()}", $"--Dt:DataDir={root}",
+                $"--Cluster:SiloPort={SiloPipeline.FreePort()}", $"--Cluster:GatewayPort={gateway}", "--urls", $"http://127.0.0.1:{api}",
+                "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning",
+                $"--Dt:Storage={storage}"];
+            var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5), BaseAddress = new Uri($"http://127.0.0.1:{api}") };
+            var process = new SiloPipeline.SiloProcess(dll, args);
+            IHost? host = null;
+            try
+            {
+                await process.WaitReadyAsync(http, api, TimeSpan.FromSeconds(60));
+                var builder = Host.CreateApplicationBuilder();
+                builder.Logging.SetMinimumLevel(LogLevel.Warning);
+                builder.UseDtOrleansClient(o => o.GatewayPorts = [gateway]);
+                host = builder.Build();
+                await host.StartAsync();
+                var table = host.Services.GetRequiredService<IDtGrainFactory>().GetTable("ingest-grain");
+                return new IngestSilo { Process = process, Http = http, Client = host, GrainTable = table, Root = root };
+            }
+            catch
+            {
+                host?.Dispose();
+                http.Dispose();
+                await process.StopAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            try { await Client.StopAsync(); } finally { Client.Dispose(); }
+            Http.Dispose();
+            await Process.StopAsync();
+            try { if (Directory.Exists(Root)) Directory.Delete(Root, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
 
     public static async Task<Values> RunAsync(int batches, int singles, Dt.Hosting.DtStorage storage, Action<string> progress)
     {
-        string silo = await SiloPipeline.EnsureBuiltAsync();
-        var net = new BenchNet();
-        string root = Path.Combine(Path.GetTempPath(), "dt-bench-ingest-" + Guid.NewGuid().ToString("N")[..8]);
-        int api = SiloPipeline.FreePort(), gateway = SiloPipeline.FreePort();
-        string[] args = [$"--Dt:Key={net.Key}", "--Dt:Master=true", $"--Dt:MasterKey={net.MasterKey.ExportPrivateBase64()}",
-            "--Dt:ListenAddress=127.0.0.1", $"--Dt:Port={SiloPipeline.FreePort()}", $"--Dt:DataDir={root}",
-            $"--Cluster:SiloPort={SiloPipeline.FreePort()}", $"--Cluster:GatewayPort={gateway}", "--urls", $"http://127.0.0.1:{api}",
-            "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning",
-            $"--Dt:Storage={storage}"];
-        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5), BaseAddress = new Uri($"http://127.0.0.1:{api}") };
-        var process = new SiloPipeline.SiloProcess(silo, args);
+        string dll = await SiloPipeline.EnsureBuiltAsync();
         var v = new Values();
-        try
+        long seq = 0;
+        JsonElement Next() => JsonSerializer.Deserialize<JsonElement>(Payload.Object(3, seq++)); // a fresh object each time
+
+        // Inputs, made before the clock starts: the figures are the silo's and the path's, not the bench's own JSON
+        // work (an HTTP caller holds bytes, an Orleans caller JsonElements or UTF-8 values).
+        byte[] ArrayBatch()
         {
-            await process.WaitReadyAsync(http, api, TimeSpan.FromSeconds(60));
-            var builder = Host.CreateApplicationBuilder();
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            builder.UseDtOrleansClient(o => o.GatewayPorts = [gateway]);
-            using var host = builder.Build();
-            await host.StartAsync();
-            var grains = host.Services.GetRequiredService<IDtGrainFactory>();
-            var table = grains.GetTable("ingest-grain");
-            long seq = 0;
-            JsonElement Next() => JsonSerializer.Deserialize<JsonElement>(Payload.Object(3, seq++)); // a fresh object each time
-            byte[] Batch(int size)
+            var array = new MemoryStream();
+            array.WriteByte((byte)'[');
+            for (int i = 0; i < 1000; i++)
             {
-                var sb = new MemoryStream();
-                sb.WriteByte((byte)'[');
-                for (int i = 0; i < size; i++)
-                {
-                    if (i > 0) sb.WriteByte((byte)',');
-                    sb.Write(Payload.Object(4, seq++));
-                }
-                sb.WriteByte((byte)']');
-                return sb.ToArray();
+                if (i > 0) array.WriteByte((byte)',');
+                array.Write(Payload.Object(4, seq++));
             }
+            array.WriteByte((byte)']');
+            return array.ToArray();
+        }
+        byte[] NdjsonBatch()
+        {
+            var ndjson = new MemoryStream();
+            for (int i = 0; i < 1000; i++)
+            {
+                ndjson.Write(Payload.Object(6, seq++));
+                ndjson.WriteByte((byte)'\n');
+            }
+            return ndjson.ToArray();
+        }
+        static async Task Post(IngestSilo silo, string path, byte[] body, string contentType)
+        {
+            using var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new(contentType);
+            using var r = await silo.Http.PostAsync(path, content);
+            if (!r.IsSuccessStatusCode) throw new InvalidOperationException($"{path} refused: {(int)r.StatusCode}");
+        }
+        var paths = new (string Name, Func<object> Make, Func<IngestSilo, object, Task> Call)[]
+        {
+            ("http", ArrayBatch, (s, b) => Post(s, "/v1/tables/ingest-http/objects:batch", (byte[])b, "application/json")),
+            ("grain", () => Enumerable.Range(0, 1000).Select(_ => Next()).ToArray(), (s, b) => s.GrainTable.AddObjects((JsonElement[])b)),
+            ("ndjson", NdjsonBatch, (s, b) => Post(s, "/v1/tables/ingest-ndjson/objects:ingest", (byte[])b, "application/x-ndjson")),
+            ("grain_utf8", () => Enumerable.Range(0, 1000).Select(_ => Payload.Object(7, seq++)).ToList(), (s, b) => s.GrainTable.AddObjectsUtf8((List<byte[]>)b)),
+        };
 
-            // The calls' inputs are made before the clock starts: the figures are the silo's and the path's, not the
-            // bench's own JSON work (an HTTP caller holds bytes, an Orleans caller JsonElements).
-            var httpBatches = new Queue<byte[]>();
-            var grainBatches = new Queue<JsonElement[]>();
-            for (int b = 0; b < batches + WarmUpBatches; b++)
-            {
-                httpBatches.Enqueue(Batch(1000));
-                var list = new JsonElement[1000];
-                for (int i = 0; i < list.Length; i++) list[i] = Next();
-                grainBatches.Enqueue(list);
-            }
+        // Each path on a silo of its own, one call at a time, each call timed, in the silo's steady state: after
+        // uncounted calls and once the silo is idle again. Measured on one silo, the paths disturbed each other: in
+        // turn, each call paid for the switch from another API (a path measured alone ran 1.4x faster), and one after
+        // the other, the first paths after the warm-up paid for the JIT's tiering and the log's compaction (silo CPU
+        // per object 7 us there, 3 us later).
+        foreach (var (name, make, call) in paths)
+        {
+            await using var silo = await IngestSilo.StartAsync(dll, storage);
+            for (int i = 0; i < WarmUpBatches; i++) await call(silo, make());
+            var inputs = new object[batches];
+            for (int i = 0; i < batches; i++) inputs[i] = make();
+            await silo.Process.WaitIdleAsync(TimeSpan.FromSeconds(30));
+            var cpu = silo.Process.CpuTime;
+            long t = Stopwatch.GetTimestamp();
+            foreach (var input in inputs) await call(silo, input);
+            double spent = Stopwatch.GetElapsedTime(t).TotalSeconds;
+            v[$"{name}_batch_rate"] = batches * 1000 / spent;
+            v[$"{name}_silo_us"] = (silo.Process.CpuTime - cpu).TotalSeconds * 1e6 / (batches * 1000);
+            progress($"[ingest] {name}: batches {Fmt.Rate(v[$"{name}_batch_rate"])} objects, silo CPU {v[$"{name}_silo_us"]:0.0} µs/object");
+        }
 
-            async Task HttpBatch()
-            {
-                using var content = new ByteArrayContent(httpBatches.Dequeue());
-                content.Headers.ContentType = new("application/json");
-                using var r = await http.PostAsync("/v1/tables/ingest-http/objects:batch", content);
-                if (!r.IsSuccessStatusCode) throw new InvalidOperationException($"HTTP batch refused: {(int)r.StatusCode}");
-            }
+        // Single adds, the streamed ingest and the reads on one more silo, warmed up the same way.
+        await using (var silo = await IngestSilo.StartAsync(dll, storage))
+        {
+            for (int i = 0; i < WarmUpBatches; i++) await paths[0].Call(silo, paths[0].Make());
+            await silo.Process.WaitIdleAsync(TimeSpan.FromSeconds(30));
+            var http = silo.Http;
+            var table = silo.GrainTable;
+            string root = silo.Root;
             async Task HttpSingle()
             {
                 using var content = new ByteArrayContent(Payload.Object(5, seq++));
@@ -96,60 +166,7 @@ public static class Ingest
                 using var r = await http.PostAsync("/v1/tables/ingest-http/objects", content);
                 if (!r.IsSuccessStatusCode) throw new InvalidOperationException($"HTTP add refused: {(int)r.StatusCode}");
             }
-            Task GrainBatch() => table.AddObjects(grainBatches.Dequeue());
-
-
             Task GrainSingle() => table.AddObject(Next());
-
-            // Bulk paths: NDJSON bytes for HTTP, raw UTF-8 values for the grain, all made before the clock starts.
-            var ndjsonBatches = new Queue<byte[]>();
-            var utf8Batches = new Queue<List<byte[]>>();
-            for (int b = 0; b < batches + WarmUpBatches; b++)
-            {
-                var sb = new MemoryStream();
-                var values = new List<byte[]>(1000);
-                for (int i = 0; i < 1000; i++)
-                {
-                    sb.Write(Payload.Object(6, seq++));
-                    sb.WriteByte((byte)'\n');
-                    values.Add(Payload.Object(7, seq++));
-                }
-                ndjsonBatches.Enqueue(sb.ToArray());
-                utf8Batches.Enqueue(values);
-            }
-            async Task NdjsonBatch()
-            {
-                using var content = new ByteArrayContent(ndjsonBatches.Dequeue());
-                content.Headers.ContentType = new("application/x-ndjson");
-                using var r = await http.PostAsync("/v1/tables/ingest-ndjson/objects:ingest", content);
-                if (!r.IsSuccessStatusCode) throw new InvalidOperationException($"NDJSON ingest refused: {(int)r.StatusCode}");
-            }
-            Task Utf8Batch() => table.AddObjectsUtf8(utf8Batches.Dequeue());
-
-            // Batches of every path interleaved, one call at a time, each call timed: measured one path after the other,
-            // the later ones met a warmer silo and the order alone moved a path's figure by up to 2x on a loaded machine.
-            var paths = new (string Name, Func<Task> Batch)[] { ("http", HttpBatch), ("grain", GrainBatch), ("ndjson", NdjsonBatch), ("grain_utf8", Utf8Batch) };
-            foreach (var (_, batch) in paths)
-                for (int i = 0; i < WarmUpBatches; i++) await batch();
-            var spent = new double[paths.Length];
-            var siloCpu = new double[paths.Length];
-            for (int i = 0; i < batches; i++)
-                for (int k = 0; k < paths.Length; k++)
-                {
-                    var cpu = process.CpuTime;
-                    long t = Stopwatch.GetTimestamp();
-                    await paths[k].Batch();
-                    spent[k] += Stopwatch.GetElapsedTime(t).TotalSeconds;
-                    siloCpu[k] += (process.CpuTime - cpu).TotalSeconds;
-                }
-            for (int k = 0; k < paths.Length; k++)
-            {
-                v[$"{paths[k].Name}_batch_rate"] = batches * 1000 / spent[k];
-                // The silo's own CPU per object (one call at a time, so a call's CPU is the silo's work for it; a
-                // background snapshot falls into whichever call it overlaps).
-                v[$"{paths[k].Name}_silo_us"] = siloCpu[k] * 1e6 / (batches * 1000);
-                progress($"[ingest] {paths[k].Name}: batches {Fmt.Rate(v[$"{paths[k].Name}_batch_rate"])} objects, silo CPU {v[$"{paths[k].Name}_silo_us"]:0.0} µs/object");
-            }
 
             foreach (var (name, single) in new (string, Func<Task>)[] { ("http", HttpSingle), ("grain", GrainSingle) })
             {
@@ -208,12 +225,6 @@ public static class Ingest
             Array.Sort(reads);
             v["http_read_p50_ms"] = LiveAdds.Percentile(reads, 0.50);
             v["http_read_p99_ms"] = LiveAdds.Percentile(reads, 0.99);
-            await host.StopAsync();
-        }
-        finally
-        {
-            await process.StopAsync();
-            try { if (Directory.Exists(root)) Directory.Delete(root, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
         return v;
     }

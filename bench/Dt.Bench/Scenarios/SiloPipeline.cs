@@ -217,6 +217,24 @@ public static class SiloPipeline
 
         public int Id => _p.Id;
 
+        /// <summary>
+        /// Waits until the silo uses under a tenth of a core over two quarter-second windows in a row (its background
+        /// work, such as a compaction or the JIT's tiering, is done), or until <paramref name="timeout"/>.
+        /// </summary>
+        public async Task WaitIdleAsync(TimeSpan timeout)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            int quiet = 0;
+            var last = CpuTime;
+            while (quiet < 2 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250);
+                var now = CpuTime;
+                quiet = now - last < TimeSpan.FromMilliseconds(25) ? quiet + 1 : 0;
+                last = now;
+            }
+        }
+
         /// <summary>CPU time the silo process has used so far (user and system, every thread).</summary>
         public TimeSpan CpuTime
         {
