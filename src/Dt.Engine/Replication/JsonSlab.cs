@@ -1,3 +1,5 @@
+namespace Dt.Replication;
+
 /// <summary>
 /// Where one object's JSON sits in a <see cref="JsonSlab"/>: the segment and the offset of its length prefix. Its
 /// length is in the slab, not here, so an index entry stays small: see <see cref="Pack"/>.

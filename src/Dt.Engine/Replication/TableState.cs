@@ -252,7 +252,7 @@ internal sealed class TableState(string name)
         return list;
     }
 
-    /// <summary>Every held entry, grouped by the batch that wrote it (what a snapshot stores).</summary>
+    /// <summary>Every held entry, grouped by the batch that wrote it, at one moment (the simulation copies a store with it).</summary>
     public List<(ChangeBatch Batch, Change[] Included)> SnapshotGroups()
     {
         lock (_sync)

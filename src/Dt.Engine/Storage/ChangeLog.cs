@@ -319,7 +319,8 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
 
     /// <summary>
     /// Writes every held entry as the snapshot of <paramref name="generation"/>, then deletes the files it replaces.
-    /// The tables already hold everything the older logs do (a change is applied before it is queued for the log).
+    /// The tables already hold everything the older logs do (a change is applied before it is queued for the log), and
+    /// the snapshot needs no single moment: every change made while it is written is in the newer log.
     /// A failure is logged and leaves every file in place; the next compaction tries again.
     /// </summary>
     private void WriteSnapshot(long generation)
@@ -332,13 +333,20 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
             {
                 var w = new WireWriter(1 << 20);
                 var record = new WireWriter(1 << 16);
+                var current = new List<Change>();
                 try
                 {
+                    // A batch at a time, each under its table's lock for that batch only, so writers never wait long.
+                    // An entry that a newer change moves to another batch meanwhile may be missed: that change is in
+                    // the new log, which is replayed after this snapshot.
                     foreach (var t in _store.Values)
-                        foreach (var g in t.SnapshotGroups())
+                        foreach (var batch in t.SnapshotBatches())
                         {
+                            current.Clear();
+                            t.CurrentOf(batch, current);
+                            if (current.Count == 0) continue;
                             record.Reset();
-                            BatchCodec.EncodeGroupsBody(record, t.Name, [g]);
+                            BatchCodec.EncodeGroupsBody(record, t.Name, [(batch, current.ToArray())]);
                             AppendRecord(w, record.WrittenSpan);
                             if (w.Length > 4 << 20)
                             {
