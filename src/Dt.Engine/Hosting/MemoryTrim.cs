@@ -11,7 +11,8 @@ namespace Dt.Hosting;
 /// Checked once per tick: it runs when at least the threshold of JSON bytes arrived since the last trim and none in
 /// the last tick, at most once per <see cref="MinInterval"/>, so a node under steady load never pauses for it.
 /// </summary>
-internal sealed class MemoryTrim(long thresholdBytes, Func<long> takenInBytes, TimeProvider time, ILogger log)
+/// <param name="dropCaches">Lets go of what the node keeps only to reuse (pooled buffers), before the collection.</param>
+internal sealed class MemoryTrim(long thresholdBytes, Func<long> takenInBytes, TimeProvider time, ILogger log, Action? dropCaches = null)
 {
     /// <summary>Least time between two trims of one node: a full collection of a large heap takes a while.</summary>
     public static readonly TimeSpan MinInterval = TimeSpan.FromSeconds(30);
@@ -40,6 +41,7 @@ internal sealed class MemoryTrim(long thresholdBytes, Func<long> takenInBytes, T
         _lastTrim = now;
         long before = GC.GetGCMemoryInfo().TotalCommittedBytes;
         var started = Stopwatch.GetTimestamp();
+        dropCaches?.Invoke();
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         var took = Stopwatch.GetElapsedTime(started);
         Trims++;

@@ -19,6 +19,18 @@ internal sealed class ChangeListPool
         return list;
     }
 
+    /// <summary>Lists kept for reuse (tests and diagnostics).</summary>
+    public int Kept => _free.Count;
+
+    /// <summary>
+    /// Lets go of every kept list (a bulk sync leaves up to <see cref="MaxKept"/> lists of a full batch, 25 MB, which
+    /// a quiet node need not hold); lists rented now still come back.
+    /// </summary>
+    public void Clear()
+    {
+        while (_free.TryDequeue(out _)) { }
+    }
+
     /// <summary>Takes a list back, emptied (so it holds no JSON), unless enough are kept.</summary>
     public void Return(List<Change> list)
     {
