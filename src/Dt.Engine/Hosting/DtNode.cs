@@ -84,7 +84,11 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         // What it read from disk at start counts as taken in: a node that replayed a large log trims once it is quiet
         // (a store handed over in memory was not read, and left nothing behind to return).
         long loaded = changeLog is null ? 0 : store.Tables.Values.Sum(t => (long)t.LiveJsonBytes);
-        _trim = new MemoryTrim(options.TrimMemoryAfterBytes, () => loaded + Replicator.TakenInJsonBytes, time, _log, Replicator.ChangeLists.Clear);
+        _trim = new MemoryTrim(options.TrimMemoryAfterBytes, () => loaded + Replicator.TakenInJsonBytes, time, _log, () =>
+        {
+            Replicator.ChangeLists.Clear();
+            foreach (var t in Replicator.Tables) t.TrimExcess();
+        });
     }
 
     /// <summary>Times the node returned memory to the system after a bulk of objects (see <see cref="DtOptions.TrimMemoryAfterBytes"/>).</summary>

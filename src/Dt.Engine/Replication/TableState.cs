@@ -123,6 +123,12 @@ internal sealed class TableState(string name)
         return newest;
     }
 
+    /// <summary>Gives back the index's room beyond its entries (a table grown by adds keeps up to half again as much).</summary>
+    public void TrimExcess()
+    {
+        lock (_sync) _entries.TrimExcess();
+    }
+
     /// <summary>Makes room for about <paramref name="entries"/> entries at once (a bulk sync announces its size).</summary>
     public void Reserve(int entries)
     {
