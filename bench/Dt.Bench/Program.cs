@@ -90,7 +90,8 @@ if (opt.Has("live-adds"))
     await Job("live adds", () => LiveAdds.RunAsync(bulk, 1000, singles, samples, Progress), v =>
     [
         new Row("live adds, master → 4-node chain", "in-process", $"{Fmt.Count(bulk)} in calls of 1,000",
-            $"{Fmt.Rate(v.Get("bulk_rate"))} objects ({v.Spread("bulk_s", Fmt.Seconds)} to the last node){Chain(v)}", "(none set)", ""),
+            $"{Fmt.Rate(v.Get("bulk_rate"))} objects ({v.Spread("bulk_s", Fmt.Seconds)} to the last node){Chain(v)}", "≥ 500 k/s (issue 13)",
+            Fmt.Status(v.Get("bulk_rate") >= 500_000)),
         new Row("live adds, master → 4-node chain", "in-process", $"{Fmt.Count(singles)}, 1 per call",
             $"{Fmt.Rate(v.Get("single_rate"))} objects ({v.Spread("single_s", Fmt.Seconds)})", "(none set)", ""),
         new Row("live add latency, add → 4th hop event", "in-process", $"{samples:N0} adds, 1/ms",
@@ -141,7 +142,9 @@ if (opt.Has("messages"))
     await Job("messages over one link", () => Messages.ThroughputAsync(m, Progress), v =>
     [
         new Row("messages over one encrypted link", "in-process", $"{Fmt.Count(m)} × ~100 B",
-            $"{v.Spread("msg_rate", Fmt.Rate)} messages ({v.Get("msg_wire_per"):0} B each on the wire)", "≥ 200 k/s", Fmt.Status(v.Get("msg_rate") >= 200_000)),
+            // Issue 13: at least 500k/s sustained (1M), 200k/s for a 20k burst (quick mode), where warm-up dominates.
+            $"{v.Spread("msg_rate", Fmt.Rate)} messages ({v.Get("msg_wire_per"):0} B each on the wire)", opt.Quick ? "≥ 200 k/s" : "≥ 500 k/s",
+            Fmt.Status(v.Get("msg_rate") >= (opt.Quick ? 200_000 : 500_000))),
     ], msg => [new Row("messages over one encrypted link", "in-process", Fmt.Count(m), "did not complete: " + msg, "", "FAILED")]);
 }
 
