@@ -38,6 +38,14 @@ internal sealed class ChangeBatch(Guid author, ulong hlc, BatchMember[] members,
 
     public EntryVersion VersionOf(in BatchMember m) => new(Hlc, Author, m.Removed);
 
+    // A member's fingerprint mixes its hash with its version, which the batch fixes but for add or remove: computed
+    // once here instead of once per applied change.
+    private readonly ulong _addKey = EntryVersion.FingerprintKey(hlc, author, removed: false);
+    private readonly ulong _removeKey = EntryVersion.FingerprintKey(hlc, author, removed: true);
+
+    /// <summary>The fingerprint of member <paramref name="m"/> at this batch's version (as <see cref="EntryVersion.Fingerprint(ulong)"/>).</summary>
+    public ulong Fingerprint(in BatchMember m) => EntryVersion.Fingerprint(m.Hash.A, m.Removed ? _removeKey : _addKey);
+
     /// <summary>SHA-256 of what the master signs: network, table, author, clock and every member in order.</summary>
     public static byte[] Digest(string network, string table, Guid author, ulong hlc, ReadOnlySpan<BatchMember> members)
     {

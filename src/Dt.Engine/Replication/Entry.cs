@@ -25,13 +25,19 @@ internal readonly record struct EntryVersion(ulong Hlc, Guid Author, bool Remove
     public ulong Fingerprint(in ObjectHash hash) => Fingerprint(hash.A);
 
     /// <summary>The fingerprint from the hash's first 64 bits (all it uses).</summary>
-    public ulong Fingerprint(ulong hashHead)
+    public ulong Fingerprint(ulong hashHead) => Fingerprint(hashHead, FingerprintKey(Hlc, Author, Removed));
+
+    /// <summary>The part of a fingerprint that depends on the version only: the same for every member of a batch that adds (or removes).</summary>
+    public static ulong FingerprintKey(ulong hlc, Guid author, bool removed)
     {
         Span<byte> g = stackalloc byte[16];
-        Author.TryWriteBytes(g);
+        author.TryWriteBytes(g);
         ulong a = BitConverter.ToUInt64(g), b = BitConverter.ToUInt64(g[8..]);
-        return Mix(hashHead ^ Mix(Hlc + 0x9E3779B97F4A7C15UL) ^ Mix(a + 0x632BE59BD9B4E019UL) ^ Mix(b ^ (Removed ? 0xD6E8FEB86659FD93UL : 0x8CB92BA72F3D8DD7UL)));
+        return Mix(hlc + 0x9E3779B97F4A7C15UL) ^ Mix(a + 0x632BE59BD9B4E019UL) ^ Mix(b ^ (removed ? 0xD6E8FEB86659FD93UL : 0x8CB92BA72F3D8DD7UL));
     }
+
+    /// <summary>The fingerprint from the hash's first 64 bits and the version's <see cref="FingerprintKey"/>.</summary>
+    public static ulong Fingerprint(ulong hashHead, ulong key) => Mix(hashHead ^ key);
 
     /// <summary>SplitMix64 finalizer: a cheap, well-mixed bijection.</summary>
     internal static ulong Mix(ulong z)

@@ -25,6 +25,7 @@ internal sealed class TableState(string name)
     private readonly Lock _sync = new();
     private readonly CompactIndex<Stored> _entries = new();
     private readonly Dictionary<(Guid, ulong), ChangeBatch> _batches = new();
+    private ChangeBatch? _lastBatch; // held in _batches whenever set
     private readonly JsonSlab _slab = new();
     private ulong[]? _leafSum;
     private int[]? _leafCount;
@@ -87,6 +88,8 @@ internal sealed class TableState(string name)
         public ObjectHash Hash => Batch.Members[Member].Hash;
 
         public EntryVersion Version => Batch.VersionOf(Batch.Members[Member]);
+
+        public ulong Fingerprint => Batch.Fingerprint(Batch.Members[Member]);
     }
 
     /// <summary>What a peer's changes must pass besides being newer: old removals are ignored, a full table takes no new objects.</summary>
@@ -296,7 +299,9 @@ internal sealed class TableState(string name)
             throw new ArgumentException("a change carries its batch and is the member of it that it claims to be");
         // One instance per batch, so its reference count covers every entry it backs. The index finds an entry's full
         // hash through that instance, so a batch that reuses a held batch's version with other members is ignored.
-        if (_batches.TryGetValue(change.Batch.Key, out var batch)
+        // The batch of the previous change is held and is usually this one (changes come a batch at a time).
+        var batch = ReferenceEquals(change.Batch, _lastBatch) ? _lastBatch : _batches.GetValueOrDefault(change.Batch.Key);
+        if (batch is not null && !ReferenceEquals(batch, change.Batch)
             && (change.Member >= batch.Members.Length || batch.Members[change.Member] != change.Batch.Members[change.Member]))
             return ApplyOutcome.Stale;
         // One lookup per change: the slot is written in place (nothing below throws once a new slot exists).
@@ -305,20 +310,21 @@ internal sealed class TableState(string name)
         if (had && old.Version.CompareTo(change.Version) >= 0) return ApplyOutcome.Stale;
         if (batch is null) _batches[change.Batch.Key] = batch = change.Batch;
         batch.LiveRefs++;
+        _lastBatch = batch;
 
         int leaf = (int)change.Hash.Prefix(LeafBits);
         _leafSum ??= new ulong[Leaves];
         _leafCount ??= new int[Leaves];
         if (had)
         {
-            ulong oldFp = old.Version.Fingerprint(change.Hash);
+            ulong oldFp = old.Fingerprint;
             _leafSum[leaf] -= oldFp;
             _syncSum -= oldFp;
             _leafCount[leaf]--;
             if (!old.Version.Removed) RemoveLive(change.Hash, _slab.Length(old.Json));
             Release(old.Batch);
         }
-        ulong fp = change.Version.Fingerprint(change.Hash);
+        ulong fp = change.Batch.Fingerprint(change.Batch.Members[change.Member]);
         _leafSum[leaf] += fp;
         _syncSum += fp;
         _leafCount[leaf]++;
@@ -351,7 +357,7 @@ internal sealed class TableState(string name)
     {
         previousJson = default;
         if (!_entries.Remove(hash, out var old)) return false;
-        ulong fp = old.Version.Fingerprint(hash);
+        ulong fp = old.Fingerprint;
         int leaf = (int)hash.Prefix(LeafBits);
         _leafSum![leaf] -= fp;
         _leafCount![leaf]--;
@@ -368,7 +374,9 @@ internal sealed class TableState(string name)
 
     private void Release(ChangeBatch batch)
     {
-        if (--batch.LiveRefs <= 0) _batches.Remove(batch.Key);
+        if (--batch.LiveRefs > 0) return;
+        _batches.Remove(batch.Key);
+        if (ReferenceEquals(batch, _lastBatch)) _lastBatch = null;
     }
 
     public bool TryGetLive(in ObjectHash hash, out ReadOnlyMemory<byte> json)
@@ -454,7 +462,7 @@ internal sealed class TableState(string name)
             if (!index.TryGetValue(e.Prefix(parentBits), out int i)) continue;
             int c = (int)(e.Prefix(childBits) & 15);
             result[i].Counts[c]++;
-            result[i].Sums[c] += e.Value.Version.Fingerprint(e.Head);
+            result[i].Sums[c] += e.Value.Fingerprint;
         }
         return result;
     }

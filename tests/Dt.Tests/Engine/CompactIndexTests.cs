@@ -92,3 +92,25 @@ public sealed class CompactIndexTests
         Assert.Equal(model.Count, seen.Count);
     }
 }
+
+/// <summary>A batch's precomputed fingerprints (what a table sums) against each member's version computing its own.</summary>
+public sealed class BatchFingerprintTests
+{
+    [Fact]
+    public void A_batch_fingerprints_its_members_as_their_versions_do()
+    {
+        var random = new Random(4);
+        for (int round = 0; round < 50; round++)
+        {
+            var members = new BatchMember[8];
+            var bytes = new byte[32];
+            for (int i = 0; i < members.Length; i++)
+            {
+                random.NextBytes(bytes);
+                members[i] = new BatchMember(ObjectHash.Read(bytes), random.Next(2) == 0);
+            }
+            var batch = new ChangeBatch(Guid.NewGuid(), (ulong)random.NextInt64(), members, new byte[64]);
+            foreach (var m in members) Assert.Equal(batch.VersionOf(m).Fingerprint(m.Hash), batch.Fingerprint(m));
+        }
+    }
+}
