@@ -126,7 +126,7 @@ internal sealed class TableState(string name)
         return newest;
     }
 
-    /// <summary>Gives back the index's room beyond its entries (a table grown by adds keeps up to half again as much).</summary>
+    /// <summary>Gives back the index's room beyond its entries (an index grown by adds doubles, so it may hold up to twice its entries).</summary>
     public void TrimExcess()
     {
         lock (_sync) _entries.TrimExcess();
