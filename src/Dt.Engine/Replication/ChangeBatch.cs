@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
@@ -49,26 +50,38 @@ internal sealed class ChangeBatch(Guid author, ulong hlc, BatchMember[] members,
     /// <summary>SHA-256 of what the master signs: network, table, author, clock and every member in order.</summary>
     public static byte[] Digest(string network, string table, Guid author, ulong hlc, ReadOnlySpan<BatchMember> members)
     {
-        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        h.AppendData("dt batch v1\0"u8);
-        h.AppendData(Encoding.UTF8.GetBytes(network));
-        h.AppendData([0]);
-        h.AppendData(Encoding.UTF8.GetBytes(table));
-        h.AppendData([0]);
-        Span<byte> head = stackalloc byte[16 + 8 + 4];
-        author.TryWriteBytes(head, bigEndian: true, out _);
-        BinaryPrimitives.WriteUInt64BigEndian(head[16..], hlc);
-        BinaryPrimitives.WriteInt32BigEndian(head[24..], members.Length);
-        h.AppendData(head);
-        Span<byte> m = stackalloc byte[1 + ObjectHash.Size];
-        foreach (var member in members)
+        // Laid out whole and hashed in one call: a call per member (4,096 of them in a full batch) cost more than the hashing.
+        const int MemberBytes = 1 + ObjectHash.Size;
+        int length = Prefix.Length + Encoding.UTF8.GetByteCount(network) + 1 + Encoding.UTF8.GetByteCount(table) + 1 + 16 + 8 + 4 + members.Length * MemberBytes;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(length);
+        try
         {
-            m[0] = member.Removed ? (byte)1 : (byte)0;
-            member.Hash.Write(m[1..]);
-            h.AppendData(m);
+            var b = rented.AsSpan(0, length);
+            Prefix.CopyTo(b);
+            int at = Prefix.Length;
+            at += Encoding.UTF8.GetBytes(network, b[at..]);
+            b[at++] = 0;
+            at += Encoding.UTF8.GetBytes(table, b[at..]);
+            b[at++] = 0;
+            author.TryWriteBytes(b[at..], bigEndian: true, out _);
+            BinaryPrimitives.WriteUInt64BigEndian(b[(at + 16)..], hlc);
+            BinaryPrimitives.WriteInt32BigEndian(b[(at + 24)..], members.Length);
+            at += 28;
+            foreach (var member in members)
+            {
+                b[at] = member.Removed ? (byte)1 : (byte)0;
+                member.Hash.Write(b.Slice(at + 1, ObjectHash.Size));
+                at += MemberBytes;
+            }
+            return SHA256.HashData(b);
         }
-        return h.GetHashAndReset();
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
     }
+
+    private static ReadOnlySpan<byte> Prefix => "dt batch v1\0"u8;
 
     public bool SameAs(ChangeBatch other) => Signature.AsSpan().SequenceEqual(other.Signature) && Members.Length == other.Members.Length;
 }

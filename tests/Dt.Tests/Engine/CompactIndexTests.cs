@@ -114,3 +114,50 @@ public sealed class BatchFingerprintTests
         }
     }
 }
+
+/// <summary>
+/// What a master signs, byte for byte: the digest must not change with how it is computed, or every batch signed
+/// before (on disk, on other nodes) would fail verification. The reference here is the layout hashed piece by piece.
+/// </summary>
+public sealed class BatchDigestTests
+{
+    [Theory]
+    [InlineData("dt", "t", 1)]
+    [InlineData("prod-net", "zones/example.org", 7)]
+    [InlineData("réseau", "tablé", 4096)]
+    public void The_digest_is_the_hash_of_the_signed_layout(string network, string table, int count)
+    {
+        var random = new Random(count);
+        var members = new BatchMember[count];
+        var bytes = new byte[32];
+        for (int i = 0; i < count; i++)
+        {
+            random.NextBytes(bytes);
+            members[i] = new BatchMember(ObjectHash.Read(bytes), random.Next(3) == 0);
+        }
+        var author = Guid.NewGuid();
+        ulong hlc = (ulong)random.NextInt64();
+
+        using var h = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        h.AppendData("dt batch v1\0"u8);
+        h.AppendData(System.Text.Encoding.UTF8.GetBytes(network));
+        h.AppendData([0]);
+        h.AppendData(System.Text.Encoding.UTF8.GetBytes(table));
+        h.AppendData([0]);
+        h.AppendData(author.ToByteArray(bigEndian: true));
+        var word = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(word, hlc);
+        h.AppendData(word);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(word, count);
+        h.AppendData(word.AsSpan(0, 4));
+        foreach (var m in members)
+        {
+            h.AppendData([m.Removed ? (byte)1 : (byte)0]);
+            var hash = new byte[32];
+            m.Hash.Write(hash);
+            h.AppendData(hash);
+        }
+
+        Assert.Equal(h.GetHashAndReset(), ChangeBatch.Digest(network, table, author, hlc, members));
+    }
+}
