@@ -26,7 +26,7 @@ public class TableChurnBenchmarks
 
     private sealed class Quiet : ITableObserver
     {
-        public void OnApplied(TableState table, ApplyOutcome outcome, in Change change, ReadOnlyMemory<byte> previousJson, string origin) { }
+        public void OnApplied(TableState table, ReadOnlySpan<AppliedChange> applied, string origin) { }
     }
 
     private readonly Quiet _observer = new();

@@ -180,14 +180,19 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
         try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)); } catch { /* stopping */ }
     }
 
-    void ITableObserver.OnApplied(TableState table, ApplyOutcome outcome, in Change change, ReadOnlyMemory<byte> previousJson, string origin)
+    void ITableObserver.OnApplied(TableState table, ReadOnlySpan<AppliedChange> applied, string origin)
     {
-        if (outcome is ApplyOutcome.Added or ApplyOutcome.Replaced) Interlocked.Add(ref _takenInJsonBytes, change.Json.Length);
-        switch (outcome)
-        {
-            case ApplyOutcome.Added: _events.Publish(DtEventTypes.ObjectAdded, table.Name, change.Hash, change.Json, origin); break;
-            case ApplyOutcome.Removed: _events.Publish(DtEventTypes.ObjectRemoved, table.Name, change.Hash, previousJson, origin); break;
-        }
+        long taken = 0;
+        foreach (ref readonly var a in applied)
+            if (a.Outcome is ApplyOutcome.Added or ApplyOutcome.Replaced) taken += a.Json.Length;
+        if (taken > 0) Interlocked.Add(ref _takenInJsonBytes, taken);
+        using var run = _events.BeginRun();
+        foreach (ref readonly var a in applied)
+            switch (a.Outcome)
+            {
+                case ApplyOutcome.Added: run.Publish(DtEventTypes.ObjectAdded, table.Name, a.Hash, a.Json, origin); break;
+                case ApplyOutcome.Removed: run.Publish(DtEventTypes.ObjectRemoved, table.Name, a.Hash, a.Json, origin); break;
+            }
     }
 
     public bool IsMaster => _options.Master;

@@ -2,11 +2,22 @@ using System.Runtime.InteropServices;
 using Dt.Model;
 namespace Dt.Replication;
 
-/// <summary>Hears, under the table's lock and so in apply order, what each applied change did to the live set.</summary>
+/// <summary>
+/// Hears, under the table's lock and so in apply order, what applied changes did to the live set: a run of them at a
+/// time (a batch's worth at most <see cref="TableState.HeardPerCall"/>), so a listener pays its own costs (a lock, a
+/// clock reading) once per run and not once per object.
+/// </summary>
 internal interface ITableObserver
 {
-    void OnApplied(TableState table, ApplyOutcome outcome, in Change change, ReadOnlyMemory<byte> previousJson, string origin);
+    void OnApplied(TableState table, ReadOnlySpan<AppliedChange> applied, string origin);
 }
+
+/// <summary>
+/// A change that altered the live set (<see cref="ApplyOutcome.Added"/>, <see cref="ApplyOutcome.Replaced"/> or
+/// <see cref="ApplyOutcome.Removed"/>). <see cref="Json"/> is the slab's copy of what was stored for an add or a
+/// replace, and what was removed for a removal: views that stay valid, so a listener keeps no frame's bytes.
+/// </summary>
+internal readonly record struct AppliedChange(ApplyOutcome Outcome, ObjectHash Hash, ReadOnlyMemory<byte> Json);
 
 /// <summary>
 /// The replicated state of one table: for every object hash ever changed (within tombstone retention), the latest
@@ -32,6 +43,10 @@ internal sealed class TableState(string name)
     private ulong _l0, _l1, _l2, _l3, _syncSum;
     private long _liveCount;
     private ulong _liveJsonBytes;
+    private readonly List<AppliedChange> _heard = []; // what the observer has yet to hear (under the lock)
+
+    /// <summary>Most changes an observer hears in one call (bounds the list they wait in).</summary>
+    public const int HeardPerCall = 1024;
 
     public string Name { get; } = name;
 
@@ -142,7 +157,15 @@ internal sealed class TableState(string name)
     /// <summary>Applies one change if it is newer than what is held; the observer hears what it did.</summary>
     public ApplyOutcome Apply(in Change change, string origin = "", ITableObserver? observer = null)
     {
-        lock (_sync) return ApplyLocked(change, origin, observer);
+        lock (_sync)
+            try
+            {
+                return ApplyLocked(change, origin, observer);
+            }
+            finally
+            {
+                Tell(observer, origin);
+            }
     }
 
     /// <summary>Applies changes (replay of the log, or tests) in order.</summary>
@@ -159,15 +182,22 @@ internal sealed class TableState(string name)
     public void ApplyFromPeer(List<Change> changes, PeerRules rules, string origin, ITableObserver observer, List<Change> applied, List<Change> refusedFull)
     {
         lock (_sync)
-            foreach (var c in changes)
+            try
             {
-                if (c.Version.Removed && c.Version.Hlc < rules.TombstoneFloor) continue;
-                if (!c.Version.Removed && _liveCount >= rules.MaxObjects && !IsLive(c.Hash))
+                foreach (var c in changes)
                 {
-                    refusedFull.Add(c);
-                    continue;
+                    if (c.Version.Removed && c.Version.Hlc < rules.TombstoneFloor) continue;
+                    if (!c.Version.Removed && _liveCount >= rules.MaxObjects && !IsLive(c.Hash))
+                    {
+                        refusedFull.Add(c);
+                        continue;
+                    }
+                    if (ApplyLocked(c, origin, observer) != ApplyOutcome.Stale) applied.Add(c);
                 }
-                if (ApplyLocked(c, origin, observer) != ApplyOutcome.Stale) applied.Add(c);
+            }
+            finally
+            {
+                Tell(observer, origin); // what was applied before a bad change is still heard
             }
     }
 
@@ -183,8 +213,8 @@ internal sealed class TableState(string name)
         var changed = new List<Change>(hashes.Length);
         lock (_sync)
         {
-            var fresh = new List<int>();
-            var seen = new HashSet<ObjectHash>();
+            var fresh = new List<int>(hashes.Length);
+            var seen = new HashSet<ObjectHash>(hashes.Length);
             for (int i = 0; i < hashes.Length; i++)
                 if (!IsLive(hashes[i]) && seen.Add(hashes[i])) fresh.Add(i);
             if (_liveCount + fresh.Count > maxObjects)
@@ -203,6 +233,7 @@ internal sealed class TableState(string name)
                 }
                 journal?.Invoke(batch, changed.GetRange(before, changed.Count - before));
             }
+            Tell(observer, "local");
         }
         return changed;
     }
@@ -216,6 +247,7 @@ internal sealed class TableState(string name)
             var batch = sign([new BatchMember(hash, true)]);
             var c = new Change(hash, batch.VersionOf(batch.Members[0]), null, batch, 0);
             ApplyLocked(c, "local", observer);
+            Tell(observer, "local");
             journal?.Invoke(batch, [c]);
             return c;
         }
@@ -234,9 +266,9 @@ internal sealed class TableState(string name)
             foreach (var held in junk)
             {
                 var h = held.Hash;
-                if (ForgetLocked(h, out var old) && !held.Version.Removed)
-                    observer.OnApplied(this, ApplyOutcome.Removed, new Change(h, held.Version, default, held.Batch, held.Member), old, origin);
+                if (ForgetLocked(h, out var old) && !held.Version.Removed) Heard(new(ApplyOutcome.Removed, h, old), observer, origin);
             }
+            Tell(observer, origin);
             if (_slab.CompactionDue) CompactLocked();
             return junk.Count;
         }
@@ -284,10 +316,35 @@ internal sealed class TableState(string name)
     private ApplyOutcome ApplyLocked(in Change change, string origin, ITableObserver? observer)
     {
         var outcome = ApplyLocked(change, out var previous, out var stored);
-        // The observer sees the slab's copy, so an event keeps no reference to a frame's bytes.
-        if (observer is not null && outcome != ApplyOutcome.Stale) observer.OnApplied(this, outcome, change with { Json = stored }, previous, origin);
+        if (observer is not null)
+            switch (outcome)
+            {
+                case ApplyOutcome.Added or ApplyOutcome.Replaced: Heard(new(outcome, change.Hash, stored), observer, origin); break;
+                case ApplyOutcome.Removed: Heard(new(outcome, change.Hash, previous), observer, origin); break;
+            }
         if (_slab.CompactionDue) CompactLocked();
         return outcome;
+    }
+
+    /// <summary>Queues what a change did for the observer, telling it once a full run is waiting.</summary>
+    private void Heard(in AppliedChange applied, ITableObserver observer, string origin)
+    {
+        _heard.Add(applied);
+        if (_heard.Count >= HeardPerCall) Tell(observer, origin);
+    }
+
+    /// <summary>Tells the observer what is waiting (under the lock, before the lock's holder returns).</summary>
+    private void Tell(ITableObserver? observer, string origin)
+    {
+        if (_heard.Count == 0) return;
+        try
+        {
+            observer?.OnApplied(this, CollectionsMarshal.AsSpan(_heard), origin);
+        }
+        finally
+        {
+            _heard.Clear();
+        }
     }
 
     private ApplyOutcome ApplyLocked(in Change change, out ReadOnlyMemory<byte> previousJson, out ReadOnlyMemory<byte> storedJson)

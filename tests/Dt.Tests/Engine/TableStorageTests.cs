@@ -18,13 +18,17 @@ public sealed class TableStorageTests
 
     private sealed class Recorder : ITableObserver
     {
-        public readonly List<(ApplyOutcome Outcome, byte[] Json, byte[] Previous)> Heard = [];
+        /// <summary>Each change heard; Json is what was stored (add, replace) or what was removed (removal).</summary>
+        public readonly List<(ApplyOutcome Outcome, byte[] Json)> Heard = [];
         public readonly List<ReadOnlyMemory<byte>> Views = [];
 
-        public void OnApplied(TableState table, ApplyOutcome outcome, in Change change, ReadOnlyMemory<byte> previousJson, string origin)
+        public void OnApplied(TableState table, ReadOnlySpan<AppliedChange> applied, string origin)
         {
-            Heard.Add((outcome, change.Json.ToArray(), previousJson.ToArray()));
-            if (outcome == ApplyOutcome.Added) Views.Add(change.Json);
+            foreach (var a in applied)
+            {
+                Heard.Add((a.Outcome, a.Json.ToArray()));
+                if (a.Outcome == ApplyOutcome.Added) Views.Add(a.Json);
+            }
         }
     }
 
@@ -75,7 +79,7 @@ public sealed class TableStorageTests
         Assert.True(t.SlabBytes <= bound, $"slab {t.SlabBytes} B for {liveBytes} B of live JSON");
 
         // Every removal event carried the removed object's JSON, and every view handed out still reads as it did.
-        Assert.All(observer.Heard.Where(e => e.Outcome == ApplyOutcome.Removed), e => Assert.Contains("\"i\":", Encoding.UTF8.GetString(e.Previous)));
+        Assert.All(observer.Heard.Where(e => e.Outcome == ApplyOutcome.Removed), e => Assert.Contains("\"i\":", Encoding.UTF8.GetString(e.Json)));
         var added = observer.Heard.Where(e => e.Outcome == ApplyOutcome.Added).Select(e => e.Json).ToList();
         Assert.Equal(80_000, added.Count);
         for (int k = 0; k < added.Count; k++) Assert.Equal(added[k], observer.Views[k].ToArray());
@@ -96,7 +100,7 @@ public sealed class TableStorageTests
 
         Assert.NotNull(t.RemoveLocal(hash, Sign, observer, null));
         Assert.Equal(withBig - big.Length, t.SlabBytes);
-        Assert.Equal(big, observer.Heard[^1].Previous);
+        Assert.Equal(big, observer.Heard[^1].Json);
     }
 
     [Fact]
