@@ -165,6 +165,63 @@ public class TableStateBenchmarks
     public ulong Fingerprint() => new EntryVersion(++_hlc, _author, false).Fingerprint(_members[0].Hash);
 }
 
+/// <summary>
+/// Filling a table of a million objects as a restart's replay does (<see cref="TableState.ApplyAll"/>, a batch of
+/// 4,096 at a time, room reserved first), and as a live stream does (one peer frame's batch at a time, the index
+/// growing). The index is then far bigger than the caches, so this shows what a lookup's wait for memory costs.
+/// </summary>
+[BenchmarkCategory("table")]
+public class TableFillBenchmarks
+{
+    private const int N = 1 << 20;
+    private List<Change>[] _batches = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var objects = Payload.Objects(seed: 19, 0, N);
+        var author = Guid.NewGuid();
+        _batches = new List<Change>[N / ChangeBatch.MaxMembers];
+        for (int b = 0; b < _batches.Length; b++)
+        {
+            var members = new BatchMember[ChangeBatch.MaxMembers];
+            for (int k = 0; k < members.Length; k++) members[k] = new BatchMember(ObjectHash.Of(objects[b * ChangeBatch.MaxMembers + k]), false);
+            var batch = new ChangeBatch(author, (ulong)b + 1, members, new byte[64]);
+            _batches[b] = members.Select((m, k) => new Change(m.Hash, batch.VersionOf(m), objects[b * ChangeBatch.MaxMembers + k], batch, k)).ToList();
+        }
+    }
+
+    [Benchmark(OperationsPerInvoke = N, Description = "TableState.ApplyAll, 1M objects into a reserved table (replay), per object")]
+    public long Replay()
+    {
+        var t = new TableState("replay");
+        t.Reserve(N);
+        foreach (var b in _batches) t.ApplyAll(b);
+        return t.LiveCount;
+    }
+
+    [Benchmark(OperationsPerInvoke = N, Description = "TableState.ApplyFromPeer, 1M objects into a growing table, per object")]
+    public long Stream()
+    {
+        var t = new TableState("stream");
+        var rules = new TableState.PeerRules(0, long.MaxValue);
+        var applied = new List<Change>(ChangeBatch.MaxMembers);
+        var refused = new List<Change>();
+        foreach (var b in _batches)
+        {
+            t.ApplyFromPeer(b, rules, "peer", Quiet.Instance, applied, refused);
+            applied.Clear();
+        }
+        return t.LiveCount;
+    }
+
+    private sealed class Quiet : ITableObserver
+    {
+        public static readonly Quiet Instance = new();
+        public void OnApplied(TableState table, ReadOnlySpan<AppliedChange> applied, string origin) { }
+    }
+}
+
 /// <summary>Signing and verifying one change batch (ECDSA P-256 over the SHA-256 of its member list): paid once per
 /// batch of up to 4,096 objects, so once per object when objects are added one at a time.</summary>
 [BenchmarkCategory("sign")]

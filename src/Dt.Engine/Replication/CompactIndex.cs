@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
 using Dt.Model;
 
@@ -81,6 +82,26 @@ internal sealed class CompactIndex<T> where T : struct, IKeyedByHash
         if (_overflow.Count > 0 && _overflow.TryGetValue(hash, out value)) return true;
         value = default;
         return false;
+    }
+
+    /// <summary>
+    /// Asks the CPU to start loading the slot where <paramref name="hash"/>'s probe begins. An index of a million
+    /// entries is far bigger than the caches, so nearly every lookup waits for memory; a caller going through a list
+    /// of changes prefetches a few ahead, and the waits overlap instead of adding up. A hint only: it changes nothing,
+    /// and a prefetch of a stale address (the array grew or moved meanwhile) is harmless.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(in ObjectHash hash) => PrefetchSlot(Mixed(hash.A));
+
+    /// <summary>How far ahead a loop over keys prefetches their slots.</summary>
+    public const int PrefetchAhead = 8;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe void PrefetchSlot(ulong mixed)
+    {
+        var slots = _slots;
+        if (!Sse.IsSupported || slots.Length == 0) return;
+        Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(slots), Home(mixed, slots.Length))));
     }
 
     /// <summary>
@@ -283,6 +304,10 @@ internal sealed class CompactIndex<T> where T : struct, IKeyedByHash
     private void Rebuild(int size)
     {
         _slots = new uint[size];
-        for (int i = 0; i < _count; i++) Place(Mixed(_entries[i].Key), i);
+        for (int i = 0; i < _count; i++)
+        {
+            if (i + PrefetchAhead < _count) PrefetchSlot(Mixed(_entries[i + PrefetchAhead].Key));
+            Place(Mixed(_entries[i].Key), i);
+        }
     }
 }

@@ -172,8 +172,15 @@ internal sealed class TableState(string name)
     public void ApplyAll(IReadOnlyList<Change> changes)
     {
         lock (_sync)
-            foreach (var c in changes) ApplyLocked(c, "", null);
+            for (int i = 0; i < changes.Count; i++)
+            {
+                if (i + PrefetchAhead < changes.Count) _entries.Prefetch(changes[i + PrefetchAhead].Hash);
+                ApplyLocked(changes[i], "", null);
+            }
     }
+
+    /// <summary>How many changes ahead an apply loop prefetches the index (see <see cref="CompactIndex{T}.Prefetch"/>).</summary>
+    private const int PrefetchAhead = CompactIndex<Stored>.PrefetchAhead;
 
     /// <summary>
     /// Applies a peer's changes of one batch under one lock, keeping <paramref name="rules"/>; the ones that changed
@@ -184,8 +191,10 @@ internal sealed class TableState(string name)
         lock (_sync)
             try
             {
-                foreach (var c in changes)
+                for (int i = 0; i < changes.Count; i++)
                 {
+                    if (i + PrefetchAhead < changes.Count) _entries.Prefetch(changes[i + PrefetchAhead].Hash);
+                    var c = changes[i];
                     if (c.Version.Removed && c.Version.Hlc < rules.TombstoneFloor) continue;
                     if (!c.Version.Removed && _liveCount >= rules.MaxObjects && !IsLive(c.Hash))
                     {
@@ -216,7 +225,10 @@ internal sealed class TableState(string name)
             var fresh = new List<int>(hashes.Length);
             var seen = new HashSet<ObjectHash>(hashes.Length);
             for (int i = 0; i < hashes.Length; i++)
+            {
+                if (i + PrefetchAhead < hashes.Length) _entries.Prefetch(hashes[i + PrefetchAhead]);
                 if (!IsLive(hashes[i]) && seen.Add(hashes[i])) fresh.Add(i);
+            }
             if (_liveCount + fresh.Count > maxObjects)
                 throw new DtException(DtErrorCodes.LimitReached, $"table '{Name}' would exceed {maxObjects} objects (Dt:MaxObjectsPerTable)");
             for (int start = 0; start < fresh.Count; start += ChangeBatch.MaxMembers)
@@ -228,6 +240,7 @@ internal sealed class TableState(string name)
                 int before = changed.Count;
                 for (int k = 0; k < count; k++)
                 {
+                    if (k + PrefetchAhead < count) _entries.Prefetch(members[k + PrefetchAhead].Hash);
                     var c = new Change(members[k].Hash, batch.VersionOf(members[k]), json[fresh[start + k]], batch, k);
                     if (ApplyLocked(c, "local", observer) != ApplyOutcome.Stale) changed.Add(c);
                 }
