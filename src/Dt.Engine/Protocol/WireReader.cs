@@ -14,6 +14,9 @@ internal ref struct WireReader(ReadOnlySpan<byte> data)
 
     public readonly int Remaining => _data.Length - _pos;
 
+    /// <summary>Bytes read so far (the offset of the next field).</summary>
+    public readonly int Position => _pos;
+
     public readonly bool End => _pos >= _data.Length;
 
     public byte U8() => Take(1)[0];

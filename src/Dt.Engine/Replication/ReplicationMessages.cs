@@ -89,8 +89,14 @@ internal static class BatchCodec
         }
     }
 
-    /// <summary>Decodes a Changes body (after the type byte); the lists come from <paramref name="lists"/> when given.</summary>
-    public static (string Table, List<(ChangeBatch Batch, List<Change> Included)> Groups) Decode(ref WireReader r, int maxObjectBytes, BatchMemory? memory = null, ChangeListPool? lists = null)
+    /// <summary>
+    /// Decodes a Changes body (after the type byte); the lists come from <paramref name="lists"/> when given. Object
+    /// JSON is copied out of the reader's bytes, which a link reuses for its next frame, unless <paramref name="owned"/>
+    /// is given: the bytes the reader reads, from their start, which nothing changes or reuses (a log record read
+    /// into its own array); the changes then refer into it, and a replay copies nothing but into the table's slab.
+    /// </summary>
+    public static (string Table, List<(ChangeBatch Batch, List<Change> Included)> Groups) Decode(ref WireReader r, int maxObjectBytes, BatchMemory? memory = null, ChangeListPool? lists = null,
+        ReadOnlyMemory<byte> owned = default)
     {
         string table = r.String(WireLimits.MaxTableName);
         int groups = r.Count(WireLimits.MaxChangesPerFrame, 1 + 16 + 8 + 1);
@@ -156,12 +162,12 @@ internal static class BatchCodec
                 {
                     pending[index] = false;
                     pendingCount--;
-                    json = kept.Keep(r.Blob(maxObjectBytes));
+                    json = Json(ref r, maxObjectBytes, ref kept, owned);
                     check.Derive(json, members2, (int)index);
                 }
                 else if (!m.Removed)
                 {
-                    json = kept.Keep(r.Blob(maxObjectBytes));
+                    json = Json(ref r, maxObjectBytes, ref kept, owned);
                     check.Add(json, m.Hash);
                 }
                 included.Add(new Change(m.Hash, batch.VersionOf(m), json, batch, (int)index));
@@ -180,6 +186,12 @@ internal static class BatchCodec
             for (int i = 0; i < span.Length; i++) span[i] = span[i] with { Hash = batch.Members[span[i].Member].Hash };
         }
         return (table, result);
+
+        static ReadOnlyMemory<byte> Json(ref WireReader r, int maxObjectBytes, ref FrameJson kept, ReadOnlyMemory<byte> owned)
+        {
+            var blob = r.Blob(maxObjectBytes);
+            return owned.IsEmpty ? kept.Keep(blob) : owned.Slice(r.Position - blob.Length, blob.Length);
+        }
     }
 }
 

@@ -153,7 +153,7 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
                     try
                     {
                         var r = new WireReader(bodies[i]);
-                        var (table, groups) = BatchCodec.Decode(ref r, maxObjectBytes);
+                        var (table, groups) = BatchCodec.Decode(ref r, maxObjectBytes, owned: bodies[i]);
                         decoded[i] = new Decoded(table, groups, ends[i], null);
                     }
                     catch (ProtocolException e) { decoded[i] = new Decoded("", [], ends[i], e.Message); }

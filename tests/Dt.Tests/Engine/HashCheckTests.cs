@@ -23,6 +23,24 @@ public class HashCheckTests
         Assert.All(groups[0].Included, c => Assert.Equal(ObjectHash.Of(c.Json.Span), c.Hash));
     }
 
+    [Fact]
+    public void A_record_read_into_its_own_array_is_decoded_without_copying_and_still_checked()
+    {
+        var (frame, objects) = Frame();
+        var r = new WireReader(frame);
+        var (_, groups) = BatchCodec.Decode(ref r, 1 << 20, owned: frame);
+        Assert.All(groups[0].Included, c =>
+        {
+            Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(c.Json, out var segment));
+            Assert.Same(frame, segment.Array);
+            Assert.Equal(ObjectHash.Of(c.Json.Span), c.Hash);
+        });
+
+        int at = frame.AsSpan().IndexOf(objects[1500]);
+        frame[at + objects[1500].Length - 2] ^= 1;
+        Assert.Throws<ProtocolException>(() => { var r2 = new WireReader(frame); BatchCodec.Decode(ref r2, 1 << 20, owned: frame); });
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1500)]
