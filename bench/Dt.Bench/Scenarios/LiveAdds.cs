@@ -41,7 +41,7 @@ public static class LiveAdds
         v["bulk_rate"] = bulk / s;
         // CPU of all five nodes (one process) per object, summed over the hops: what the 2 cores must fit.
         v["bulk_cpu_us"] = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds / bulk;
-        progress($"live adds: {bulk:N0} objects in calls of {batch} reached the 4th hop in {Fmt.Seconds(s)} ({Fmt.Rate(bulk / s)}); " +
+        progress($"live adds: {bulk:N0} objects in calls of {batch} reached the 4th hop in {Fmt.Seconds(s)} ({Fmt.Rate(bulk / s)}; the adds took {Fmt.Seconds(v["bulk_add_loop_s"])}); " +
                  $"{v["bulk_cpu_us"]:F2} µs of CPU per object over the five nodes");
 
         // Throughput, one object per call.
