@@ -290,10 +290,14 @@ internal sealed class TableState(string name)
     /// <summary>Of <paramref name="batch"/>'s members, those whose held entry it still wrote, with their JSON.</summary>
     public void CurrentOf(ChangeBatch batch, List<Change> into)
     {
+        var members = batch.Members;
         lock (_sync)
-            for (int i = 0; i < batch.Members.Length; i++)
-                if (_entries.TryGetValue(batch.Members[i].Hash, out var s) && ReferenceEquals(s.Batch, batch) && s.Member == i)
-                    into.Add(new Change(batch.Members[i].Hash, s.Version, JsonOf(s), batch, i));
+            for (int i = 0; i < members.Length; i++)
+            {
+                if (i + PrefetchAhead < members.Length) _entries.Prefetch(members[i + PrefetchAhead].Hash);
+                if (_entries.TryGetValue(members[i].Hash, out var s) && ReferenceEquals(s.Batch, batch) && s.Member == i)
+                    into.Add(new Change(members[i].Hash, s.Version, JsonOf(s), batch, i));
+            }
     }
 
     /// <summary>The held entries (live or tombstone) of these hashes, with their JSON.</summary>
@@ -301,8 +305,12 @@ internal sealed class TableState(string name)
     {
         var list = new List<Change>(hashes.Count);
         lock (_sync)
-            foreach (var h in hashes)
+            for (int i = 0; i < hashes.Count; i++)
+            {
+                if (i + PrefetchAhead < hashes.Count) _entries.Prefetch(hashes[i + PrefetchAhead]);
+                var h = hashes[i];
                 if (_entries.TryGetValue(h, out var s)) list.Add(new Change(h, s.Version, JsonOf(s), s.Batch, s.Member));
+            }
         return list;
     }
 
