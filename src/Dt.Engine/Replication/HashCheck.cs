@@ -4,8 +4,9 @@ using Dt.Model;
 namespace Dt.Replication;
 
 /// <summary>
-/// Checks received objects against the hashes their signed batch lists, a frame at a time: eight objects per
-/// SIMD pass (<see cref="Sha256x8"/>), and a large frame's objects split across the cores. The check binds each
+/// Checks received objects against the hashes their signed batch lists, a frame at a time: with the CPU's SHA
+/// instructions where it has them (<see cref="NativeSha256"/>), else eight objects per SIMD pass
+/// (<see cref="Sha256x8"/>), and a large frame's objects split across the cores. The check binds each
 /// object's JSON to the signed member list, so it is never skipped; this only makes it cheaper. An object whose hash
 /// was left off the wire (<see cref="Derive"/>) gets it computed here and written into its batch's member list, which
 /// the batch's signature check then covers in the same way.
@@ -83,7 +84,7 @@ internal sealed class HashCheck
         for (int i = start; i < end; i++)
         {
             var json = _json[i].Span;
-            if (!Sha256x8.IsAccelerated || json.Length > Sha256x8.MaxLaneBytes)
+            if (!ObjectHash.HashInLanes(json.Length))
             {
                 if (!Accept(i, ObjectHash.Of(json))) return false;
                 continue;

@@ -4,7 +4,10 @@ using Xunit;
 
 namespace Dt.Tests.Engine;
 
-/// <summary>The eight-lane SHA-256 must give exactly what <see cref="SHA256"/> gives, for every length and mix of lengths.</summary>
+/// <summary>
+/// Every way an object is hashed (eight lanes, the CPU's SHA instructions through OpenSSL, one call each) must give
+/// exactly what <see cref="SHA256"/> gives, for every length and mix of lengths.
+/// </summary>
 public class ObjectHashTests
 {
     [Fact]
@@ -25,10 +28,43 @@ public class ObjectHashTests
             rng.NextBytes(b);
             objects.Add(b);
         }
+        // The lanes themselves (whichever path OfMany takes on this CPU), eight messages at a time.
+        var lanes = new Sha256x8();
+        var got = new ObjectHash[Sha256x8.Lanes];
+        var inLanes = objects.Where(o => o.Length <= Sha256x8.MaxLaneBytes).ToList();
+        for (int start = 0; start < inLanes.Count; start += Sha256x8.Lanes)
+        {
+            int n = Math.Min(Sha256x8.Lanes, inLanes.Count - start);
+            for (int k = 0; k < n; k++) lanes.Set(k, inLanes[start + k]);
+            lanes.Hash(n, got);
+            for (int k = 0; k < n; k++) Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(inLanes[start + k])), got[k].ToString());
+        }
+        // And OfMany, which picks lanes, the CPU's SHA instructions or one call each.
         var hashes = new ObjectHash[objects.Count];
         ObjectHash.OfMany(objects, hashes);
         for (int i = 0; i < objects.Count; i++)
             Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(objects[i])), hashes[i].ToString());
+    }
+
+    [Fact]
+    public void The_cpus_sha_instructions_through_openssl_match_sha256_for_every_length_they_take()
+    {
+        if (!NativeSha256.IsAvailable)
+            Assert.Skip("no SHA instructions or no OpenSSL libcrypto here: hashing takes the managed paths (tested above)");
+        var rng = new Random(6);
+        var digest = new byte[32];
+        for (int len = 0; len <= NativeSha256.MaxBytes; len += len < 300 ? 1 : 97)
+        {
+            var b = new byte[len];
+            rng.NextBytes(b);
+            Assert.True(NativeSha256.TryHash(b, digest));
+            Assert.Equal(SHA256.HashData(b), digest);
+            Assert.Equal(ObjectHash.Read(digest), ObjectHash.Of(b));
+        }
+        // Longer messages are left to SHA256.HashData (a call that skips the GC transition must be short).
+        var longer = new byte[NativeSha256.MaxBytes + 1];
+        Assert.False(NativeSha256.TryHash(longer, digest));
+        Assert.Equal(ObjectHash.Read(SHA256.HashData(longer)), ObjectHash.Of(longer));
     }
 
     [Fact]
