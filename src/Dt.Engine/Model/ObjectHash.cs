@@ -17,8 +17,9 @@ internal readonly record struct ObjectHash(ulong A, ulong B, ulong C, ulong D)
 
     public static ObjectHash Of(ReadOnlySpan<byte> canonicalJson)
     {
+        if (NativeSha256.TryHash(canonicalJson, out var hash)) return hash;
         Span<byte> h = stackalloc byte[Size];
-        if (!NativeSha256.TryHash(canonicalJson, h)) SHA256.HashData(canonicalJson, h);
+        SHA256.HashData(canonicalJson, h);
         return Read(h);
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Dt.Model;
 using Dt.Protocol;
 using Dt.Security;
@@ -152,6 +153,10 @@ internal static class BatchCodec
             int n2 = members2.Length;
             int k = r.Count(n2, 1);
             var included = lists?.Rent(k) ?? new List<Change>(k);
+            // Filled through a span (a list's Add for Change is a generic method a ReadyToRun image does not hold);
+            // a list left half filled by a bad frame is dropped with the frame.
+            CollectionsMarshal.SetCount(included, k);
+            var fill = CollectionsMarshal.AsSpan(included);
             for (int i = 0; i < k; i++)
             {
                 ulong index = r.VarUInt();
@@ -170,7 +175,7 @@ internal static class BatchCodec
                     json = Json(ref r, maxObjectBytes, ref kept, owned);
                     check.Add(json, m.Hash);
                 }
-                included.Add(new Change(m.Hash, batch.VersionOf(m), json, batch, (int)index));
+                fill[i] = new Change(m.Hash, batch.VersionOf(m), json, batch, (int)index);
             }
             if (pendingCount != 0) throw new ProtocolException($"{pendingCount} members without a hash are not carried by their group");
             result.Add((batch, included));

@@ -169,13 +169,16 @@ internal sealed class TableState(string name)
     }
 
     /// <summary>Applies changes (replay of the log, or tests) in order.</summary>
-    public void ApplyAll(IReadOnlyList<Change> changes)
+    public void ApplyAll(List<Change> changes)
     {
+        // Over a span: a list's indexer is a generic method that a ReadyToRun image does not hold for Change, so a
+        // fresh process (a restart's replay) would run it as tier-0 code.
+        var span = CollectionsMarshal.AsSpan(changes);
         lock (_sync)
-            for (int i = 0; i < changes.Count; i++)
+            for (int i = 0; i < span.Length; i++)
             {
-                if (i + PrefetchAhead < changes.Count) _entries.Prefetch(changes[i + PrefetchAhead].Hash);
-                ApplyLocked(changes[i], "", null);
+                if (i + PrefetchAhead < span.Length) _entries.Prefetch(span[i + PrefetchAhead].Hash);
+                ApplyLocked(span[i], "", null);
             }
     }
 
@@ -191,10 +194,11 @@ internal sealed class TableState(string name)
         lock (_sync)
             try
             {
-                for (int i = 0; i < changes.Count; i++)
+                var span = CollectionsMarshal.AsSpan(changes); // as in ApplyAll
+                for (int i = 0; i < span.Length; i++)
                 {
-                    if (i + PrefetchAhead < changes.Count) _entries.Prefetch(changes[i + PrefetchAhead].Hash);
-                    var c = changes[i];
+                    if (i + PrefetchAhead < span.Length) _entries.Prefetch(span[i + PrefetchAhead].Hash);
+                    ref readonly var c = ref span[i];
                     if (c.Version.Removed && c.Version.Hlc < rules.TombstoneFloor) continue;
                     if (!c.Version.Removed && _liveCount >= rules.MaxObjects && !IsLive(c.Hash))
                     {
