@@ -225,33 +225,37 @@ internal sealed class TableState(string name)
     {
         var changed = new List<Change>(hashes.Length);
         lock (_sync)
-        {
-            var fresh = new List<int>(hashes.Length);
-            var seen = new HashSet<ObjectHash>(hashes.Length);
-            for (int i = 0; i < hashes.Length; i++)
+            try
             {
-                if (i + PrefetchAhead < hashes.Length) _entries.Prefetch(hashes[i + PrefetchAhead]);
-                if (!IsLive(hashes[i]) && seen.Add(hashes[i])) fresh.Add(i);
-            }
-            if (_liveCount + fresh.Count > maxObjects)
-                throw new DtException(DtErrorCodes.LimitReached, $"table '{Name}' would exceed {maxObjects} objects (Dt:MaxObjectsPerTable)");
-            for (int start = 0; start < fresh.Count; start += ChangeBatch.MaxMembers)
-            {
-                int count = Math.Min(ChangeBatch.MaxMembers, fresh.Count - start);
-                var members = new BatchMember[count];
-                for (int k = 0; k < count; k++) members[k] = new BatchMember(hashes[fresh[start + k]], false);
-                var batch = sign(members);
-                int before = changed.Count;
-                for (int k = 0; k < count; k++)
+                var fresh = new List<int>(hashes.Length);
+                var seen = new HashSet<ObjectHash>(hashes.Length);
+                for (int i = 0; i < hashes.Length; i++)
                 {
-                    if (k + PrefetchAhead < count) _entries.Prefetch(members[k + PrefetchAhead].Hash);
-                    var c = new Change(members[k].Hash, batch.VersionOf(members[k]), json[fresh[start + k]], batch, k);
-                    if (ApplyLocked(c, "local", observer) != ApplyOutcome.Stale) changed.Add(c);
+                    if (i + PrefetchAhead < hashes.Length) _entries.Prefetch(hashes[i + PrefetchAhead]);
+                    if (!IsLive(hashes[i]) && seen.Add(hashes[i])) fresh.Add(i);
                 }
-                journal?.Invoke(batch, changed.GetRange(before, changed.Count - before));
+                if (_liveCount + fresh.Count > maxObjects)
+                    throw new DtException(DtErrorCodes.LimitReached, $"table '{Name}' would exceed {maxObjects} objects (Dt:MaxObjectsPerTable)");
+                for (int start = 0; start < fresh.Count; start += ChangeBatch.MaxMembers)
+                {
+                    int count = Math.Min(ChangeBatch.MaxMembers, fresh.Count - start);
+                    var members = new BatchMember[count];
+                    for (int k = 0; k < count; k++) members[k] = new BatchMember(hashes[fresh[start + k]], false);
+                    var batch = sign(members);
+                    int before = changed.Count;
+                    for (int k = 0; k < count; k++)
+                    {
+                        if (k + PrefetchAhead < count) _entries.Prefetch(members[k + PrefetchAhead].Hash);
+                        var c = new Change(members[k].Hash, batch.VersionOf(members[k]), json[fresh[start + k]], batch, k);
+                        if (ApplyLocked(c, "local", observer) != ApplyOutcome.Stale) changed.Add(c);
+                    }
+                    journal?.Invoke(batch, changed.GetRange(before, changed.Count - before));
+                }
             }
-            Tell(observer, "local");
-        }
+            finally
+            {
+                Tell(observer, "local"); // what was applied before a failure is still heard
+            }
         return changed;
     }
 

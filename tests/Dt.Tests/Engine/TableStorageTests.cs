@@ -86,6 +86,26 @@ public sealed class TableStorageTests
     }
 
     [Fact]
+    public void What_an_add_applied_before_it_failed_is_heard_and_not_heard_again_later()
+    {
+        var t = new TableState("t");
+        var observer = new Recorder();
+        int signed = 0;
+        ChangeBatch SignOnce(BatchMember[] members) =>
+            ++signed == 1 ? Sign(members) : throw new InvalidOperationException("the signer failed");
+        // Two batches' worth: the first is signed and applied, the second's signature fails.
+        var json = Enumerable.Range(0, ChangeBatch.MaxMembers + 10).Select(i => Object(i)).ToList();
+        var hashes = json.Select(j => ObjectHash.Of(j)).ToArray();
+        Assert.Throws<InvalidOperationException>(() => t.AddLocal(hashes, json, long.MaxValue, SignOnce, observer, null));
+        Assert.Equal(ChangeBatch.MaxMembers, t.LiveCount);
+        Assert.Equal(ChangeBatch.MaxMembers, observer.Heard.Count(e => e.Outcome == ApplyOutcome.Added));
+
+        observer.Heard.Clear();
+        Add(t, [100_000], observer);
+        Assert.Single(observer.Heard); // only the new add, nothing left over from the failed call
+    }
+
+    [Fact]
     public void Objects_larger_than_a_quarter_segment_get_their_own_array_and_free_it_when_removed()
     {
         var t = new TableState("t");
