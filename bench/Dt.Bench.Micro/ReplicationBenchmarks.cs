@@ -331,23 +331,22 @@ public class ApplyPathBenchmarks
     public int Apply()
     {
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(_frame.AsSpan(_hlcAt), ++_hlc);
-        var r = new WireReader(_frame);
-        var (_, groups) = BatchCodec.Decode(ref r, 1 << 20, lists: _lists);
-        var rules = new TableState.PeerRules(0, long.MaxValue);
-        foreach (var (_, included) in groups) _table.ApplyFromPeer(included, rules, "peer", _observer, _applied, _refused);
-        foreach (var (_, included) in groups) _lists.Return(included);
-        int n = _applied.Count;
-        _applied.Clear();
-        return n;
+        return DecodeInto(_table);
     }
 
     [Benchmark(OperationsPerInvoke = N, Description = "Receive path: decode + SHA-256 check + apply (insert into a new table, object_added events published), per object")]
     public int Insert()
     {
-        var r = new WireReader(_frame);
-        var (_, groups) = BatchCodec.Decode(ref r, 1 << 20, lists: _lists);
         var table = new TableState("insert");
         table.Reserve(N);
+        return DecodeInto(table);
+    }
+
+    /// <summary>Decodes the frame and applies it to <paramref name="table"/>; how many changes won.</summary>
+    private int DecodeInto(TableState table)
+    {
+        var r = new WireReader(_frame);
+        var (_, groups) = BatchCodec.Decode(ref r, 1 << 20, lists: _lists);
         var rules = new TableState.PeerRules(0, long.MaxValue);
         foreach (var (_, included) in groups) table.ApplyFromPeer(included, rules, "peer", _observer, _applied, _refused);
         foreach (var (_, included) in groups) _lists.Return(included);
