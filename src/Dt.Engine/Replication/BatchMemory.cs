@@ -32,12 +32,12 @@ internal sealed class BatchMemory
         {
             if (!_batches.TryAdd(batch.Key, batch)) return;
             _order.Enqueue(batch);
-            _members += batch.Members.Length;
+            _members += batch.Count;
             while (_members > MemberBudget && _order.Count > 1)
             {
                 var old = _order.Dequeue();
                 _batches.Remove(old.Key);
-                _members -= old.Members.Length;
+                _members -= old.Count;
             }
         }
     }

@@ -18,34 +18,113 @@ internal readonly record struct BatchMember(ObjectHash Hash, bool Removed);
 /// version's clock and author, so a change's version names its batch. One ECDSA signature covers the whole member
 /// list, which keeps signing and verifying cheap when millions of objects move; a change travels with its batch's
 /// member list and signature, and a node keeps a batch while any of its changes is still the newest for its object.
+/// <para>
+/// A batch starts thick: its member list in full, 33 bytes per member. A table that has held it a while makes it
+/// thin (<see cref="TableState.TrimExcess"/>): a member whose add is the live entry of its object there is kept as
+/// that entry's position in the table's index (4 bytes), since its hash is the SHA-256 of the JSON the table holds
+/// anyway; only the other members keep their hash. That takes a held object's cost from 33 to 4 bytes. A thin batch
+/// belongs to that one table, which changes it under its lock; what reads a thin batch's members takes that lock
+/// (<see cref="MemberAt"/>, <see cref="Members"/>). A thick batch never changes.
+/// </para>
 /// </summary>
-internal sealed class ChangeBatch(Guid author, ulong hlc, BatchMember[] members, byte[] signature)
+internal sealed class ChangeBatch
 {
     /// <summary>Most members per batch; bigger changes are split into several batches.</summary>
     public const int MaxMembers = 4096;
 
-    public Guid Author { get; } = author;
+    public ChangeBatch(Guid author, ulong hlc, BatchMember[] members, byte[] signature)
+    {
+        Author = author;
+        Hlc = hlc;
+        _members = members;
+        Count = members.Length;
+        Signature = signature;
+        _addKey = EntryVersion.FingerprintKey(hlc, author, removed: false);
+        _removeKey = EntryVersion.FingerprintKey(hlc, author, removed: true);
+    }
 
-    public ulong Hlc { get; } = hlc;
+    public Guid Author { get; }
 
-    public BatchMember[] Members { get; } = members;
+    public ulong Hlc { get; }
 
-    public byte[] Signature { get; } = signature;
+    public byte[] Signature { get; }
+
+    /// <summary>How many members the batch has (what its signature covers).</summary>
+    public int Count { get; }
+
+    // Thick: every member. Null once thin (set after _thin, so a reader that sees null finds _thin).
+    private BatchMember[]? _members;
+    private ThinMembers? _thin;
+
+    /// <summary>The members of a thin batch, changed only under its owner's lock.</summary>
+    internal sealed class ThinMembers(TableState owner, int[] where, BatchMember[] kept)
+    {
+        public readonly TableState Owner = owner;
+
+        /// <summary>Per member: the index position of its live entry (0 and up), or ~k for <see cref="Kept"/>[k].</summary>
+        public readonly int[] Where = where;
+
+        public BatchMember[] Kept = kept;
+        public int KeptCount = kept.Length;
+    }
 
     /// <summary>How many of this batch's changes are the newest held for their object (maintained by <see cref="TableState"/>).</summary>
     public int LiveRefs { get; set; }
 
     public (Guid, ulong) Key => (Author, Hlc);
 
+    public bool IsThin => Volatile.Read(ref _members) is null;
+
+    /// <summary>The member list of a thick batch (null once thin): read without a lock, it never changes.</summary>
+    public BatchMember[]? Thick => Volatile.Read(ref _members);
+
+    /// <summary>The thin members (null while thick); only for the owning table, under its lock.</summary>
+    internal ThinMembers? Thin => _thin;
+
+    /// <summary>Every member in order: the list itself while thick, else a copy resolved under the owner's lock (hashing its live objects' JSON).</summary>
+    public BatchMember[] Members
+    {
+        get
+        {
+            if (Thick is { } thick) return thick;
+            var all = new BatchMember[Count];
+            _thin!.Owner.CopyMembers(this, all, default);
+            return all;
+        }
+    }
+
+    /// <summary>Member <paramref name="i"/> (for a thin batch, resolved under its owner's lock).</summary>
+    public BatchMember MemberAt(int i) => Thick is { } thick ? thick[i] : _thin!.Owner.MemberOf(this, i);
+
+    /// <summary>Whether member <paramref name="i"/> removes its object; for a thin batch only under its owner's lock.</summary>
+    public bool RemovedAt(int i)
+    {
+        if (Thick is { } thick) return thick[i].Removed;
+        int w = _thin!.Where[i];
+        return w < 0 && _thin.Kept[~w].Removed;
+    }
+
+    /// <summary>Makes the batch thin for <paramref name="owner"/>, which holds the lock and built the lists from <see cref="Thick"/>.</summary>
+    internal void BecomeThin(TableState owner, int[] where, BatchMember[] kept)
+    {
+        _thin = new ThinMembers(owner, where, kept);
+        Volatile.Write(ref _members, null);
+    }
+
     public EntryVersion VersionOf(in BatchMember m) => new(Hlc, Author, m.Removed);
+
+    public EntryVersion VersionOf(bool removed) => new(Hlc, Author, removed);
 
     // A member's fingerprint mixes its hash with its version, which the batch fixes but for add or remove: computed
     // once here instead of once per applied change.
-    private readonly ulong _addKey = EntryVersion.FingerprintKey(hlc, author, removed: false);
-    private readonly ulong _removeKey = EntryVersion.FingerprintKey(hlc, author, removed: true);
+    private readonly ulong _addKey;
+    private readonly ulong _removeKey;
 
     /// <summary>The fingerprint of member <paramref name="m"/> at this batch's version (as <see cref="EntryVersion.Fingerprint(ulong)"/>).</summary>
-    public ulong Fingerprint(in BatchMember m) => EntryVersion.Fingerprint(m.Hash.A, m.Removed ? _removeKey : _addKey);
+    public ulong Fingerprint(in BatchMember m) => Fingerprint(m.Hash.A, m.Removed);
+
+    /// <summary>The fingerprint of a member from its hash's first 64 bits (all a fingerprint uses) and its op.</summary>
+    public ulong Fingerprint(ulong hashHead, bool removed) => EntryVersion.Fingerprint(hashHead, removed ? _removeKey : _addKey);
 
     /// <summary>SHA-256 of what the master signs: network, table, author, clock and every member in order.</summary>
     public static byte[] Digest(string network, string table, Guid author, ulong hlc, ReadOnlySpan<BatchMember> members)
@@ -83,5 +162,5 @@ internal sealed class ChangeBatch(Guid author, ulong hlc, BatchMember[] members,
 
     private static ReadOnlySpan<byte> Prefix => "dt batch v1\0"u8;
 
-    public bool SameAs(ChangeBatch other) => Signature.AsSpan().SequenceEqual(other.Signature) && Members.Length == other.Members.Length;
+    public bool SameAs(ChangeBatch other) => Signature.AsSpan().SequenceEqual(other.Signature) && Count == other.Count;
 }

@@ -14,7 +14,8 @@ internal interface IKeyedByHash
 
 /// <summary>
 /// A map from object hash to <typeparamref name="T"/> keyed by the hash's first 64 bits: 8 bytes of key per entry
-/// instead of 32, because the value already leads to its full hash (a held entry's signed batch lists it).
+/// instead of 32, because the value already leads to its full hash (a held entry's signed batch lists it, or
+/// derives it from the entry's JSON once thin).
 /// <para>
 /// Entries sit densely in one array in the order they came (key and value: 24 bytes for a table's entry), found
 /// through a smaller array of 4-byte slots, open-addressed with linear probing and at most three quarters full. Each
@@ -108,8 +109,12 @@ internal sealed class CompactIndex<T> where T : struct, IKeyedByHash
     /// The slot for <paramref name="hash"/>, added (default) if absent; the caller must fill a new slot before any
     /// other call, because an empty slot does not know its hash yet.
     /// </summary>
-    public ref T GetValueRefOrAddDefault(in ObjectHash hash, out bool exists)
+    public ref T GetValueRefOrAddDefault(in ObjectHash hash, out bool exists) => ref GetValueRefOrAddDefault(hash, out exists, out _);
+
+    /// <summary>As <see cref="GetValueRefOrAddDefault(in ObjectHash, out bool)"/>, with the entry's position (-1 in the overflow map).</summary>
+    public ref T GetValueRefOrAddDefault(in ObjectHash hash, out bool exists, out int position)
     {
+        position = -1;
         if (_overflow.Count > 0)
         {
             ref var spilled = ref CollectionsMarshal.GetValueRefOrNullRef(_overflow, hash);
@@ -126,6 +131,7 @@ internal sealed class CompactIndex<T> where T : struct, IKeyedByHash
             if (_entries[at].Value.Hash == hash)
             {
                 exists = true;
+                position = at;
                 return ref _entries[at].Value;
             }
             // Another object holds these 64 bits.
@@ -139,26 +145,46 @@ internal sealed class CompactIndex<T> where T : struct, IKeyedByHash
             Rebuild(Math.Max(SlotsFor(_count + 1), (int)Math.Min(int.MaxValue, _slots.Length * 2L)));
             free = FreeSlot(mixed);
         }
-        int position = _count++;
+        position = _count++;
         _entries[position].Key = key;
         _slots[free] = Tag(mixed) | (uint)(position + 1);
         exists = false;
         return ref _entries[position].Value;
     }
 
-    public bool Remove(in ObjectHash hash, out T value)
+    public bool Remove(in ObjectHash hash, out T value) => Remove(hash, out value, out _);
+
+    /// <summary>
+    /// Removes <paramref name="hash"/>'s entry; <paramref name="movedTo"/> is the position the last entry moved into
+    /// to fill its hole (-1 if none moved). Positions change only here: adds append, growing keeps them.
+    /// </summary>
+    public bool Remove(in ObjectHash hash, out T value, out int movedTo)
     {
+        movedTo = -1;
         int at = Find(hash.A, out _, out _);
         if (at >= 0 && _entries[at].Value.Hash == hash)
         {
             value = _entries[at].Value;
-            RemoveAt(at);
+            if (RemoveAt(at)) movedTo = at;
             return true;
         }
         if (_overflow.Count > 0 && _overflow.Remove(hash, out value)) return true;
         value = default;
         return false;
     }
+
+    /// <summary>Entries in the dense array, at positions 0 to this minus one (the overflow map's are not).</summary>
+    public int DenseCount => _count;
+
+    /// <summary>The value at <paramref name="position"/> of the dense array (below <see cref="DenseCount"/>).</summary>
+    public ref T ValueAt(int position)
+    {
+        if ((uint)position >= (uint)_count) throw new ArgumentOutOfRangeException(nameof(position));
+        return ref _entries[position].Value;
+    }
+
+    /// <summary>The first 64 bits of the hash at <paramref name="position"/> (its key).</summary>
+    public ulong KeyAt(int position) => (uint)position < (uint)_count ? _entries[position].Key : throw new ArgumentOutOfRangeException(nameof(position));
 
     public delegate void Update(ref T value);
 
@@ -268,17 +294,20 @@ internal sealed class CompactIndex<T> where T : struct, IKeyedByHash
         return i;
     }
 
-    private void RemoveAt(int position)
+    /// <summary>Removes the entry at <paramref name="position"/>; true if the last entry moved into it.</summary>
+    private bool RemoveAt(int position)
     {
         ShiftBack(SlotOf(position));
         int last = --_count;
-        if (position != last)
+        bool moved = position != last;
+        if (moved)
         {
             int slot = SlotOf(last);
             _entries[position] = _entries[last];
             _slots[slot] = (_slots[slot] & ~PositionMask) | (uint)(position + 1);
         }
         _entries[last] = default; // lets go of what the value refers to
+        return moved;
     }
 
     /// <summary>Empties slot <paramref name="hole"/>, moving back every later slot of its run that may sit there.</summary>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using Dt.Model;
 using Dt.Protocol;
@@ -14,14 +15,17 @@ internal static class BatchCodec
 {
     /// <summary>Bytes a group takes on the wire, near enough for packing frames.</summary>
     public static int Estimate(ChangeBatch batch, int includedCount, long includedJsonBytes) =>
-        (int)Math.Min(int.MaxValue, 16 + 8 + TrustedMasters.SignatureSize + 10 + batch.Members.Length * 33L + includedCount * 6L + includedJsonBytes);
+        (int)Math.Min(int.MaxValue, 16 + 8 + TrustedMasters.SignatureSize + 10 + batch.Count * 33L + includedCount * 6L + includedJsonBytes);
 
-    /// <summary>A Changes body without the type byte (what the change log stores): table, then groups in full form.</summary>
+    /// <summary>
+    /// A Changes body without the type byte (what the change log stores): table, then groups in full form, the hashes
+    /// of carried objects left to be derived from their JSON (a replay checks every object's hash anyway).
+    /// </summary>
     public static void EncodeGroupsBody(WireWriter w, string table, IReadOnlyList<(ChangeBatch Batch, Change[] Included)> groups)
     {
         w.String(table);
         w.VarUInt((ulong)groups.Count);
-        foreach (var (batch, included) in groups) EncodeGroup(w, batch, included, 0, included.Length);
+        foreach (var (batch, included) in groups) EncodeGroup(w, batch, included, 0, included.Length, derive: true);
     }
 
     public static void EncodeHeader(WireWriter w, string table, int groups)
@@ -60,15 +64,24 @@ internal static class BatchCodec
         if (form != GroupForm.Reference)
         {
             w.Bytes(batch.Signature);
-            var members = batch.Members;
-            w.VarUInt((ulong)members.Length);
-            Span<bool> carried = derive ? stackalloc bool[members.Length] : default;
+            int n = batch.Count;
+            w.VarUInt((ulong)n);
+            Span<bool> carried = derive ? stackalloc bool[n] : default;
             if (derive)
                 for (int i = start; i < start + count; i++)
                     if (!included[i].Version.Removed) carried[included[i].Member] = true;
-            var span = w.GetSpan(members.Length * 33);
+            // A thin batch's members are read under its table's lock, all but the carried ones (which need no hash).
+            BatchMember[]? resolved = null;
+            ReadOnlySpan<BatchMember> members = batch.Thick;
+            if (members.IsEmpty)
+            {
+                resolved = ArrayPool<BatchMember>.Shared.Rent(n);
+                batch.Thin!.Owner.CopyMembers(batch, resolved.AsSpan(0, n), carried);
+                members = resolved.AsSpan(0, n);
+            }
+            var span = w.GetSpan(n * 33);
             int at = 0;
-            for (int i = 0; i < members.Length; i++)
+            for (int i = 0; i < n; i++)
             {
                 if (derive && carried[i])
                 {
@@ -80,6 +93,7 @@ internal static class BatchCodec
                 at += 33;
             }
             w.Advance(at);
+            if (resolved is not null) ArrayPool<BatchMember>.Shared.Return(resolved);
         }
         w.VarUInt((ulong)count);
         for (int i = start; i < start + count; i++)
@@ -149,7 +163,7 @@ internal static class BatchCodec
                     memory.Remember(batch);
                 }
             }
-            var members2 = batch.Members;
+            var members2 = batch.Members; // a remembered batch made thin since is resolved (rare)
             int n2 = members2.Length;
             int k = r.Count(n2, 1);
             var included = lists?.Rent(k) ?? new List<Change>(k);

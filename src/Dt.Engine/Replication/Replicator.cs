@@ -348,14 +348,14 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
             ? $"a change signed as trusted master {fingerprint} failed verification (forged or altered); dropped"
             : $"a change signed by master {fingerprint}, which is not a trusted master (Dt:TrustedMasterKeys), dropped";
         Interlocked.Increment(ref _droppedUnknownAuthor);
-        long toLog = Untrusted.Record(batch.Author, forged, t.Name, origin, batch.Members.Length);
+        long toLog = Untrusted.Record(batch.Author, forged, t.Name, origin, batch.Count);
         if (toLog > 0)
         {
             if (forged) DtLog.ForgedChanges(_log, t.Name, origin, fingerprint, toLog);
             else DtLog.UntrustedSigner(_log, t.Name, origin, fingerprint, toLog);
         }
-        _metrics.ChangesDropped(forged ? DropReason.BadSignature : DropReason.UntrustedSigner, batch.Members.Length);
-        _events.Publish(DtEventTypes.Error, t.Name, batch.Members[0].Hash, null, origin, why);
+        _metrics.ChangesDropped(forged ? DropReason.BadSignature : DropReason.UntrustedSigner, batch.Count);
+        _events.Publish(DtEventTypes.Error, t.Name, batch.MemberAt(0).Hash, null, origin, why);
         return false;
     }
 

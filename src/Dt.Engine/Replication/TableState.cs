@@ -83,6 +83,7 @@ internal sealed class TableState(string name)
     /// <summary>
     /// A held entry: the batch and member that wrote it (its version follows from them) and where its JSON is if
     /// live. 16 bytes: the member index (below <see cref="ChangeBatch.MaxMembers"/>) shares a word with the JSON's place.
+    /// Its full hash is its batch's member (hashed from the JSON here when the batch is thin); only read under the lock.
     /// </summary>
     private readonly struct Stored : IKeyedByHash
     {
@@ -100,11 +101,14 @@ internal sealed class TableState(string name)
 
         public int Member => (int)(_place & ((1u << JsonRef.SpareBits) - 1));
 
-        public ObjectHash Hash => Batch.Members[Member].Hash;
+        public ObjectHash Hash => Batch.MemberAt(Member).Hash;
 
-        public EntryVersion Version => Batch.VersionOf(Batch.Members[Member]);
+        public bool Removed => Batch.RemovedAt(Member);
 
-        public ulong Fingerprint => Batch.Fingerprint(Batch.Members[Member]);
+        public EntryVersion Version => Batch.VersionOf(Removed);
+
+        /// <summary>The entry's fingerprint, from its hash's first 64 bits (its index key).</summary>
+        public ulong FingerprintFor(ulong hashHead) => Batch.Fingerprint(hashHead, Removed);
     }
 
     /// <summary>What a peer's changes must pass besides being newer: old removals are ignored, a full table takes no new objects.</summary>
@@ -141,10 +145,106 @@ internal sealed class TableState(string name)
         return newest;
     }
 
-    /// <summary>Gives back the index's room beyond its entries (an index grown by adds doubles, so it may hold up to twice its entries).</summary>
+    /// <summary>
+    /// Gives back what a quiet table need not keep: the index's room beyond its entries (an index grown by adds
+    /// doubles, so it may hold up to twice its entries), and the member hashes of its thick batches that its live
+    /// objects' JSON gives (see <see cref="ChangeBatch"/>): 29 of 33 bytes per object.
+    /// </summary>
     public void TrimExcess()
     {
-        lock (_sync) _entries.TrimExcess();
+        lock (_sync)
+        {
+            _entries.TrimExcess();
+            ThinBatchesLocked();
+        }
+    }
+
+    /// <summary>Not yet placed, while a batch is made thin.</summary>
+    private const int Unplaced = int.MinValue;
+
+    /// <summary>
+    /// Makes every held thick batch thin: a member whose add is a live entry of the index's dense array becomes that
+    /// entry's position; the others keep their hash. One pass over the index, entries of a batch mostly adjacent.
+    /// </summary>
+    private void ThinBatchesLocked()
+    {
+        Dictionary<ChangeBatch, int[]>? places = null;
+        foreach (var b in _batches.Values)
+            if (!b.IsThin)
+            {
+                var where = new int[b.Count];
+                Array.Fill(where, Unplaced);
+                (places ??= new(ReferenceEqualityComparer.Instance))[b] = where;
+            }
+        if (places is null) return;
+        ChangeBatch? last = null;
+        int[]? lastWhere = null;
+        for (int p = 0; p < _entries.DenseCount; p++)
+        {
+            ref readonly var s = ref _entries.ValueAt(p);
+            if (!ReferenceEquals(s.Batch, last))
+            {
+                last = s.Batch;
+                lastWhere = places.GetValueOrDefault(last);
+            }
+            if (lastWhere is not null && !s.Removed) lastWhere[s.Member] = p;
+        }
+        foreach (var (b, where) in places)
+        {
+            var thick = b.Thick!;
+            int keep = 0;
+            foreach (int w in where)
+                if (w == Unplaced) keep++;
+            var kept = new BatchMember[keep];
+            for (int i = 0, k = 0; i < where.Length; i++)
+                if (where[i] == Unplaced)
+                {
+                    kept[k] = thick[i];
+                    where[i] = ~k++;
+                }
+            b.BecomeThin(this, where, kept);
+        }
+    }
+
+    /// <summary>Member <paramref name="i"/> of a batch (thin ones are this table's): under the lock, hashing a live member's JSON.</summary>
+    internal BatchMember MemberOf(ChangeBatch batch, int i)
+    {
+        lock (_sync) return MemberOfLocked(batch, i);
+    }
+
+    /// <summary>The members of <paramref name="batch"/> into <paramref name="into"/>, but those <paramref name="skip"/> marks (left as they are).</summary>
+    internal void CopyMembers(ChangeBatch batch, Span<BatchMember> into, ReadOnlySpan<bool> skip)
+    {
+        lock (_sync)
+            for (int i = 0; i < batch.Count; i++)
+                if (skip.IsEmpty || !skip[i]) into[i] = MemberOfLocked(batch, i);
+    }
+
+    private BatchMember MemberOfLocked(ChangeBatch batch, int i)
+    {
+        if (batch.Thick is { } thick) return thick[i];
+        var thin = batch.Thin!;
+        if (!ReferenceEquals(thin.Owner, this)) return thin.Owner.MemberOf(batch, i);
+        int w = thin.Where[i];
+        return w < 0 ? thin.Kept[~w] : new BatchMember(ObjectHash.Of(_slab.Get(_entries.ValueAt(w).Json).Span), false);
+    }
+
+    /// <summary>A live member of a thin batch stops being its object's entry: it keeps its hash from now on.</summary>
+    private static void KeepHash(ChangeBatch batch, int member, in ObjectHash hash)
+    {
+        if (batch.Thin is not { } thin || thin.Where[member] < 0) return;
+        if (thin.KeptCount == thin.Kept.Length) Array.Resize(ref thin.Kept, Math.Max(4, thin.Kept.Length * 2));
+        thin.Kept[thin.KeptCount] = new BatchMember(hash, false);
+        thin.Where[member] = ~thin.KeptCount++;
+    }
+
+    /// <summary>Whether held member <paramref name="i"/> of <paramref name="held"/> is <paramref name="m"/> (a live member of a thin batch is never compared: see ApplyLocked).</summary>
+    private static bool HeldMemberIs(ChangeBatch held, int i, in BatchMember m)
+    {
+        if (i >= held.Count) return false;
+        if (held.Thick is { } thick) return thick[i] == m;
+        int w = held.Thin!.Where[i];
+        return w < 0 && held.Thin.Kept[~w] == m;
     }
 
     /// <summary>Makes room for about <paramref name="entries"/> entries at once (a bulk sync announces its size).</summary>
@@ -266,7 +366,7 @@ internal sealed class TableState(string name)
         {
             if (!IsLive(hash)) return null;
             var batch = sign([new BatchMember(hash, true)]);
-            var c = new Change(hash, batch.VersionOf(batch.Members[0]), null, batch, 0);
+            var c = new Change(hash, batch.VersionOf(removed: true), null, batch, 0);
             ApplyLocked(c, "local", observer);
             Tell(observer, "local");
             journal?.Invoke(batch, [c]);
@@ -295,17 +395,40 @@ internal sealed class TableState(string name)
         }
     }
 
-    /// <summary>Of <paramref name="batch"/>'s members, those whose held entry it still wrote, with their JSON.</summary>
+    /// <summary>
+    /// Of <paramref name="batch"/>'s members, those whose held entry it still wrote, with their JSON: what is sent or
+    /// written of it. A live member of a thin batch comes without its hash (default): its JSON carries it, and the
+    /// encoder leaves it to be derived (<see cref="BatchCodec.DerivedFlag"/>) rather than hashing here.
+    /// </summary>
     public void CurrentOf(ChangeBatch batch, List<Change> into)
     {
-        var members = batch.Members;
         lock (_sync)
-            for (int i = 0; i < members.Length; i++)
+        {
+            if (batch.Thick is { } members)
             {
-                if (i + PrefetchAhead < members.Length) _entries.Prefetch(members[i + PrefetchAhead].Hash);
-                if (_entries.TryGetValue(members[i].Hash, out var s) && ReferenceEquals(s.Batch, batch) && s.Member == i)
-                    into.Add(new Change(members[i].Hash, s.Version, JsonOf(s), batch, i));
+                for (int i = 0; i < members.Length; i++)
+                {
+                    if (i + PrefetchAhead < members.Length) _entries.Prefetch(members[i + PrefetchAhead].Hash);
+                    if (_entries.TryGetValue(members[i].Hash, out var s) && ReferenceEquals(s.Batch, batch) && s.Member == i)
+                        into.Add(new Change(members[i].Hash, s.Version, JsonOf(s), batch, i));
+                }
+                return;
             }
+            var thin = batch.Thin!;
+            if (!ReferenceEquals(thin.Owner, this)) return; // another table's batch backs nothing here
+            for (int i = 0; i < batch.Count; i++)
+            {
+                int w = thin.Where[i];
+                if (w >= 0)
+                {
+                    into.Add(new Change(default, batch.VersionOf(removed: false), _slab.Get(_entries.ValueAt(w).Json), batch, i));
+                    continue;
+                }
+                var m = thin.Kept[~w];
+                if (_entries.TryGetValue(m.Hash, out var s) && ReferenceEquals(s.Batch, batch) && s.Member == i)
+                    into.Add(new Change(m.Hash, s.Version, JsonOf(s), batch, i));
+            }
+        }
     }
 
     /// <summary>The held entries (live or tombstone) of these hashes, with their JSON.</summary>
@@ -338,9 +461,9 @@ internal sealed class TableState(string name)
         }
     }
 
-    private ReadOnlyMemory<byte> JsonOf(in Stored s) => s.Version.Removed ? default : _slab.Get(s.Json);
+    private ReadOnlyMemory<byte> JsonOf(in Stored s) => s.Removed ? default : _slab.Get(s.Json);
 
-    private bool IsLive(in ObjectHash hash) => _entries.TryGetValue(hash, out var s) && !s.Version.Removed;
+    private bool IsLive(in ObjectHash hash) => _entries.TryGetValue(hash, out var s) && !s.Removed;
 
     private ApplyOutcome ApplyLocked(in Change change, string origin, ITableObserver? observer)
     {
@@ -380,21 +503,30 @@ internal sealed class TableState(string name)
     {
         previousJson = storedJson = default;
         if (!change.Version.Removed && change.Json.IsEmpty) throw new ArgumentException("an add carries its JSON");
-        if (change.Batch is null || change.Member < 0 || change.Member >= change.Batch.Members.Length
-            || change.Batch.Members[change.Member].Hash != change.Hash || change.Batch.Members[change.Member].Removed != change.Version.Removed)
+        if (change.Batch is null || change.Member < 0 || change.Member >= change.Batch.Count)
+            throw new ArgumentException("a change carries its batch and is the member of it that it claims to be");
+        var member = change.Batch.MemberAt(change.Member);
+        if (member.Hash != change.Hash || member.Removed != change.Version.Removed)
             throw new ArgumentException("a change carries its batch and is the member of it that it claims to be");
         // One instance per batch, so its reference count covers every entry it backs. The index finds an entry's full
         // hash through that instance, so a batch that reuses a held batch's version with other members is ignored.
+        // (A live member of a held thin batch is its object's entry at that very version: stale whatever it claims.)
         // The batch of the previous change is held and is usually this one (changes come a batch at a time).
         var batch = ReferenceEquals(change.Batch, _lastBatch) ? _lastBatch : _batches.GetValueOrDefault(change.Batch.Key);
-        if (batch is not null && !ReferenceEquals(batch, change.Batch)
-            && (change.Member >= batch.Members.Length || batch.Members[change.Member] != change.Batch.Members[change.Member]))
+        if (batch is not null && !ReferenceEquals(batch, change.Batch) && !HeldMemberIs(batch, change.Member, member))
             return ApplyOutcome.Stale;
         // One lookup per change: the slot is written in place (nothing below throws once a new slot exists).
-        ref var slot = ref _entries.GetValueRefOrAddDefault(change.Hash, out bool had);
+        ref var slot = ref _entries.GetValueRefOrAddDefault(change.Hash, out bool had, out int position);
         var old = slot;
         if (had && old.Version.CompareTo(change.Version) >= 0) return ApplyOutcome.Stale;
-        if (batch is null) _batches[change.Batch.Key] = batch = change.Batch;
+        if (batch is null)
+        {
+            // Another table's thin batch is resolved into a thick copy of its own (only tests hand batches across).
+            batch = change.Batch.Thin is { } thin && !ReferenceEquals(thin.Owner, this)
+                ? new ChangeBatch(change.Batch.Author, change.Batch.Hlc, change.Batch.Members, change.Batch.Signature)
+                : change.Batch;
+            _batches[batch.Key] = batch;
+        }
         batch.LiveRefs++;
         _lastBatch = batch;
 
@@ -403,14 +535,18 @@ internal sealed class TableState(string name)
         _leafCount ??= new int[Leaves];
         if (had)
         {
-            ulong oldFp = old.Fingerprint;
+            ulong oldFp = old.FingerprintFor(change.Hash.A);
             _leafSum[leaf] -= oldFp;
             _syncSum -= oldFp;
             _leafCount[leaf]--;
-            if (!old.Version.Removed) RemoveLive(change.Hash, _slab.Length(old.Json));
+            if (!old.Removed)
+            {
+                RemoveLive(change.Hash, _slab.Length(old.Json));
+                KeepHash(old.Batch, old.Member, change.Hash);
+            }
             Release(old.Batch);
         }
-        ulong fp = change.Batch.Fingerprint(change.Batch.Members[change.Member]);
+        ulong fp = batch.Fingerprint(change.Hash.A, change.Version.Removed);
         _leafSum[leaf] += fp;
         _syncSum += fp;
         _leafCount[leaf]++;
@@ -422,8 +558,10 @@ internal sealed class TableState(string name)
             AddLive(change.Hash, change.Json.Length);
         }
         slot = new Stored(at, batch, change.Member);
+        // A thin batch's member that is now a live entry of the dense array is found by its position from now on.
+        if (!change.Version.Removed && position >= 0 && batch.Thin is { } held) held.Where[change.Member] = position;
 
-        bool wasLive = had && !old.Version.Removed;
+        bool wasLive = had && !old.Removed;
         if (wasLive)
         {
             previousJson = _slab.Get(old.Json);
@@ -442,13 +580,20 @@ internal sealed class TableState(string name)
     private bool ForgetLocked(in ObjectHash hash, out ReadOnlyMemory<byte> previousJson)
     {
         previousJson = default;
-        if (!_entries.Remove(hash, out var old)) return false;
-        ulong fp = old.Fingerprint;
+        if (!_entries.Remove(hash, out var old, out int movedTo)) return false;
+        if (!old.Removed) KeepHash(old.Batch, old.Member, hash);
+        // The last entry filled the hole: a live member of a thin batch follows it.
+        if (movedTo >= 0)
+        {
+            ref readonly var moved = ref _entries.ValueAt(movedTo);
+            if (moved.Batch.Thin is { } thin && thin.Where[moved.Member] >= 0) thin.Where[moved.Member] = movedTo;
+        }
+        ulong fp = old.FingerprintFor(hash.A);
         int leaf = (int)hash.Prefix(LeafBits);
         _leafSum![leaf] -= fp;
         _leafCount![leaf]--;
         _syncSum -= fp;
-        if (!old.Version.Removed)
+        if (!old.Removed)
         {
             RemoveLive(hash, _slab.Length(old.Json));
             previousJson = _slab.Get(old.Json);
@@ -548,7 +693,7 @@ internal sealed class TableState(string name)
             if (!index.TryGetValue(e.Prefix(parentBits), out int i)) continue;
             int c = (int)(e.Prefix(childBits) & 15);
             result[i].Counts[c]++;
-            result[i].Sums[c] += e.Value.Fingerprint;
+            result[i].Sums[c] += e.Value.FingerprintFor(e.Head);
         }
         return result;
     }

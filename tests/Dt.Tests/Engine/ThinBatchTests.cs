@@ -1,0 +1,156 @@
+using System.Text;
+using Dt.Model;
+using Dt.Protocol;
+using Dt.Replication;
+using Xunit;
+
+namespace Dt.Tests.Engine;
+
+/// <summary>
+/// A table that has gone quiet keeps a held batch thin: a live member as its entry's position, its hash taken from
+/// the JSON when asked. Whatever happens to the table afterwards (replacements, removals, entries dropped and moved
+/// in the index, more batches), every held batch must still list exactly the members its master signed.
+/// </summary>
+public sealed class ThinBatchTests
+{
+    private static readonly Guid Author = Guid.NewGuid();
+    private ulong _hlc;
+    private readonly Dictionary<(Guid, ulong), BatchMember[]> _signed = new();
+
+    private ChangeBatch Sign(BatchMember[] members)
+    {
+        var batch = new ChangeBatch(Author, ++_hlc, members, new byte[64]);
+        _signed[batch.Key] = [.. members];
+        return batch;
+    }
+
+    private sealed class Quiet : ITableObserver
+    {
+        public static readonly Quiet Instance = new();
+
+        public void OnApplied(TableState table, ReadOnlySpan<AppliedChange> applied, string origin) { }
+    }
+
+    private static byte[] Object(int i) => Encoding.UTF8.GetBytes($$"""{"i":{{i}},"p":"{{new string('y', 60 + i % 29)}}"}""");
+
+    private List<ObjectHash> Add(TableState t, IEnumerable<int> ids)
+    {
+        var json = ids.Select(Object).ToList();
+        var hashes = json.Select(j => ObjectHash.Of(j)).ToArray();
+        t.AddLocal(hashes, json, long.MaxValue, Sign, Quiet.Instance, null);
+        return [.. hashes];
+    }
+
+    /// <summary>Every held batch lists its signed members, serves its current entries, and survives the wire.</summary>
+    private void AssertIntact(TableState t, Dictionary<ObjectHash, int> live)
+    {
+        Assert.Equal(live.Count, t.LiveCount);
+        foreach (var (h, i) in live)
+        {
+            Assert.True(t.TryGetLive(h, out var json));
+            Assert.Equal(Object(i), json.ToArray());
+        }
+        var carried = 0;
+        foreach (var batch in t.SnapshotBatches())
+        {
+            var signed = _signed[batch.Key];
+            Assert.Equal(signed, batch.Members);
+            for (int i = 0; i < signed.Length; i++) Assert.Equal(signed[i], batch.MemberAt(i));
+            var current = new List<Change>();
+            t.CurrentOf(batch, current);
+            foreach (var c in current)
+            {
+                var m = signed[c.Member];
+                Assert.Equal(m.Removed, c.Version.Removed);
+                if (m.Removed) continue;
+                Assert.Equal(m.Hash, ObjectHash.Of(c.Json.Span));
+                Assert.True(live.ContainsKey(m.Hash));
+                carried++;
+            }
+            // Sent to a peer that derives hashes and to one that does not: the receiver gets the signed list either way.
+            foreach (bool derive in new[] { true, false })
+            {
+                if (current.Count == 0) break;
+                var w = new WireWriter(1 << 16);
+                BatchCodec.EncodeHeader(w, t.Name, 1);
+                BatchCodec.EncodeGroup(w, batch, current, 0, current.Count, derive: derive);
+                var r = new WireReader(w.WrittenSpan);
+                Assert.Equal((byte)MessageType.Changes, r.U8());
+                var (_, groups) = BatchCodec.Decode(ref r, 1 << 20);
+                Assert.Equal(signed, groups[0].Batch.Members);
+                w.Dispose();
+            }
+        }
+        Assert.Equal(live.Count, carried);
+    }
+
+    [Fact]
+    public void Thin_batches_keep_listing_what_their_master_signed_through_replacements_removals_and_moves_in_the_index()
+    {
+        var t = new TableState("t");
+        var live = new Dictionary<ObjectHash, int>();
+        var random = new Random(11);
+        int next = 0;
+        for (int round = 0; round < 6; round++)
+        {
+            var ids = Enumerable.Range(next, 1500).ToList();
+            next += 1500;
+            var hashes = Add(t, ids);
+            for (int k = 0; k < ids.Count; k++) live[hashes[k]] = ids[k];
+            var digestBefore = t.Summary();
+            var rootBefore = t.Root;
+
+            t.TrimExcess();
+
+            Assert.All(t.SnapshotBatches(), b => Assert.True(b.IsThin));
+            Assert.Equal(digestBefore, t.Summary());
+            Assert.Equal(rootBefore, t.Root);
+            AssertIntact(t, live);
+
+            // Removals turn entries into tombstones (their live members keep their hashes from then on) ...
+            foreach (var h in live.Keys.OrderBy(_ => random.Next()).Take(400).ToList())
+            {
+                Assert.NotNull(t.RemoveLocal(h, Sign, Quiet.Instance, null));
+                live.Remove(h);
+            }
+            // ... old ones are purged, which moves the index's last entries into the holes ...
+            if (round % 2 == 1) Assert.True(t.PurgeTombstones(ulong.MaxValue) > 0);
+            // ... and a removed object added again is a new member of a new batch.
+            var again = Enumerable.Range(0, next).Where(i => !live.ContainsValue(i)).OrderBy(_ => random.Next()).Take(100).ToList();
+            var readded = Add(t, again);
+            for (int k = 0; k < again.Count; k++) live[readded[k]] = again[k];
+            AssertIntact(t, live);
+        }
+        // Entries dropped outright (a batch no trusted master signed) move others in the index too.
+        var drop = t.SnapshotBatches().Where(b => b.IsThin).OrderBy(b => b.Hlc).Skip(1).First();
+        var dropped = new List<Change>();
+        t.CurrentOf(drop, dropped);
+        foreach (var c in dropped) live.Remove(_signed[drop.Key][c.Member].Hash);
+        Assert.True(t.ForgetWhere(b => b.Key != drop.Key, "test", Quiet.Instance) > 0);
+        AssertIntact(t, live);
+    }
+
+    [Fact]
+    public void A_thin_batch_applied_into_another_table_is_held_there_as_its_own_copy()
+    {
+        var source = new TableState("t");
+        var hashes = Add(source, Enumerable.Range(0, 3000));
+        source.TrimExcess();
+        var copy = new TableState("t");
+        foreach (var (_, included) in source.SnapshotGroups()) copy.ApplyAll([.. included]);
+
+        Assert.Equal(source.Summary(), copy.Summary());
+        Assert.Equal(source.Root, copy.Root);
+        foreach (var b in copy.SnapshotBatches())
+        {
+            Assert.False(b.IsThin);
+            Assert.Equal(_signed[b.Key], b.Members);
+        }
+        // Each table thins its own batches; the source's stay intact as the copy's change.
+        copy.TrimExcess();
+        Assert.NotNull(copy.RemoveLocal(hashes[5], Sign, Quiet.Instance, null));
+        var live = Enumerable.Range(0, 3000).Where(i => i != 5).ToDictionary(i => hashes[i], i => i);
+        AssertIntact(copy, live);
+        AssertIntact(source, Enumerable.Range(0, 3000).ToDictionary(i => hashes[i], i => i));
+    }
+}
