@@ -68,6 +68,13 @@ internal sealed class ChangeBatch
         public int KeptCount = kept.Length;
     }
 
+    /// <summary>
+    /// The network under which this node found the signature good (null until checked). The author is its key's id,
+    /// so the check holds whatever masters are trusted later; it spares a thin batch a check that would hash every
+    /// live member's JSON again (when a node restarts over the tables it held).
+    /// </summary>
+    public string? SignatureGoodIn { get; set; }
+
     /// <summary>How many of this batch's changes are the newest held for their object (maintained by <see cref="TableState"/>).</summary>
     public int LiveRefs { get; set; }
 

@@ -250,8 +250,14 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
         return n;
     }
 
-    private bool Verify(string table, ChangeBatch b) =>
-        _trusted.Verify(b.Author, ChangeBatch.Digest(_options.Network, table, b.Author, b.Hlc, b.Members), b.Signature);
+    /// <summary>Whether a trusted master signed <paramref name="b"/>: checked once per batch (see <see cref="ChangeBatch.SignatureGoodIn"/>).</summary>
+    private bool Verify(string table, ChangeBatch b)
+    {
+        if (b.SignatureGoodIn == _options.Network) return _trusted.Contains(b.Author);
+        if (!_trusted.Verify(b.Author, ChangeBatch.Digest(_options.Network, table, b.Author, b.Hlc, b.Members), b.Signature)) return false;
+        b.SignatureGoodIn = _options.Network;
+        return true;
+    }
 
     // ---- local changes (masters only) ------------------------------------------------------------------------
 
@@ -285,7 +291,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
     {
         ulong hlc = _clock.Now();
         var signature = _signer!.SignDigest(ChangeBatch.Digest(_options.Network, table, _signer.Id, hlc, members));
-        return new ChangeBatch(_signer.Id, hlc, members, signature);
+        return new ChangeBatch(_signer.Id, hlc, members, signature) { SignatureGoodIn = _options.Network };
     }
 
     /// <summary>Completes when every change this node has applied so far is on disk (at once in memory-only mode).</summary>

@@ -523,7 +523,7 @@ internal sealed class TableState(string name)
         {
             // Another table's thin batch is resolved into a thick copy of its own (only tests hand batches across).
             batch = change.Batch.Thin is { } thin && !ReferenceEquals(thin.Owner, this)
-                ? new ChangeBatch(change.Batch.Author, change.Batch.Hlc, change.Batch.Members, change.Batch.Signature)
+                ? new ChangeBatch(change.Batch.Author, change.Batch.Hlc, change.Batch.Members, change.Batch.Signature) { SignatureGoodIn = change.Batch.SignatureGoodIn }
                 : change.Batch;
             _batches[batch.Key] = batch;
         }
