@@ -219,8 +219,12 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
             foreach (var (h, json) in t.SnapshotLive(skip)) Events.Publish(DtEventTypes.ObjectAdded, t.Name, h, json, "store");
         }
         _modules.Start();
-        if (Options.TrimMemoryAfterBytes > 0)
-            _trimLoop = ModuleTimer.RunAsync(TimeSpan.FromSeconds(1), Time, _trim.Tick, e => DtLog.MemoryTrimFailed(_log, e.Message), _stop.Token);
+        _trimLoop = ModuleTimer.RunAsync(TimeSpan.FromSeconds(1), Time, () =>
+        {
+            // A table under steady load never goes quiet for the trim: it thins its batches once enough are thick.
+            foreach (var t in Replicator.Tables) t.ThinBatchesIfDue();
+            _trim.Tick();
+        }, e => DtLog.MemoryTrimFailed(_log, e.Message), _stop.Token);
     }
 
     // ---- grains ----------------------------------------------------------------------------------------------

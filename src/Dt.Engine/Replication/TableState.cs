@@ -159,6 +159,29 @@ internal sealed class TableState(string name)
         }
     }
 
+    /// <summary>Members of held batches that are still thick.</summary>
+    public int ThickMembers { get { lock (_sync) return _thickMembers; } }
+
+    private int _thickMembers;
+
+    /// <summary>
+    /// Thick members a table holds before <see cref="ThinBatchesIfDue"/> thins them, at least (about 2 MB of hashes);
+    /// and at least half its entries, so the pass (a scan of the index, about 30 ms per million entries) costs at most
+    /// a few tens of nanoseconds per member it thins.
+    /// </summary>
+    public const int ThinAfterMembers = 1 << 16;
+
+    /// <summary>Makes the held batches thin if enough of them are thick (a busy table is never quiet for the trim).</summary>
+    public bool ThinBatchesIfDue()
+    {
+        lock (_sync)
+        {
+            if (_thickMembers < Math.Max(ThinAfterMembers, _entries.Count / 2)) return false;
+            ThinBatchesLocked();
+            return true;
+        }
+    }
+
     /// <summary>Not yet placed, while a batch is made thin.</summary>
     private const int Unplaced = int.MinValue;
 
@@ -176,6 +199,7 @@ internal sealed class TableState(string name)
                 Array.Fill(where, Unplaced);
                 (places ??= new(ReferenceEqualityComparer.Instance))[b] = where;
             }
+        _thickMembers = 0;
         if (places is null) return;
         ChangeBatch? last = null;
         int[]? lastWhere = null;
@@ -526,6 +550,7 @@ internal sealed class TableState(string name)
                 ? new ChangeBatch(change.Batch.Author, change.Batch.Hlc, change.Batch.Members, change.Batch.Signature) { SignatureGoodIn = change.Batch.SignatureGoodIn }
                 : change.Batch;
             _batches[batch.Key] = batch;
+            if (!batch.IsThin) _thickMembers += batch.Count;
         }
         batch.LiveRefs++;
         _lastBatch = batch;
@@ -607,6 +632,7 @@ internal sealed class TableState(string name)
     {
         if (--batch.LiveRefs > 0) return;
         _batches.Remove(batch.Key);
+        if (!batch.IsThin) _thickMembers -= batch.Count;
         if (ReferenceEquals(batch, _lastBatch)) _lastBatch = null;
     }
 

@@ -131,6 +131,57 @@ public sealed class ThinBatchTests
     }
 
     [Fact]
+    public void A_busy_table_thins_its_batches_once_enough_members_are_thick()
+    {
+        var t = new TableState("t");
+        Add(t, Enumerable.Range(0, TableState.ThinAfterMembers - 1));
+        Assert.Equal(TableState.ThinAfterMembers - 1, t.ThickMembers);
+        Assert.False(t.ThinBatchesIfDue());
+        Assert.All(t.SnapshotBatches(), b => Assert.False(b.IsThin));
+
+        var hashes = Add(t, Enumerable.Range(TableState.ThinAfterMembers, 10));
+        Assert.True(t.ThinBatchesIfDue());
+        Assert.Equal(0, t.ThickMembers);
+        Assert.All(t.SnapshotBatches(), b => Assert.True(b.IsThin));
+        Assert.False(t.ThinBatchesIfDue());
+
+        // New batches are thick until the next pass; a removal's batch is counted too, and released ones are not.
+        Assert.NotNull(t.RemoveLocal(hashes[0], Sign, Quiet.Instance, null));
+        Assert.Equal(1, t.ThickMembers);
+        var live = Enumerable.Range(0, TableState.ThinAfterMembers - 1).Concat(Enumerable.Range(TableState.ThinAfterMembers + 1, 9))
+            .ToDictionary(i => ObjectHash.Of(Object(i)), i => i);
+        AssertIntact(t, live);
+    }
+
+    [Fact]
+    public async Task Nodes_serve_a_sync_from_thin_batches_and_remove_through_them()
+    {
+        await using var cluster = new TestCluster();
+        // Trims off: the tables are thinned by their own count of thick members, as on a node that is never quiet.
+        Action<Dt.Hosting.DtOptions> noTrim = o => o.TrimMemoryAfterBytes = 0;
+        var master = await cluster.Start(master: true, configure: noTrim);
+        var node = await cluster.Start(peers: [master], configure: noTrim);
+        var objects = Enumerable.Range(0, TableState.ThinAfterMembers + 5000).Select(i => TestCluster.Json($$"""{"thin":{{i}}}""")).ToList();
+        var hashes = await master.GetTable().AddObjects(objects);
+        await TestCluster.WaitConverged([master, node]);
+        var held = node.Replicator.Find("default")!;
+        await Eventually.Until(() => held.ThickMembers == 0 && master.Replicator.Find("default")!.ThickMembers == 0, "both tables thinned their batches");
+        Assert.All(held.SnapshotBatches(), b => Assert.True(b.IsThin));
+
+        // Removals reach the node through entries whose batches are thin.
+        foreach (var h in hashes.Take(100)) Assert.True(await master.GetTable().RemoveObject(h));
+        await TestCluster.WaitConverged([master, node]);
+        Assert.Equal(objects.Count - 100, TestCluster.Summary(node).Count);
+
+        // With the master gone, a newcomer syncs from the node's batches alone, and every signature checks out there.
+        await cluster.Stop(master);
+        var late = await cluster.Start(peers: [node], configure: noTrim);
+        await TestCluster.WaitConverged([node, late]);
+        Assert.Equal(objects.Count - 100, TestCluster.Summary(late).Count);
+        Assert.True(late.Replicator.Find("default")!.BatchCount > 0);
+    }
+
+    [Fact]
     public void A_thin_batch_applied_into_another_table_is_held_there_as_its_own_copy()
     {
         var source = new TableState("t");
