@@ -655,9 +655,21 @@ internal sealed class TableState(string name)
     {
         lock (_sync)
         {
-            var list = new List<(ObjectHash, ReadOnlyMemory<byte>)>((int)Math.Max(0, _liveCount - skip));
+            long want = Math.Max(0, _liveCount - skip);
+            var list = new List<(ObjectHash, ReadOnlyMemory<byte>)>((int)want);
+            if (skip > want && _entries.OverflowCount == 0)
+            {
+                // The last few of many (a node's start-up events): read from the end instead of counting past the rest.
+                for (int p = _entries.DenseCount - 1; p >= 0 && list.Count < want; p--)
+                {
+                    ref readonly var s = ref _entries.ValueAt(p);
+                    if (!s.Removed) list.Add((s.Hash, _slab.Get(s.Json)));
+                }
+                list.Reverse();
+                return list;
+            }
             foreach (var e in _entries)
-                if (!e.Value.Version.Removed && skip-- <= 0) list.Add((e.Hash, _slab.Get(e.Value.Json)));
+                if (!e.Value.Removed && skip-- <= 0) list.Add((e.Hash, _slab.Get(e.Value.Json)));
             return list;
         }
     }

@@ -182,6 +182,21 @@ public sealed class ThinBatchTests
     }
 
     [Fact]
+    public void The_live_objects_after_a_skip_are_the_same_read_from_either_end()
+    {
+        var t = new TableState("t");
+        var hashes = Add(t, Enumerable.Range(0, 5000));
+        foreach (var h in hashes.Where((_, i) => i % 7 == 3)) Assert.NotNull(t.RemoveLocal(h, Sign, Quiet.Instance, null));
+        Assert.True(t.PurgeTombstones(ulong.MaxValue) > 0); // moves entries from the end into the holes
+        Add(t, Enumerable.Range(5000, 300));
+        t.TrimExcess();
+        var all = t.SnapshotLive();
+        Assert.Equal(t.LiveCount, all.Count);
+        foreach (long skip in new long[] { 0, 1, 2000, all.Count / 2, all.Count / 2 + 1, all.Count - 10, all.Count - 1, all.Count, all.Count + 3 })
+            Assert.Equal(all.Skip((int)Math.Min(skip, all.Count)).Select(x => (x.Hash, x.Json.ToArray())), t.SnapshotLive(skip).Select(x => (x.Hash, x.Json.ToArray())));
+    }
+
+    [Fact]
     public void A_thin_batch_applied_into_another_table_is_held_there_as_its_own_copy()
     {
         var source = new TableState("t");
