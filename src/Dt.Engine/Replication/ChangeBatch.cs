@@ -68,12 +68,37 @@ internal sealed class ChangeBatch
         public int KeptCount = kept.Length;
     }
 
+    // Where this node found the signature good: the digest covers network and table. One reference, so it is read
+    // and written whole.
+    private sealed record GoodIn(string Network, string Table);
+    private GoodIn? _goodIn;
+
     /// <summary>
-    /// The network under which this node found the signature good (null until checked). The author is its key's id,
-    /// so the check holds whatever masters are trusted later; it spares a thin batch a check that would hash every
-    /// live member's JSON again (when a node restarts over the tables it held).
+    /// Whether this node found the signature good for <paramref name="table"/> in <paramref name="network"/>. The author
+    /// is its key's id, so the check holds whatever masters are trusted later; it spares a thin batch a check that
+    /// would hash every live member's JSON again (when a node restarts over the tables it held).
     /// </summary>
-    public string? SignatureGoodIn { get; set; }
+    public bool SignatureGoodFor(string network, string table) => Volatile.Read(ref _goodIn) is { } g && g.Network == network && g.Table == table;
+
+    /// <summary>Records that the signature was found good for <paramref name="table"/> in <paramref name="network"/>.</summary>
+    public void MarkSignatureGood(string network, string table) => Volatile.Write(ref _goodIn, new GoodIn(network, table));
+
+    // The table that holds this instance: one only, because a table counts its references and, once thin, writes its
+    // own index positions into it. Another table that is handed it holds a copy (see HeldCopyFor).
+    private TableState? _heldBy;
+
+    /// <summary>
+    /// This instance, if <paramref name="table"/> may hold it (no other table has), else a copy of it for
+    /// <paramref name="table"/>: thick, sharing the member list (which never changes) or resolving a thin one's.
+    /// </summary>
+    internal ChangeBatch HeldCopyFor(TableState table)
+    {
+        var by = Interlocked.CompareExchange(ref _heldBy, table, null);
+        if (by is null || ReferenceEquals(by, table)) return this;
+        var copy = new ChangeBatch(Author, Hlc, Members, Signature) { _goodIn = Volatile.Read(ref _goodIn) };
+        copy._heldBy = table;
+        return copy;
+    }
 
     /// <summary>How many of this batch's changes are the newest held for their object (maintained by <see cref="TableState"/>).</summary>
     public int LiveRefs { get; set; }

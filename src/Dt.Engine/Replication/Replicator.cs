@@ -249,18 +249,18 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
         {
             // Checked on every core first (a replayed log's batches are unchecked; each check hashes the batch's member
             // list), so the pass under the table's lock below only reads the results.
-            Parallel.ForEach(t.SnapshotBatches(b => b.SignatureGoodIn != _options.Network), b => Verify(t.Name, b));
+            Parallel.ForEach(t.SnapshotBatches(b => !b.SignatureGoodFor(_options.Network, t.Name)), b => Verify(t.Name, b));
             n += t.ForgetWhere(b => Verify(t.Name, b), "not signed by a trusted master", this);
         }
         return n;
     }
 
-    /// <summary>Whether a trusted master signed <paramref name="b"/>: checked once per batch (see <see cref="ChangeBatch.SignatureGoodIn"/>).</summary>
+    /// <summary>Whether a trusted master signed <paramref name="b"/> for <paramref name="table"/>: checked once per batch (see <see cref="ChangeBatch.SignatureGoodFor"/>).</summary>
     private bool Verify(string table, ChangeBatch b)
     {
-        if (b.SignatureGoodIn == _options.Network) return _trusted.Contains(b.Author);
+        if (b.SignatureGoodFor(_options.Network, table)) return _trusted.Contains(b.Author);
         if (!_trusted.Verify(b.Author, ChangeBatch.Digest(_options.Network, table, b.Author, b.Hlc, b.Members), b.Signature)) return false;
-        b.SignatureGoodIn = _options.Network;
+        b.MarkSignatureGood(_options.Network, table);
         return true;
     }
 
@@ -296,7 +296,9 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
     {
         ulong hlc = _clock.Now();
         var signature = _signer!.SignDigest(ChangeBatch.Digest(_options.Network, table, _signer.Id, hlc, members));
-        return new ChangeBatch(_signer.Id, hlc, members, signature) { SignatureGoodIn = _options.Network };
+        var batch = new ChangeBatch(_signer.Id, hlc, members, signature);
+        batch.MarkSignatureGood(_options.Network, table);
+        return batch;
     }
 
     /// <summary>Completes when every change this node has applied so far is on disk (at once in memory-only mode).</summary>
@@ -326,7 +328,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
         changed.Clear();
         changed.EnsureCapacity(total);
         var refused = new List<Change>();
-        var rules = new TableState.PeerRules(tombstoneFloor, _options.MaxObjectsPerTable);
+        var rules = new TableState.PeerRules(tombstoneFloor, _options.MaxObjectsPerTable, b => Verify(table, b));
         ulong maxHlc = 0;
         string origin = from.RemoteNodeId.ToString();
         foreach (var (batch, included) in groups)

@@ -37,6 +37,7 @@ internal sealed class TableState(string name)
     private readonly CompactIndex<Stored> _entries = new();
     private readonly Dictionary<(Guid, ulong), ChangeBatch> _batches = new();
     private ChangeBatch? _lastBatch; // held in _batches whenever set
+    private ChangeBatch? _lastHandedIn; // the instance the last applied change carried, which maps to _lastBatch
     private readonly JsonSlab _slab = new();
     private ulong[]? _leafSum;
     private int[]? _leafCount;
@@ -111,8 +112,12 @@ internal sealed class TableState(string name)
         public ulong FingerprintFor(ulong hashHead) => Batch.Fingerprint(hashHead, Removed);
     }
 
-    /// <summary>What a peer's changes must pass besides being newer: old removals are ignored, a full table takes no new objects.</summary>
-    public readonly record struct PeerRules(ulong TombstoneFloor, long MaxObjects);
+    /// <summary>
+    /// What a peer's changes must pass besides being newer: old removals are ignored, a full table takes no new
+    /// objects, and a batch the table does not hold yet must be signed (<paramref name="Signed"/>, asked under the lock:
+    /// the caller's check may have passed on a held batch of the same signature that was let go of since).
+    /// </summary>
+    public readonly record struct PeerRules(ulong TombstoneFloor, long MaxObjects, Func<ChangeBatch, bool>? Signed = null);
 
     public bool TryGetBatch(Guid author, ulong hlc, out ChangeBatch batch)
     {
@@ -159,7 +164,7 @@ internal sealed class TableState(string name)
         }
     }
 
-    /// <summary>Members of held batches that are still thick.</summary>
+    /// <summary>Members of the thick batches taken in since the last thinning pass (and still held).</summary>
     public int ThickMembers { get { lock (_sync) return _thickMembers; } }
 
     private int _thickMembers;
@@ -219,6 +224,8 @@ internal sealed class TableState(string name)
             int keep = 0;
             foreach (int w in where)
                 if (w == Unplaced) keep++;
+            // Thin costs 4 bytes a member and 33 per kept one: a batch of mostly removals stays as it is.
+            if (4L * where.Length + 33L * keep >= 33L * where.Length) continue;
             var kept = new BatchMember[keep];
             for (int i = 0, k = 0; i < where.Length; i++)
                 if (where[i] == Unplaced)
@@ -329,7 +336,7 @@ internal sealed class TableState(string name)
                         refusedFull.Add(c);
                         continue;
                     }
-                    if (ApplyLocked(c, origin, observer) != ApplyOutcome.Stale) applied.Add(c);
+                    if (ApplyLocked(c, origin, observer, rules.Signed) != ApplyOutcome.Stale) applied.Add(c);
                 }
             }
             finally
@@ -489,9 +496,9 @@ internal sealed class TableState(string name)
 
     private bool IsLive(in ObjectHash hash) => _entries.TryGetValue(hash, out var s) && !s.Removed;
 
-    private ApplyOutcome ApplyLocked(in Change change, string origin, ITableObserver? observer)
+    private ApplyOutcome ApplyLocked(in Change change, string origin, ITableObserver? observer, Func<ChangeBatch, bool>? signed = null)
     {
-        var outcome = ApplyLocked(change, out var previous, out var stored);
+        var outcome = ApplyLocked(change, signed, out var previous, out var stored);
         if (observer is not null)
             switch (outcome)
             {
@@ -523,7 +530,7 @@ internal sealed class TableState(string name)
         }
     }
 
-    private ApplyOutcome ApplyLocked(in Change change, out ReadOnlyMemory<byte> previousJson, out ReadOnlyMemory<byte> storedJson)
+    private ApplyOutcome ApplyLocked(in Change change, Func<ChangeBatch, bool>? signed, out ReadOnlyMemory<byte> previousJson, out ReadOnlyMemory<byte> storedJson)
     {
         previousJson = storedJson = default;
         if (!change.Version.Removed && change.Json.IsEmpty) throw new ArgumentException("an add carries its JSON");
@@ -536,24 +543,26 @@ internal sealed class TableState(string name)
         // hash through that instance, so a batch that reuses a held batch's version with other members is ignored.
         // (A live member of a held thin batch is its object's entry at that very version: stale whatever it claims.)
         // The batch of the previous change is held and is usually this one (changes come a batch at a time).
-        var batch = ReferenceEquals(change.Batch, _lastBatch) ? _lastBatch : _batches.GetValueOrDefault(change.Batch.Key);
+        var batch = ReferenceEquals(change.Batch, _lastBatch) || ReferenceEquals(change.Batch, _lastHandedIn) ? _lastBatch
+            : _batches.GetValueOrDefault(change.Batch.Key);
         if (batch is not null && !ReferenceEquals(batch, change.Batch) && !HeldMemberIs(batch, change.Member, member))
             return ApplyOutcome.Stale;
+        // A batch new to the table: a peer's must be signed, and another table's instance is held as a copy.
+        bool adopt = batch is null;
+        if (adopt && signed is not null && !signed(change.Batch)) return ApplyOutcome.Stale;
         // One lookup per change: the slot is written in place (nothing below throws once a new slot exists).
         ref var slot = ref _entries.GetValueRefOrAddDefault(change.Hash, out bool had, out int position);
         var old = slot;
         if (had && old.Version.CompareTo(change.Version) >= 0) return ApplyOutcome.Stale;
-        if (batch is null)
+        if (adopt)
         {
-            // Another table's thin batch is resolved into a thick copy of its own (only tests hand batches across).
-            batch = change.Batch.Thin is { } thin && !ReferenceEquals(thin.Owner, this)
-                ? new ChangeBatch(change.Batch.Author, change.Batch.Hlc, change.Batch.Members, change.Batch.Signature) { SignatureGoodIn = change.Batch.SignatureGoodIn }
-                : change.Batch;
+            batch = change.Batch.HeldCopyFor(this);
             _batches[batch.Key] = batch;
             if (!batch.IsThin) _thickMembers += batch.Count;
         }
         batch.LiveRefs++;
         _lastBatch = batch;
+        _lastHandedIn = change.Batch;
 
         int leaf = (int)change.Hash.Prefix(LeafBits);
         _leafSum ??= new ulong[Leaves];
@@ -632,8 +641,8 @@ internal sealed class TableState(string name)
     {
         if (--batch.LiveRefs > 0) return;
         _batches.Remove(batch.Key);
-        if (!batch.IsThin) _thickMembers -= batch.Count;
-        if (ReferenceEquals(batch, _lastBatch)) _lastBatch = null;
+        if (!batch.IsThin) _thickMembers = Math.Max(0, _thickMembers - batch.Count);
+        if (ReferenceEquals(batch, _lastBatch)) _lastBatch = _lastHandedIn = null;
     }
 
     public bool TryGetLive(in ObjectHash hash, out ReadOnlyMemory<byte> json)

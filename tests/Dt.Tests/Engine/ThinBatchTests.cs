@@ -102,7 +102,8 @@ public sealed class ThinBatchTests
 
             t.TrimExcess();
 
-            Assert.All(t.SnapshotBatches(), b => Assert.True(b.IsThin));
+            // Batches of adds go thin; a removal's batch (only a tombstone to back) would only grow, and stays thick.
+            Assert.All(t.SnapshotBatches(), b => Assert.Equal(!_signed[b.Key].All(m => m.Removed), b.IsThin));
             Assert.Equal(digestBefore, t.Summary());
             Assert.Equal(rootBefore, t.Root);
             AssertIntact(t, live);
@@ -194,6 +195,71 @@ public sealed class ThinBatchTests
         Assert.Equal(t.LiveCount, all.Count);
         foreach (long skip in new long[] { 0, 1, 2000, all.Count / 2, all.Count / 2 + 1, all.Count - 10, all.Count - 1, all.Count, all.Count + 3 })
             Assert.Equal(all.Skip((int)Math.Min(skip, all.Count)).Select(x => (x.Hash, x.Json.ToArray())), t.SnapshotLive(skip).Select(x => (x.Hash, x.Json.ToArray())));
+    }
+
+    [Fact]
+    public void A_signature_checked_for_one_table_is_not_taken_for_another()
+    {
+        var batch = Sign([new BatchMember(ObjectHash.Of(Object(1)), false)]);
+        Assert.False(batch.SignatureGoodFor("dt", "a"));
+        batch.MarkSignatureGood("dt", "a");
+        Assert.True(batch.SignatureGoodFor("dt", "a"));
+        Assert.False(batch.SignatureGoodFor("dt", "b")); // the digest covers the table
+        Assert.False(batch.SignatureGoodFor("other", "a"));
+    }
+
+    [Fact]
+    public void A_peer_batch_the_table_does_not_hold_must_be_signed_and_one_it_holds_is_not_asked_again()
+    {
+        var t = new TableState("t");
+        var objects = Enumerable.Range(0, 10).Select(Object).ToList();
+        var batch = Sign([.. objects.Select(o => new BatchMember(ObjectHash.Of(o), false))]);
+        List<Change> Changes(ChangeBatch b, int from, int to) =>
+            [.. Enumerable.Range(from, to - from).Select(i => new Change(b.Members[i].Hash, b.VersionOf(b.Members[i]), objects[i], b, i))];
+        int asked = 0;
+        var refuse = new TableState.PeerRules(0, long.MaxValue, _ => { asked++; return false; });
+        var applied = new List<Change>();
+        t.ApplyFromPeer(Changes(batch, 0, 5), refuse, "peer", Quiet.Instance, applied, []);
+        Assert.Empty(applied);
+        Assert.Equal(0, t.EntryCount); // no slot left behind by a refused change
+        Assert.Equal(5, asked);
+
+        var accept = new TableState.PeerRules(0, long.MaxValue, _ => { asked++; return true; });
+        asked = 0;
+        t.ApplyFromPeer(Changes(batch, 0, 5), accept, "peer", Quiet.Instance, applied, []);
+        Assert.Equal(5, applied.Count);
+        Assert.Equal(1, asked); // once, for the batch new to the table
+        // The rest of the batch arrives in another instance (the next frame): it is the held batch, nothing to ask.
+        var again = new ChangeBatch(batch.Author, batch.Hlc, batch.Members, batch.Signature);
+        t.ApplyFromPeer(Changes(again, 5, 10), refuse, "peer", Quiet.Instance, applied, []);
+        Assert.Equal(10, applied.Count);
+        Assert.Equal(1, asked);
+    }
+
+    [Fact]
+    public void A_batch_held_by_one_table_is_held_by_another_as_a_copy_so_thinning_one_leaves_the_other_intact()
+    {
+        var a = new TableState("t");
+        var b = new TableState("t");
+        var json = Enumerable.Range(0, 2000).Select(Object).ToList();
+        var hashes = json.Select(j => ObjectHash.Of(j)).ToArray();
+        var batch = Sign([.. hashes.Select(h => new BatchMember(h, false))]);
+        var changes = Enumerable.Range(0, json.Count).Select(i => new Change(hashes[i], batch.VersionOf(removed: false), json[i], batch, i)).ToList();
+        a.ApplyAll(changes);
+        b.ApplyAll(changes);
+        var inB = Assert.Single(b.SnapshotBatches());
+        Assert.NotSame(batch, inB);
+        Assert.Same(batch, Assert.Single(a.SnapshotBatches()));
+
+        a.TrimExcess();
+        Assert.True(batch.IsThin);
+        Assert.False(inB.IsThin);
+        b.TrimExcess();
+        Assert.NotNull(b.RemoveLocal(hashes[3], Sign, Quiet.Instance, null));
+        var live = Enumerable.Range(0, json.Count).ToDictionary(i => hashes[i], i => i);
+        AssertIntact(a, live);
+        live.Remove(hashes[3]);
+        AssertIntact(b, live);
     }
 
     [Fact]
