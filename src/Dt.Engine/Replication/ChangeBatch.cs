@@ -19,8 +19,9 @@ internal readonly record struct BatchMember(ObjectHash Hash, bool Removed);
 /// list, which keeps signing and verifying cheap when millions of objects move; a change travels with its batch's
 /// member list and signature, and a node keeps a batch while any of its changes is still the newest for its object.
 /// <para>
-/// A batch starts thick: its member list in full, 33 bytes per member. A table that has held it a while makes it
-/// thin (<see cref="TableState.TrimExcess"/>): a member whose add is the live entry of its object there is kept as
+/// A batch starts thick: its member list in full, 33 bytes per member. The table that holds it makes it thin when
+/// quiet or busy enough (<see cref="TableState.TrimExcess"/>, <see cref="TableState.ThinBatchesIfDue"/>): a member
+/// whose add is the live entry of its object there is kept as
 /// that entry's position in the table's index (4 bytes), since its hash is the SHA-256 of the JSON the table holds
 /// anyway; only the other members keep their hash. That takes a held object's cost from 33 to 4 bytes. A thin batch
 /// belongs to that one table, which changes it under its lock; what reads a thin batch's members takes that lock
@@ -56,11 +57,9 @@ internal sealed class ChangeBatch
     private BatchMember[]? _members;
     private ThinMembers? _thin;
 
-    /// <summary>The members of a thin batch, changed only under its owner's lock.</summary>
-    internal sealed class ThinMembers(TableState owner, int[] where, BatchMember[] kept)
+    /// <summary>The members of a thin batch, changed only under the lock of the table that holds it.</summary>
+    internal sealed class ThinMembers(int[] where, BatchMember[] kept)
     {
-        public readonly TableState Owner = owner;
-
         /// <summary>Per member: the index position of its live entry (0 and up), or ~k for <see cref="Kept"/>[k].</summary>
         public readonly int[] Where = where;
 
@@ -86,6 +85,9 @@ internal sealed class ChangeBatch
     // The table that holds this instance: one only, because a table counts its references and, once thin, writes its
     // own index positions into it. Another table that is handed it holds a copy (see HeldCopyFor).
     private TableState? _heldBy;
+
+    /// <summary>The table that holds this instance (the one a thin batch's positions belong to), if any.</summary>
+    internal TableState? HeldBy => Volatile.Read(ref _heldBy);
 
     /// <summary>
     /// This instance, if <paramref name="table"/> may hold it (no other table has), else a copy of it for
@@ -120,13 +122,13 @@ internal sealed class ChangeBatch
         {
             if (Thick is { } thick) return thick;
             var all = new BatchMember[Count];
-            _thin!.Owner.CopyMembers(this, all, default);
+            HeldBy!.CopyMembers(this, all, default);
             return all;
         }
     }
 
     /// <summary>Member <paramref name="i"/> (for a thin batch, resolved under its owner's lock).</summary>
-    public BatchMember MemberAt(int i) => Thick is { } thick ? thick[i] : _thin!.Owner.MemberOf(this, i);
+    public BatchMember MemberAt(int i) => Thick is { } thick ? thick[i] : HeldBy!.MemberOf(this, i);
 
     /// <summary>Whether member <paramref name="i"/> removes its object; for a thin batch only under its owner's lock.</summary>
     public bool RemovedAt(int i)
@@ -136,10 +138,10 @@ internal sealed class ChangeBatch
         return w < 0 && _thin.Kept[~w].Removed;
     }
 
-    /// <summary>Makes the batch thin for <paramref name="owner"/>, which holds the lock and built the lists from <see cref="Thick"/>.</summary>
-    internal void BecomeThin(TableState owner, int[] where, BatchMember[] kept)
+    /// <summary>Makes the batch thin: called by the table that holds it, under its lock, with the lists built from <see cref="Thick"/>.</summary>
+    internal void BecomeThin(int[] where, BatchMember[] kept)
     {
-        _thin = new ThinMembers(owner, where, kept);
+        _thin = new ThinMembers(where, kept);
         Volatile.Write(ref _members, null);
     }
 

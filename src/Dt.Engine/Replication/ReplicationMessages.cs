@@ -76,7 +76,7 @@ internal static class BatchCodec
             if (members.IsEmpty)
             {
                 resolved = ArrayPool<BatchMember>.Shared.Rent(n);
-                batch.Thin!.Owner.CopyMembers(batch, resolved.AsSpan(0, n), carried);
+                batch.HeldBy!.CopyMembers(batch, resolved.AsSpan(0, n), carried);
                 members = resolved.AsSpan(0, n);
             }
             var span = w.GetSpan(n * 33);

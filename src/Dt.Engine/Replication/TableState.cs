@@ -198,7 +198,7 @@ internal sealed class TableState(string name)
     {
         Dictionary<ChangeBatch, int[]>? places = null;
         foreach (var b in _batches.Values)
-            if (!b.IsThin)
+            if (!b.IsThin && ReferenceEquals(b.HeldBy, this))
             {
                 var where = new int[b.Count];
                 Array.Fill(where, Unplaced);
@@ -233,7 +233,7 @@ internal sealed class TableState(string name)
                     kept[k] = thick[i];
                     where[i] = ~k++;
                 }
-            b.BecomeThin(this, where, kept);
+            b.BecomeThin(where, kept);
         }
     }
 
@@ -254,8 +254,8 @@ internal sealed class TableState(string name)
     private BatchMember MemberOfLocked(ChangeBatch batch, int i)
     {
         if (batch.Thick is { } thick) return thick[i];
+        if (!ReferenceEquals(batch.HeldBy, this)) return batch.HeldBy!.MemberOf(batch, i); // thin: only its holder reads it
         var thin = batch.Thin!;
-        if (!ReferenceEquals(thin.Owner, this)) return thin.Owner.MemberOf(batch, i);
         int w = thin.Where[i];
         return w < 0 ? thin.Kept[~w] : new BatchMember(ObjectHash.Of(_slab.Get(_entries.ValueAt(w).Json).Span), false);
     }
@@ -446,7 +446,7 @@ internal sealed class TableState(string name)
                 return;
             }
             var thin = batch.Thin!;
-            if (!ReferenceEquals(thin.Owner, this)) return; // another table's batch backs nothing here
+            if (!ReferenceEquals(batch.HeldBy, this)) return; // another table's batch backs nothing here
             for (int i = 0; i < batch.Count; i++)
             {
                 int w = thin.Where[i];
