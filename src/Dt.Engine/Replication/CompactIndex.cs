@@ -173,6 +173,12 @@ internal sealed class CompactIndex<T> where T : struct, IKeyedByHash
         return false;
     }
 
+    /// <summary>
+    /// The position in the dense array of the entry keyed by these 64 bits of a hash, or -1. The dense array holds at
+    /// most one entry per key; whether it is the object sought is for the caller to know (the full hash is not compared).
+    /// </summary>
+    public int PositionOfKey(ulong key) => Find(key, out _, out _);
+
     /// <summary>Entries in the dense array, at positions 0 to this minus one (the overflow map's are not).</summary>
     public int DenseCount => _count;
 

@@ -160,8 +160,9 @@ internal sealed class TableState(string name)
         lock (_sync)
         {
             _entries.TrimExcess();
-            ThinBatchesLocked();
+            _thickMembers = 0;
         }
+        ThinBatches();
     }
 
     /// <summary>Members of the thick batches taken in since the last thinning pass (and still held).</summary>
@@ -170,9 +171,8 @@ internal sealed class TableState(string name)
     private int _thickMembers;
 
     /// <summary>
-    /// Thick members a table holds before <see cref="ThinBatchesIfDue"/> thins them, at least (about 2 MB of hashes);
-    /// and at least half its entries, so the pass (a scan of the index, about 30 ms per million entries) costs at most
-    /// a few tens of nanoseconds per member it thins.
+    /// Thick members a table takes in before <see cref="ThinBatchesIfDue"/> thins them, at least (about 2 MB of
+    /// hashes); and at least half its entries, so a busy table's passes cost a bounded share of its work.
     /// </summary>
     public const int ThinAfterMembers = 1 << 16;
 
@@ -182,60 +182,65 @@ internal sealed class TableState(string name)
         lock (_sync)
         {
             if (_thickMembers < Math.Max(ThinAfterMembers, _entries.Count / 2)) return false;
-            ThinBatchesLocked();
-            return true;
+            _thickMembers = 0;
         }
+        ThinBatches();
+        return true;
+    }
+
+    /// <summary>
+    /// Makes every held thick batch thin, one batch per hold of the lock (a batch's members are looked up in the
+    /// index: about 0.1 ms per thousand), so readers and writers wait for one batch, never for the whole table.
+    /// </summary>
+    private void ThinBatches()
+    {
+        List<ChangeBatch> thick;
+        lock (_sync) thick = [.. _batches.Values.Where(b => !b.IsThin && ReferenceEquals(b.HeldBy, this))];
+        foreach (var b in thick)
+            lock (_sync) ThinLocked(b);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="batch"/> thin if it is still held: a member whose add is a live entry of the index's
+    /// dense array becomes that entry's position; the others keep their hash. A batch that would not shrink (mostly
+    /// removals or superseded members: 4 bytes a member plus 33 per kept one) stays thick.
+    /// </summary>
+    private void ThinLocked(ChangeBatch batch)
+    {
+        if (batch.Thick is not { } members || !_batches.TryGetValue(batch.Key, out var held) || !ReferenceEquals(held, batch)) return;
+        var where = new int[members.Length];
+        int keep = 0;
+        for (int i = 0; i < members.Length; i++)
+        {
+            if (i + PrefetchAhead < members.Length) _entries.Prefetch(members[i + PrefetchAhead].Hash);
+            // The dense array holds at most one entry per 64-bit key (others overflow), and one that this member
+            // wrote has this member's hash: the key and the (batch, member) reference settle it without hashing.
+            int p = _entries.PositionOfKey(members[i].Hash.A);
+            if (p >= 0)
+            {
+                ref readonly var s = ref _entries.ValueAt(p);
+                if (ReferenceEquals(s.Batch, batch) && s.Member == i && !s.Removed)
+                {
+                    where[i] = p;
+                    continue;
+                }
+            }
+            where[i] = Unplaced;
+            keep++;
+        }
+        if (4L * where.Length + 33L * keep >= 33L * where.Length) return;
+        var kept = new BatchMember[keep];
+        for (int i = 0, k = 0; i < where.Length; i++)
+            if (where[i] == Unplaced)
+            {
+                kept[k] = members[i];
+                where[i] = ~k++;
+            }
+        batch.BecomeThin(where, kept);
     }
 
     /// <summary>Not yet placed, while a batch is made thin.</summary>
     private const int Unplaced = int.MinValue;
-
-    /// <summary>
-    /// Makes every held thick batch thin: a member whose add is a live entry of the index's dense array becomes that
-    /// entry's position; the others keep their hash. One pass over the index, entries of a batch mostly adjacent.
-    /// </summary>
-    private void ThinBatchesLocked()
-    {
-        Dictionary<ChangeBatch, int[]>? places = null;
-        foreach (var b in _batches.Values)
-            if (!b.IsThin && ReferenceEquals(b.HeldBy, this))
-            {
-                var where = new int[b.Count];
-                Array.Fill(where, Unplaced);
-                (places ??= new(ReferenceEqualityComparer.Instance))[b] = where;
-            }
-        _thickMembers = 0;
-        if (places is null) return;
-        ChangeBatch? last = null;
-        int[]? lastWhere = null;
-        for (int p = 0; p < _entries.DenseCount; p++)
-        {
-            ref readonly var s = ref _entries.ValueAt(p);
-            if (!ReferenceEquals(s.Batch, last))
-            {
-                last = s.Batch;
-                lastWhere = places.GetValueOrDefault(last);
-            }
-            if (lastWhere is not null && !s.Removed) lastWhere[s.Member] = p;
-        }
-        foreach (var (b, where) in places)
-        {
-            var thick = b.Thick!;
-            int keep = 0;
-            foreach (int w in where)
-                if (w == Unplaced) keep++;
-            // Thin costs 4 bytes a member and 33 per kept one: a batch of mostly removals stays as it is.
-            if (4L * where.Length + 33L * keep >= 33L * where.Length) continue;
-            var kept = new BatchMember[keep];
-            for (int i = 0, k = 0; i < where.Length; i++)
-                if (where[i] == Unplaced)
-                {
-                    kept[k] = thick[i];
-                    where[i] = ~k++;
-                }
-            b.BecomeThin(where, kept);
-        }
-    }
 
     /// <summary>Member <paramref name="i"/> of a batch (thin ones are this table's): under the lock, hashing a live member's JSON.</summary>
     internal BatchMember MemberOf(ChangeBatch batch, int i)
