@@ -125,9 +125,11 @@ public sealed class DnsServiceTests
         Assert.Equal([v1.Serial + 1, v1.Serial + 2, v1.Serial + 3], new[] { v2.Serial, v3.Serial, v4.Serial });
 
         // From v2: two diffs (v2->v3 removes mail, v3->v4 adds i2), framed by the current SOA.
-        var ixfr = AnswerLines((await Dig(dns.Port, "example.test", $"IXFR={v2.Serial}", "+nocmd", "+nostats")).Out);
+        var fromV2 = await Dig(dns.Port, "example.test", $"IXFR={v2.Serial}", "+nocmd", "+nostats");
+        var ixfr = AnswerLines(fromV2.Out);
         var soas = ixfr.Where(l => l.Contains(" SOA ")).ToList();
-        Assert.Equal(6, soas.Count);
+        // dig's own words when it is not the expected diff (it failed once in a loaded full run with no answer at all).
+        Assert.True(soas.Count == 6, $"IXFR from {v2.Serial}: {soas.Count} SOA lines; dig exit {fromV2.Exit}:\n{fromV2.Out}\n{fromV2.Err}");
         Assert.Equal(8, ixfr.Count);
         Assert.Contains("mail.example.test. IN A 192.0.2.25", ixfr);
         Assert.Contains("i2.example.test. IN A 192.0.2.42", ixfr);
