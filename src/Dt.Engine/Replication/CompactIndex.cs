@@ -65,6 +65,9 @@ internal sealed class CompactIndex<T> where T : struct, IKeyedByHash
         if (SlotsFor(entries) > _slots.Length) Rebuild(SlotsFor(entries));
     }
 
+    /// <summary>Entries the index holds room for before it grows.</summary>
+    public int Capacity => _entries.Length;
+
     /// <summary>Gives back the room beyond what the entries need (after a bulk that grew the index, when quiet).</summary>
     public void TrimExcess()
     {

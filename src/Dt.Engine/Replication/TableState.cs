@@ -55,6 +55,19 @@ internal sealed class TableState(string name)
 
     public int EntryCount { get { lock (_sync) return _entries.Count; } }
 
+    /// <summary>Entries the index has room for (tests).</summary>
+    internal int IndexCapacity { get { lock (_sync) return _entries.Capacity; } }
+
+    /// <summary>
+    /// Makes room in the index for about <paramref name="entries"/> entries, if it has less (a replay's projection: the
+    /// index otherwise doubles, copying every entry each time). Room beyond what fills is given back by <see cref="TrimExcess"/>.
+    /// </summary>
+    public void ReserveEntries(long entries)
+    {
+        lock (_sync)
+            if (entries > _entries.Capacity) _entries.EnsureCapacity((int)Math.Min(entries, CompactIndex<Stored>.MaxEntries));
+    }
+
     /// <summary>Signed batches still backing at least one held entry.</summary>
     public int BatchCount { get { lock (_sync) return _batches.Count; } }
 
@@ -153,13 +166,14 @@ internal sealed class TableState(string name)
     /// <summary>
     /// Gives back what a quiet table need not keep: the index's room beyond its entries (an index grown by adds
     /// doubles, so it may hold up to twice its entries), and the member hashes of its thick batches that its live
-    /// objects' JSON gives (see <see cref="ChangeBatch"/>): 29 of 33 bytes per object.
+    /// objects' JSON gives (see <see cref="ChangeBatch"/>): 29 of 33 bytes per object; and the slab's spare segment.
     /// </summary>
     public void TrimExcess()
     {
         lock (_sync)
         {
             _entries.TrimExcess();
+            _slab.DropSpare();
             _thickMembers = 0;
         }
         ThinBatches();

@@ -175,6 +175,32 @@ public sealed class StorageTests : IDisposable
     }
 
     [Fact]
+    public async Task A_replay_sizes_a_single_table_index_for_what_its_files_project_instead_of_doubling()
+    {
+        // 2,100 objects in 21 records over 4 KiB chunks: the projection is made a sixteenth of the way in and lands near
+        // 2,100 × 9/8; an index that doubled its way there would hold room for 4,096.
+        int saved = ChangeLog.LoadChunkBytes;
+        ChangeLog.LoadChunkBytes = 4 * 1024;
+        try
+        {
+            await using var cluster = new TestCluster();
+            var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+            for (int round = 0; round < 21; round++)
+                await master.GetTable().AddObjects([.. Enumerable.Range(0, 100).Select(i => Json($$"""{"i":{{i}},"round":{{round}}}"""))]);
+            await cluster.Stop(master);
+
+            var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+            var table = again.Replicator.Find("default")!;
+            Assert.Equal(2100, table.LiveCount);
+            Assert.InRange(table.IndexCapacity, 2100, 2100 * 3 / 2);
+        }
+        finally
+        {
+            ChangeLog.LoadChunkBytes = saved;
+        }
+    }
+
+    [Fact]
     public async Task A_log_older_than_the_snapshot_is_not_replayed_over_it_and_is_deleted()
     {
         // A log of generation 0 holding an object the snapshot does not: what a crash between a snapshot's commit and
