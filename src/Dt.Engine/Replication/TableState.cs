@@ -58,16 +58,6 @@ internal sealed class TableState(string name)
     /// <summary>Entries the index has room for (tests).</summary>
     internal int IndexCapacity { get { lock (_sync) return _entries.Capacity; } }
 
-    /// <summary>
-    /// Makes room in the index for about <paramref name="entries"/> entries, if it has less (a replay's projection: the
-    /// index otherwise doubles, copying every entry each time). Room beyond what fills is given back by <see cref="TrimExcess"/>.
-    /// </summary>
-    public void ReserveEntries(long entries)
-    {
-        lock (_sync)
-            if (entries > _entries.Capacity) _entries.EnsureCapacity((int)Math.Min(entries, CompactIndex<Stored>.MaxEntries));
-    }
-
     /// <summary>Signed batches still backing at least one held entry.</summary>
     public int BatchCount { get { lock (_sync) return _batches.Count; } }
 
@@ -297,7 +287,11 @@ internal sealed class TableState(string name)
         return w < 0 && held.Thin.Kept[~w] == m;
     }
 
-    /// <summary>Makes room for about <paramref name="entries"/> entries at once (a bulk sync announces its size).</summary>
+    /// <summary>
+    /// Makes room for about <paramref name="entries"/> entries at once (a bulk sync announces its size; a replay projects
+    /// it): the index otherwise doubles its way there, copying every entry each time. Room beyond what fills is given
+    /// back by <see cref="TrimExcess"/>.
+    /// </summary>
     public void Reserve(int entries)
     {
         lock (_sync)
