@@ -47,7 +47,7 @@ public static class Child
         var held = node.Replicator.Find(table);
         Reply(new { port = node.Port, node = node.NodeId, startSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
             sinceProcessStart = (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds,
-            count = held?.LiveCount ?? 0, digest = held?.LiveDigest ?? "" });
+            count = held?.LiveCount ?? 0, digest = held?.LiveDigest ?? "", faults = Machine.PageFaults(), cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds });
         string? line;
         while ((line = Console.In.ReadLine()) is not null)
         {
@@ -88,7 +88,7 @@ public static class Child
                         var me = Process.GetCurrentProcess();
                         Reply(new { seconds = s, link, wire = BenchNet.Wire(node!), wireAt, cpu = me.TotalProcessorTime.TotalSeconds,
                             gc0 = GC.CollectionCount(0), gc1 = GC.CollectionCount(1), gc2 = GC.CollectionCount(2),
-                            gcPauseMs = GC.GetTotalPauseDuration().TotalMilliseconds, allocated = GC.GetTotalAllocatedBytes() });
+                            gcPauseMs = GC.GetTotalPauseDuration().TotalMilliseconds, allocated = GC.GetTotalAllocatedBytes(), faults = Machine.PageFaults() });
                         break;
                     }
                     case "stop":

@@ -95,6 +95,21 @@ public static class Machine
     }
 
     /// <summary>Resident set size and its peak of this process, from /proc/self/status (bytes); falls back to the working set.</summary>
+    /// <summary>
+    /// Minor page faults this process has taken (Linux; 0 elsewhere). Where a fault is dear (12 µs each on a virtual
+    /// machine measured here), fresh memory is a large share of a bulk's CPU.
+    /// </summary>
+    public static long PageFaults()
+    {
+        try
+        {
+            // Fields after the command (which may hold spaces, so read after its closing parenthesis): minflt is the 8th.
+            string stat = File.ReadAllText("/proc/self/stat");
+            return long.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[7], CultureInfo.InvariantCulture);
+        }
+        catch (IOException) { return 0; }
+    }
+
     public static (long Rss, long Peak) Rss()
     {
         long rss = Environment.WorkingSet, peak = 0;

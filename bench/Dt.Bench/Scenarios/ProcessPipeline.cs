@@ -40,7 +40,7 @@ public static class ProcessPipeline
                     v["sync_wire_ratio"] = v["sync_wire"] / payload;
                     Gc(v, "sync", w);
                     progress($"[processes] initial sync {Fmt.Seconds(v["sync_s"])}, wire {Fmt.Ratio(v["sync_wire_ratio"])}; new node process: CPU {Fmt.Seconds(v["sync_cpu_s"])}, " +
-                             $"GCs {v["sync_gc0"]}/{v["sync_gc1"]}/{v["sync_gc2"]} (gen0/1/2), pauses {Fmt.Ms(v["sync_gc_pause_ms"])}, allocated {Fmt.Bytes(v["sync_allocated"])}");
+                             $"GCs {v["sync_gc0"]}/{v["sync_gc1"]}/{v["sync_gc2"]} (gen0/1/2), pauses {Fmt.Ms(v["sync_gc_pause_ms"])}, allocated {Fmt.Bytes(v["sync_allocated"])}, page faults {v["sync_faults"]:N0}");
 
                     var ms = await master.SendAsync("stats", timeout);
                     var ns = await node.SendAsync("stats", timeout);
@@ -81,6 +81,7 @@ public static class ProcessPipeline
         v[$"{what}_gc2"] = w.GetProperty("gc2").GetInt32();
         v[$"{what}_gc_pause_ms"] = w.GetProperty("gcPauseMs").GetDouble();
         v[$"{what}_allocated"] = w.GetProperty("allocated").GetInt64();
+        v[$"{what}_faults"] = w.GetProperty("faults").GetInt64();
     }
 
     private static string Wait(JsonElement summary, TimeSpan timeout) =>

@@ -42,7 +42,10 @@ public static class Restart
                 if (count != n || ready.GetProperty("digest").GetString() != digest)
                     throw new InvalidOperationException($"the restarted node holds {count:N0} objects (digest {ready.GetProperty("digest").GetString()}), not the {n:N0} it stored");
                 v["replay_rate"] = count / v["start_s"];
-                progress($"[restart] serving {Fmt.Seconds(v["serving_s"])} after the process was spawned (node start {Fmt.Seconds(v["start_s"])}, {Fmt.Rate(v["replay_rate"])} objects)");
+                v["restart_faults"] = ready.GetProperty("faults").GetInt64();
+                v["restart_cpu_s"] = ready.GetProperty("cpu").GetDouble();
+                progress($"[restart] serving {Fmt.Seconds(v["serving_s"])} after the process was spawned (node start {Fmt.Seconds(v["start_s"])}, {Fmt.Rate(v["replay_rate"])} objects); " +
+                         $"process CPU {Fmt.Seconds(v["restart_cpu_s"])}, page faults {v["restart_faults"]:N0}");
             }
         }
         finally
