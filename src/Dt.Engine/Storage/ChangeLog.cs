@@ -225,7 +225,7 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
             if (_projected || _applied * 16 < totalBytes) return;
             _projected = true;
             if (store.Count == 1)
-                foreach (var t in store.Values) t.Reserve((int)Math.Min(int.MaxValue, t.EntryCount * totalBytes / _applied * 9 / 8));
+                foreach (var t in store.Values) t.Reserve((int)Math.Min(int.MaxValue, (double)t.EntryCount * totalBytes / _applied * 9 / 8));
         }
     }
 
