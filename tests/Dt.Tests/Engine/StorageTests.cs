@@ -15,6 +15,19 @@ public sealed class StorageTests : IDisposable
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 
+    /// <summary>Sets a process-wide storage knob for one test; disposing puts it back.</summary>
+    private static Restore Knob<T>(Func<T> get, Action<T> set, T value)
+    {
+        var saved = get();
+        set(value);
+        return new Restore(() => set(saved));
+    }
+
+    private sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
+    }
+
     private void Disk(DtOptions o)
     {
         o.Storage = DtStorage.Disk;
@@ -98,39 +111,31 @@ public sealed class StorageTests : IDisposable
     [Fact]
     public async Task The_log_is_compacted_into_a_snapshot_and_both_load_back()
     {
-        long saved = ChangeLog.MinCompactBytes;
-        ChangeLog.MinCompactBytes = 64 * 1024;
-        try
-        {
-            await using var cluster = new TestCluster();
-            var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
-            var t = master.GetTable();
-            var all = new List<string>();
-            for (int round = 0; round < 20; round++)
-                all.AddRange(await t.AddObjects([.. Enumerable.Range(0, 100).Select(i => Json($$"""{"round":{{round}},"i":{{i}},"pad":"{{new string('p', 50)}}"}"""))]));
-            foreach (var h in all.Take(300)) await t.RemoveObject(h);
-            string tables = Path.Combine(_dir, "tables");
-            await Eventually.Until(() => ChangeLog.Files(tables).Snapshots.Count > 0, "a snapshot is written");
-            var before = Summary(master);
-            await cluster.Stop(master);
-            // The snapshot replaced the files before its generation; the logs from it on are what follows.
-            var (logs, snapshots) = ChangeLog.Files(tables);
-            long generation = Assert.Single(snapshots).Key;
-            Assert.True(generation > 0);
-            Assert.All(logs.Keys, g => Assert.True(g >= generation, $"log {g} is older than snapshot {generation}"));
-            // The current log is compacted once it outgrows both the threshold and twice the snapshot; the changes
-            // that arrived while the last snapshot was being written come on top.
-            long snapshotBytes = new FileInfo(snapshots[generation]).Length, logBytes = new FileInfo(logs.Values.Last()).Length;
-            Assert.True(logBytes < Math.Max(64 * 1024, 2 * snapshotBytes) + 64 * 1024, $"a log of {logBytes} B beside a snapshot of {snapshotBytes} B");
+        using var _ = Knob(() => ChangeLog.MinCompactBytes, v => ChangeLog.MinCompactBytes = v, 64 * 1024);
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        var t = master.GetTable();
+        var all = new List<string>();
+        for (int round = 0; round < 20; round++)
+            all.AddRange(await t.AddObjects([.. Enumerable.Range(0, 100).Select(i => Json($$"""{"round":{{round}},"i":{{i}},"pad":"{{new string('p', 50)}}"}"""))]));
+        foreach (var h in all.Take(300)) await t.RemoveObject(h);
+        string tables = Path.Combine(_dir, "tables");
+        await Eventually.Until(() => ChangeLog.Files(tables).Snapshots.Count > 0, "a snapshot is written");
+        var before = Summary(master);
+        await cluster.Stop(master);
+        // The snapshot replaced the files before its generation; the logs from it on are what follows.
+        var (logs, snapshots) = ChangeLog.Files(tables);
+        long generation = Assert.Single(snapshots).Key;
+        Assert.True(generation > 0);
+        Assert.All(logs.Keys, g => Assert.True(g >= generation, $"log {g} is older than snapshot {generation}"));
+        // The current log is compacted once it outgrows both the threshold and twice the snapshot; the changes
+        // that arrived while the last snapshot was being written come on top.
+        long snapshotBytes = new FileInfo(snapshots[generation]).Length, logBytes = new FileInfo(logs.Values.Last()).Length;
+        Assert.True(logBytes < Math.Max(64 * 1024, 2 * snapshotBytes) + 64 * 1024, $"a log of {logBytes} B beside a snapshot of {snapshotBytes} B");
 
-            var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
-            Assert.Equal(before, Summary(again));
-            Assert.Equal(1700, before.Count);
-        }
-        finally
-        {
-            ChangeLog.MinCompactBytes = saved;
-        }
+        var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        Assert.Equal(before, Summary(again));
+        Assert.Equal(1700, before.Count);
     }
 
     [Fact]
@@ -139,38 +144,30 @@ public sealed class StorageTests : IDisposable
         // Chunks of 4 KiB: the two chunk buffers are reused hundreds of times, and records of 20 KiB do not fit after
         // smaller ones (the chunk ends before them) or in a buffer of the usual size (it grows). A buffer reused
         // before its changes were copied into the table would bring back other objects' bytes under these hashes.
-        int saved = ChangeLog.LoadChunkBytes;
-        ChangeLog.LoadChunkBytes = 4 * 1024;
-        try
+        using var _ = Knob(() => ChangeLog.LoadChunkBytes, v => ChangeLog.LoadChunkBytes = v, 4 * 1024);
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        var t = master.GetTable();
+        var added = new Dictionary<string, string>(); // canonical JSON (keys in order) by hash
+        for (int round = 0; round < 40; round++)
         {
-            await using var cluster = new TestCluster();
-            var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
-            var t = master.GetTable();
-            var added = new Dictionary<string, string>(); // canonical JSON (keys in order) by hash
-            for (int round = 0; round < 40; round++)
-            {
-                var values = Enumerable.Range(0, round % 7 + 1)
-                    .Select(i => $$"""{"i":{{i}},"pad":"{{new string((char)('a' + round % 26), round % 5 == 4 ? 20_000 : 10 + round * i)}}","round":{{round}}}""")
-                    .ToList();
-                var hashes = await t.AddObjects([.. values.Select(Json)]);
-                for (int i = 0; i < hashes.Count; i++) added[hashes[i]] = values[i];
-            }
-            var before = Summary(master);
-            await cluster.Stop(master);
-
-            var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
-            Assert.Equal(before, Summary(again));
-            Assert.Equal(added.Count, before.Count);
-            foreach (var (hash, json) in added)
-            {
-                var got = await again.GetTable().GetObject(hash);
-                Assert.NotNull(got);
-                Assert.Equal(json, got.Value.GetRawText());
-            }
+            var values = Enumerable.Range(0, round % 7 + 1)
+                .Select(i => $$"""{"i":{{i}},"pad":"{{new string((char)('a' + round % 26), round % 5 == 4 ? 20_000 : 10 + round * i)}}","round":{{round}}}""")
+                .ToList();
+            var hashes = await t.AddObjects([.. values.Select(Json)]);
+            for (int i = 0; i < hashes.Count; i++) added[hashes[i]] = values[i];
         }
-        finally
+        var before = Summary(master);
+        await cluster.Stop(master);
+
+        var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        Assert.Equal(before, Summary(again));
+        Assert.Equal(added.Count, before.Count);
+        foreach (var (hash, json) in added)
         {
-            ChangeLog.LoadChunkBytes = saved;
+            var got = await again.GetTable().GetObject(hash);
+            Assert.NotNull(got);
+            Assert.Equal(json, got.Value.GetRawText());
         }
     }
 
@@ -179,25 +176,17 @@ public sealed class StorageTests : IDisposable
     {
         // 2,100 objects in 21 records over 4 KiB chunks: the projection is made a sixteenth of the way in and lands near
         // 2,100 × 9/8; an index that doubled its way there would hold room for 4,096.
-        int saved = ChangeLog.LoadChunkBytes;
-        ChangeLog.LoadChunkBytes = 4 * 1024;
-        try
-        {
-            await using var cluster = new TestCluster();
-            var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
-            for (int round = 0; round < 21; round++)
-                await master.GetTable().AddObjects([.. Enumerable.Range(0, 100).Select(i => Json($$"""{"i":{{i}},"round":{{round}}}"""))]);
-            await cluster.Stop(master);
+        using var _ = Knob(() => ChangeLog.LoadChunkBytes, v => ChangeLog.LoadChunkBytes = v, 4 * 1024);
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        for (int round = 0; round < 21; round++)
+            await master.GetTable().AddObjects([.. Enumerable.Range(0, 100).Select(i => Json($$"""{"i":{{i}},"round":{{round}}}"""))]);
+        await cluster.Stop(master);
 
-            var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
-            var table = again.Replicator.Find("default")!;
-            Assert.Equal(2100, table.LiveCount);
-            Assert.InRange(table.IndexCapacity, 2100, 2100 * 3 / 2);
-        }
-        finally
-        {
-            ChangeLog.LoadChunkBytes = saved;
-        }
+        var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        var table = again.Replicator.Find("default")!;
+        Assert.Equal(2100, table.LiveCount);
+        Assert.InRange(table.IndexCapacity, 2100, 2100 * 3 / 2);
     }
 
     [Fact]
@@ -208,37 +197,29 @@ public sealed class StorageTests : IDisposable
         // snapshot no longer records.
         string other = Path.Combine(_dir, "other");
         string stale;
-        await using (var cluster = new TestCluster())
+        await using (var first = new TestCluster())
         {
-            var m = await cluster.Start(master: true, masterKey: 1, configure: o => { o.Storage = DtStorage.Disk; o.DataDir = other; });
+            var m = await first.Start(master: true, masterKey: 1, configure: o => { o.Storage = DtStorage.Disk; o.DataDir = other; });
             stale = await m.GetTable().AddObject(Json("""{"stale":true}"""));
-            await cluster.Stop(m);
+            await first.Stop(m);
         }
 
-        long saved = ChangeLog.MinCompactBytes;
-        ChangeLog.MinCompactBytes = 64 * 1024;
-        try
-        {
-            await using var cluster = new TestCluster();
-            var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
-            var kept = new List<string>();
-            for (int round = 0; round < 20; round++)
-                kept.AddRange(await master.GetTable().AddObjects([.. Enumerable.Range(0, 100).Select(i => Json($$"""{"round":{{round}},"i":{{i}},"pad":"{{new string('p', 50)}}"}"""))]));
-            string tables = Path.Combine(_dir, "tables");
-            await Eventually.Until(() => ChangeLog.Files(tables).Snapshots.Count > 0, "a snapshot is written");
-            await cluster.Stop(master);
-            Assert.False(File.Exists(Path.Combine(tables, ChangeLog.LogName(0))));
-            File.Copy(Path.Combine(other, "tables", ChangeLog.LogName(0)), Path.Combine(tables, ChangeLog.LogName(0)));
+        using var _ = Knob(() => ChangeLog.MinCompactBytes, v => ChangeLog.MinCompactBytes = v, 64 * 1024);
+        await using var cluster = new TestCluster();
+        var master = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        var kept = new List<string>();
+        for (int round = 0; round < 20; round++)
+            kept.AddRange(await master.GetTable().AddObjects([.. Enumerable.Range(0, 100).Select(i => Json($$"""{"round":{{round}},"i":{{i}},"pad":"{{new string('p', 50)}}"}"""))]));
+        string tables = Path.Combine(_dir, "tables");
+        await Eventually.Until(() => ChangeLog.Files(tables).Snapshots.Count > 0, "a snapshot is written");
+        await cluster.Stop(master);
+        Assert.False(File.Exists(Path.Combine(tables, ChangeLog.LogName(0))));
+        File.Copy(Path.Combine(other, "tables", ChangeLog.LogName(0)), Path.Combine(tables, ChangeLog.LogName(0)));
 
-            var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
-            Assert.False(Holds(again, stale), "the log older than the snapshot was replayed");
-            Assert.Equal(2000, Summary(again).Count);
-            Assert.True(Holds(again, kept[0]) && Holds(again, kept[^1]));
-            Assert.False(File.Exists(Path.Combine(tables, ChangeLog.LogName(0))));
-        }
-        finally
-        {
-            ChangeLog.MinCompactBytes = saved;
-        }
+        var again = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        Assert.False(Holds(again, stale), "the log older than the snapshot was replayed");
+        Assert.Equal(2000, Summary(again).Count);
+        Assert.True(Holds(again, kept[0]) && Holds(again, kept[^1]));
+        Assert.False(File.Exists(Path.Combine(tables, ChangeLog.LogName(0))));
     }
 }
