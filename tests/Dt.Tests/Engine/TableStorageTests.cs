@@ -137,6 +137,29 @@ public sealed class TableStorageTests
     }
 
     [Fact]
+    public void A_large_table_filling_its_slab_from_spare_segments_keeps_every_object_intact()
+    {
+        // Past JsonSlab.SpareFromBytes a growing slab takes segments a pool thread wrote ahead: every object in them
+        // must read back as added, through a trim (which drops the spare) and more adds after it.
+        var t = new TableState("t");
+        int n = (int)(JsonSlab.SpareFromBytes / 100) + 60_000;
+        var hashes = Add(t, Enumerable.Range(0, n), new Recorder());
+        Assert.True(t.SlabBytes > JsonSlab.SpareFromBytes + 4 * JsonSlab.SegmentBytes, $"slab {t.SlabBytes} B");
+        t.TrimExcess();
+        var more = Add(t, Enumerable.Range(n, 20_000), new Recorder());
+        for (int i = 0; i < n; i++)
+        {
+            Assert.True(t.TryGetLive(hashes[i], out var json));
+            Assert.True(json.Span.SequenceEqual(Object(i)), $"object {i}");
+        }
+        for (int i = 0; i < more.Count; i++)
+        {
+            Assert.True(t.TryGetLive(more[i], out var json));
+            Assert.True(json.Span.SequenceEqual(Object(n + i)), $"object {n + i}");
+        }
+    }
+
+    [Fact]
     public void Objects_whose_hashes_share_their_first_64_bits_are_held_apart_through_add_replace_and_remove()
     {
         var t = new TableState("t");
