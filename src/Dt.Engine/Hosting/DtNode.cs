@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using Dt.Diagnostics;
@@ -34,7 +35,8 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
     private Task _trimLoop = Task.CompletedTask;
     private int _disposed;
 
-    private DtNode(DtOptions options, GossipOptions gossip, NodeStore store, Storage.ChangeLog? changeLog, TimeProvider time, ILoggerFactory loggers, IPeerTransport transport)
+    private DtNode(DtOptions options, GossipOptions gossip, NodeStore store, Storage.ChangeLog? changeLog, MasterSigningKey? signer, TrustedMasters trusted,
+        TimeProvider time, ILoggerFactory loggers, IPeerTransport transport)
     {
         ChangeLog = changeLog;
         Options = options;
@@ -65,14 +67,7 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         var overlayLog = loggers.CreateLogger("Dt.Overlay");
         Warnings = new PeerWarnings(overlayLog, _log, options.PeerWarningInterval, time);
         _overlay = new PeerOverlay(overlayOptions, ctx, this, Access, time, overlayLog, Warnings, transport);
-        var trusted = new TrustedMasters();
-        foreach (var k in options.TrustedMasterKeys)
-            if (TrustedMasters.TryParsePublic(k, out var spki)) trusted.Add(spki);
-        if (options.Master && MasterSigningKey.TryParse(options.MasterKey, out var signer))
-        {
-            Signer = signer;
-            trusted.Add(signer!.PublicKey);
-        }
+        Signer = signer;
         Trusted = trusted;
         var context = new ModuleContext(NodeId, options.NodeName, isRoot: options.Peers.Count == 0, () => _overlay.Links, Events, Clock, time, loggers, Warnings, Metrics);
         Replicator = new Replicator(options.ForReplication(), context, store.Tables, Signer, trusted, changeLog);
@@ -181,23 +176,44 @@ public sealed class DtNode : IOverlayHost, IDtGrainFactory, IAsyncDisposable
         errors.AddRange(gossip.Validate());
         if (errors.Count > 0) throw new DtConfigurationException(errors);
         loggers ??= NullLoggerFactory.Instance;
+        var (signer, trusted) = Masters(options);
         Storage.ChangeLog? changeLog = null;
-        if (store is null && options.Storage == DtStorage.Disk)
-        {
-            changeLog = Storage.ChangeLog.Open(Path.Combine(options.DataDir, "tables"), options.MaxObjectBytes, loggers.CreateLogger("Dt.Storage"), out var tables);
-            store = new NodeStore(tables);
-        }
         try
         {
-            var node = new DtNode(options, gossip.Clone(), store ?? new NodeStore(), changeLog, time ?? TimeProvider.System, loggers, transport);
+            if (store is null && options.Storage == DtStorage.Disk)
+            {
+                // The replay checks each batch's signature while it decodes (Start forgets what fails). A batch's
+                // changes may sit in many records (a reconciliation takes a batch's entries in ranges): only the first
+                // instance decoded is checked, and an instance that the table holds unchecked is checked at Start.
+                var checkedBatches = new ConcurrentDictionary<(string, (Guid, ulong)), byte>();
+                changeLog = Storage.ChangeLog.Open(Path.Combine(options.DataDir, "tables"), options.MaxObjectBytes, loggers.CreateLogger("Dt.Storage"),
+                    (table, batch) =>
+                    {
+                        if (checkedBatches.TryAdd((table, batch.Key), 0)) Replicator.IsSigned(trusted, options.Network, table, batch);
+                    }, out var tables);
+                store = new NodeStore(tables);
+            }
+            var node = new DtNode(options, gossip.Clone(), store ?? new NodeStore(), changeLog, signer, trusted, time ?? TimeProvider.System, loggers, transport);
             node.Start();
             return Task.FromResult(node);
         }
         catch
         {
             changeLog?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            signer?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>This node's signing key (a master's, if its key parses) and the masters it trusts, itself included.</summary>
+    private static (MasterSigningKey? Signer, TrustedMasters Trusted) Masters(DtOptions options)
+    {
+        var trusted = new TrustedMasters();
+        foreach (var k in options.TrustedMasterKeys)
+            if (TrustedMasters.TryParsePublic(k, out var spki)) trusted.Add(spki);
+        if (!options.Master || !MasterSigningKey.TryParse(options.MasterKey, out var signer)) return (null, trusted);
+        trusted.Add(signer!.PublicKey);
+        return (signer, trusted);
     }
 
     private void Start()

@@ -256,11 +256,17 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
     }
 
     /// <summary>Whether a trusted master signed <paramref name="b"/> for <paramref name="table"/>: checked once per batch (see <see cref="ChangeBatch.SignatureGoodFor"/>).</summary>
-    private bool Verify(string table, ChangeBatch b)
+    private bool Verify(string table, ChangeBatch b) => IsSigned(_trusted, _options.Network, table, b);
+
+    /// <summary>
+    /// Whether a master in <paramref name="trusted"/> signed <paramref name="b"/> for <paramref name="table"/> of
+    /// <paramref name="network"/>; a good signature is remembered by the batch, so each batch is checked once.
+    /// </summary>
+    public static bool IsSigned(TrustedMasters trusted, string network, string table, ChangeBatch b)
     {
-        if (b.SignatureGoodFor(_options.Network, table)) return _trusted.Contains(b.Author);
-        if (!_trusted.Verify(b.Author, ChangeBatch.Digest(_options.Network, table, b.Author, b.Hlc, b.Members), b.Signature)) return false;
-        b.MarkSignatureGood(_options.Network, table);
+        if (b.SignatureGoodFor(network, table)) return trusted.Contains(b.Author);
+        if (!trusted.Verify(b.Author, ChangeBatch.Digest(network, table, b.Author, b.Hlc, b.Members), b.Signature)) return false;
+        b.MarkSignatureGood(network, table);
         return true;
     }
 

@@ -190,6 +190,53 @@ public sealed class StorageTests : IDisposable
     }
 
     [Fact]
+    public async Task A_restart_keeps_only_batches_a_trusted_master_signed_over_what_the_files_hold()
+    {
+        // Batches of two masters in one log; the node restarted trusts only the second, and one of the second's
+        // signatures is damaged on disk (the record's CRC fixed up, as a tamperer would). The replay checks signatures
+        // while it decodes; what fails must be gone once the node starts, and everything else kept.
+        await using var cluster = new TestCluster();
+        var first = await cluster.Start(master: true, masterKey: 1, configure: Disk);
+        var untrusted = await first.GetTable().AddObjects([.. Enumerable.Range(0, 50).Select(i => Json($$"""{"by":1,"i":{{i}}}"""))]);
+        await cluster.Stop(first);
+        var second = await cluster.Start(master: true, masterKey: 2, configure: Disk);
+        var kept = await second.GetTable().AddObjects([.. Enumerable.Range(0, 50).Select(i => Json($$"""{"by":2,"i":{{i}}}"""))]);
+        var damaged = await second.GetTable().AddObjects([.. Enumerable.Range(0, 50).Select(i => Json($$"""{"by":2,"damaged":{{i}}}"""))]);
+        var table = second.Replicator.Find("default")!;
+        byte[] signature = table.SnapshotBatches().Single(b => b.Members.Any(m => m.Hash.ToString() == damaged[0])).Signature;
+        await cluster.Stop(second);
+
+        string log = Path.Combine(_dir, "tables", ChangeLog.LogName(0));
+        byte[] bytes = await File.ReadAllBytesAsync(log, TestContext.Current.CancellationToken);
+        int at = bytes.AsSpan().IndexOf(signature);
+        Assert.True(at > 0, "the signature is in the log");
+        bytes[at + 10] ^= 0xFF;
+        // The CRC of the record around it, so that only the signature check can find the damage.
+        for (int record = 0; record < bytes.Length;)
+        {
+            int length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(record));
+            if (at < record + 8 + length)
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(record + 4), System.IO.Hashing.Crc32.HashToUInt32(bytes.AsSpan(record + 8, length)));
+                break;
+            }
+            record += 8 + length;
+        }
+        await File.WriteAllBytesAsync(log, bytes, TestContext.Current.CancellationToken);
+
+        var again = await cluster.Start(configure: o =>
+        {
+            Disk(o);
+            o.TrustedMasterKeys.Clear();
+            o.TrustedMasterKeys.Add(TestCluster.MasterKeys[2].PublicKeyBase64);
+        });
+        Assert.Equal(kept.Count, Summary(again).Count);
+        Assert.All(kept, h => Assert.True(Holds(again, h)));
+        Assert.All(untrusted, h => Assert.False(Holds(again, h), "a batch of a master not trusted was kept"));
+        Assert.All(damaged, h => Assert.False(Holds(again, h), "a batch whose signature was damaged was kept"));
+    }
+
+    [Fact]
     public async Task A_log_older_than_the_snapshot_is_not_replayed_over_it_and_is_deleted()
     {
         // A log of generation 0 holding an object the snapshot does not: what a crash between a snapshot's commit and
