@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Text.Json;
 using System.Threading.Channels;
 using Dt.Replication;
@@ -9,16 +10,28 @@ namespace Dt.Events;
 /// The node's event log: a ring of the last events (for subscribers that resume by id) and a bounded queue per
 /// subscriber. Drop policy: a subscriber whose queue is full is ended with <see cref="DtErrorCodes.SubscriberTooSlow"/>
 /// and may resume from the last id it saw; the node itself never waits for a subscriber.
+/// Payloads given as spans (messages, gossip, maps) are copied into an array owned by their ring slot and reused by the
+/// slot's next event, so a steady stream of them allocates nothing; a subscriber reads such a payload only while the
+/// ring still holds its event, and one that falls further behind is ended as too slow, as for a full queue.
 /// </summary>
 internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProvider time)
 {
     private readonly Lock _lock = new();
     private readonly EventRecord[] _ring = new EventRecord[bufferSize];
+
+    /// <summary>Per ring slot, the array its span-given payloads are copied into (see <see cref="KeptSlotBytes"/>).</summary>
+    private readonly byte[]?[] _slotBytes = new byte[]?[bufferSize];
+
+    /// <summary>A slot keeps an array up to this size for its next event; a larger payload gets an array of its own.</summary>
+    internal const int KeptSlotBytes = 1024;
     private readonly List<Subscriber> _subscribers = [];
     private long _lastId;
 
-    /// <summary>An event as kept: JSON and hash stay raw until a subscriber takes it.</summary>
-    internal readonly record struct EventRecord(long Id, string Type, DateTimeOffset Time, string? Table, ObjectHash? Hash, ReadOnlyMemory<byte>? Json, string? Origin, string? Error, Guid? MessageId)
+    /// <summary>
+    /// An event as kept: JSON and hash stay raw until a subscriber takes it. <paramref name="InSlot"/>: the JSON lies in
+    /// its ring slot's array, valid only while the ring holds this event (see <see cref="Take"/>).
+    /// </summary>
+    internal readonly record struct EventRecord(long Id, string Type, DateTimeOffset Time, string? Table, ObjectHash? Hash, ReadOnlyMemory<byte>? Json, string? Origin, string? Error, Guid? MessageId, bool InSlot = false)
     {
         public DtEvent ToEvent() => new(Id, Type, Time, Table, Hash?.ToString(), Json is { } json ? Parse(json) : null, Origin, Error, MessageId?.ToString());
     }
@@ -56,6 +69,48 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
     public void Publish(string type, string? table = null, ObjectHash? hash = null, ReadOnlyMemory<byte>? json = null, string? origin = null, string? error = null, Guid? messageId = null)
     {
         lock (_lock) PublishLocked(new EventRecord(++_lastId, type, Now, table, hash, json, origin, error, messageId));
+    }
+
+    /// <summary>
+    /// Publishes an event whose JSON the caller still owns: it is copied into the ring slot's reused array, so a steady
+    /// stream of small payloads allocates nothing here.
+    /// </summary>
+    public void Publish(string type, ReadOnlySpan<byte> json, string origin, Guid? messageId = null)
+    {
+        lock (_lock)
+        {
+            long id = ++_lastId;
+            int slot = (int)(id % _ring.Length);
+            ReadOnlyMemory<byte> kept;
+            bool inSlot = json.Length <= KeptSlotBytes;
+            if (inSlot)
+            {
+                var bytes = _slotBytes[slot];
+                if (bytes is null || bytes.Length < json.Length)
+                    _slotBytes[slot] = bytes = new byte[Math.Min(KeptSlotBytes, Math.Max(128, (int)BitOperations.RoundUpToPowerOf2((uint)json.Length)))];
+                json.CopyTo(bytes);
+                kept = bytes.AsMemory(0, json.Length);
+            }
+            else kept = json.ToArray();
+            PublishLocked(new EventRecord(id, type, Now, null, null, kept, origin, null, messageId, inSlot));
+        }
+    }
+
+    /// <summary>
+    /// A kept event as subscribers see it. One whose JSON lies in its ring slot is copied out under the lock, and only if
+    /// the ring still holds it; else the subscriber has fallen more than <see cref="Capacity"/> events behind and is
+    /// ended as too slow, free to resume (it is then told of the gap).
+    /// </summary>
+    internal DtEvent Take(in EventRecord e)
+    {
+        if (!e.InSlot) return e.ToEvent();
+        byte[]? json = null;
+        lock (_lock)
+            if (_ring[e.Id % _ring.Length].Id == e.Id) json = e.Json!.Value.ToArray();
+        if (json is null)
+            throw new DtException(DtErrorCodes.SubscriberTooSlow,
+                $"event subscriber fell more than {_ring.Length} events behind the newest; resume after event id {e.Id - 1}");
+        return (e with { Json = json, InSlot = false }).ToEvent();
     }
 
     /// <summary>
@@ -157,9 +212,9 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
         public async IAsyncEnumerable<DtEvent> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
         {
             if (_gap is not null) yield return _gap;
-            foreach (var e in _replay) yield return e.ToEvent();
+            foreach (var e in _replay) yield return _hub.Take(e);
             _replay.Clear();
-            await foreach (var e in _sub.Channel.Reader.ReadAllAsync(ct)) yield return e.ToEvent();
+            await foreach (var e in _sub.Channel.Reader.ReadAllAsync(ct)) yield return _hub.Take(e);
         }
 
         public ValueTask DisposeAsync()

@@ -178,7 +178,7 @@ internal sealed class EventBusModule : INodeModule
             w.WriteString("expiresAt", ExpiresAt(e, now));
             w.WriteEndObject();
         }
-        _node.Events.Publish(GossipEventTypes.Say, json: buffer.WrittenSpan.ToArray(), origin: e.Origin);
+        _node.Events.Publish(GossipEventTypes.Say, buffer.WrittenSpan, e.Origin);
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -427,7 +427,7 @@ internal sealed partial class GossipModule : INodeModule
             if (e.DeadlineMs > 0) w.WriteNumber("ttlMs", Math.Max(0, e.DeadlineMs - now));
             w.WriteEndObject();
         }
-        _node.Events.Publish(GossipEventTypes.StateSet, json: buffer.WrittenSpan.ToArray(), origin: owner);
+        _node.Events.Publish(GossipEventTypes.StateSet, buffer.WrittenSpan, owner);
     }
 
     private void PublishRemoved(string type, string owner, string key, long version, string? reason)
@@ -442,7 +442,7 @@ internal sealed partial class GossipModule : INodeModule
             if (reason is not null) w.WriteString("reason", reason);
             w.WriteEndObject();
         }
-        _node.Events.Publish(type, json: buffer.WrittenSpan.ToArray(), origin: owner);
+        _node.Events.Publish(type, buffer.WrittenSpan, owner);
     }
 
     private void PublishPeer(string type, Member m, bool restarted = false, double? phi = null)
@@ -458,6 +458,6 @@ internal sealed partial class GossipModule : INodeModule
             if (phi is { } p) w.WriteNumber("phi", Math.Round(p, 3));
             w.WriteEndObject();
         }
-        _node.Events.Publish(type, json: buffer.WrittenSpan.ToArray(), origin: m.Name);
+        _node.Events.Publish(type, buffer.WrittenSpan, m.Name);
     }
 }

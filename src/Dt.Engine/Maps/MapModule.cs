@@ -524,6 +524,6 @@ internal sealed class MapModule : INodeModule
             body(w);
             w.WriteEndObject();
         }
-        _node.Events.Publish(type, json: buffer.WrittenSpan.ToArray(), origin: origin);
+        _node.Events.Publish(type, buffer.WrittenSpan, origin);
     }
 }

@@ -9,7 +9,8 @@ namespace Dt.Messaging;
 /// <summary>
 /// Broadcast messages: flooded over every link, delivered once per node (deduplicated by id within
 /// <see cref="BroadcastOptions.MessageIdWindow"/>) and relayed once, so cycles in the overlay end the flood.
-/// Per message, the only allocation is the payload array the event log keeps; ids, origins and encoding reuse buffers.
+/// Per message nothing is allocated: the payload is serialized into a per-thread buffer, the event log copies it into
+/// its ring slot's reused array, and ids, origins and encoding reuse buffers.
 /// </summary>
 internal sealed class BroadcastModule(BroadcastOptions options, ModuleContext context) : INodeModule
 {
@@ -33,20 +34,28 @@ internal sealed class BroadcastModule(BroadcastOptions options, ModuleContext co
     /// <summary>Floods a message to every online node; it is delivered here too. Returns its id.</summary>
     public Guid Send(JsonElement message)
     {
-        byte[] payload = Serialize(message);
-        if (payload.Length > options.MaxMessageBytes)
-            throw new DtException(DtErrorCodes.TooLarge, $"message of {payload.Length} bytes is over the limit of {options.MaxMessageBytes} bytes (Dt:MaxMessageBytes)");
-        Guid id = _ids.Next();
-        var now = context.Time.GetUtcNow();
-        _seen.TryRemember(id, now);
-        Publish(id, context.NodeId, payload);
-        var w = t_wire ??= new WireWriter(512);
-        w.Reset();
-        BroadcastMessage.Encode(w, id, context.NodeId, now.ToUnixTimeMilliseconds(), payload);
-        // The encoded message without its type byte: the same bytes a receiver relays.
-        Relay(w.WrittenSpan[1..], null);
-        if (w.Length > KeptBufferBytes) { w.Dispose(); t_wire = null; }
-        return id;
+        var json = Serialize(message);
+        try
+        {
+            var payload = json.WrittenSpan;
+            if (payload.Length > options.MaxMessageBytes)
+                throw new DtException(DtErrorCodes.TooLarge, $"message of {payload.Length} bytes is over the limit of {options.MaxMessageBytes} bytes (Dt:MaxMessageBytes)");
+            Guid id = _ids.Next();
+            var now = context.Time.GetUtcNow();
+            _seen.TryRemember(id, now);
+            Publish(id, context.NodeId, payload);
+            var w = t_wire ??= new WireWriter(512);
+            w.Reset();
+            BroadcastMessage.Encode(w, id, context.NodeId, now.ToUnixTimeMilliseconds(), payload);
+            // The encoded message without its type byte: the same bytes a receiver relays.
+            Relay(w.WrittenSpan[1..], null);
+            if (w.Length > KeptBufferBytes) { w.Dispose(); t_wire = null; }
+            return id;
+        }
+        finally
+        {
+            if (json.Capacity > KeptBufferBytes) { t_json = null; t_jsonWriter = null; }
+        }
     }
 
     public ValueTask OnMessageAsync(PeerLink link, MessageType type, ReadOnlyMemory<byte> body)
@@ -56,7 +65,7 @@ internal sealed class BroadcastModule(BroadcastOptions options, ModuleContext co
         // The link read the clock when the frame arrived: that is this message's time too.
         if (!_seen.TryRemember(m.Id, link.LastReceived)) return ValueTask.CompletedTask;
         if (!IsJson(m.Payload)) throw new ProtocolException("broadcast payload is not JSON");
-        Publish(m.Id, m.Origin, m.Payload.ToArray());
+        Publish(m.Id, m.Origin, m.Payload);
         Relay(body.Span, link);
         return ValueTask.CompletedTask;
     }
@@ -65,7 +74,7 @@ internal sealed class BroadcastModule(BroadcastOptions options, ModuleContext co
     /// The message as compact UTF-8 JSON, nested no deeper than receivers accept (refused here rather than closing
     /// links there). Taking the element's raw bytes instead, after a validation pass, measured no faster.
     /// </summary>
-    private static byte[] Serialize(JsonElement message)
+    private static ArrayBufferWriter<byte> Serialize(JsonElement message)
     {
         var buffer = t_json ??= new ArrayBufferWriter<byte>(256);
         buffer.ResetWrittenCount();
@@ -81,9 +90,7 @@ internal sealed class BroadcastModule(BroadcastOptions options, ModuleContext co
             t_jsonWriter = null;
             throw new DtException(DtErrorCodes.InvalidArgument, $"the message cannot be sent as JSON: {e.Message}");
         }
-        byte[] payload = buffer.WrittenSpan.ToArray();
-        if (buffer.Capacity > KeptBufferBytes) { t_json = null; t_jsonWriter = null; }
-        return payload;
+        return buffer;
     }
 
     /// <summary>Validates JSON without building a document (one pass of the reader).</summary>
@@ -101,9 +108,9 @@ internal sealed class BroadcastModule(BroadcastOptions options, ModuleContext co
         }
     }
 
-    private void Publish(Guid id, Guid origin, byte[] payload)
+    private void Publish(Guid id, Guid origin, ReadOnlySpan<byte> payload)
     {
-        context.Events.Publish(DtEventTypes.MessageReceived, json: payload, origin: _origins.Of(origin), messageId: id);
+        context.Events.Publish(DtEventTypes.MessageReceived, payload, _origins.Of(origin), id);
         context.Metrics.MessageDelivered();
     }
 
