@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
 using Dt.Protocol;
 using Dt.Security;
 using Microsoft.Extensions.Logging;
@@ -50,7 +49,7 @@ internal sealed class PeerLink : IAsyncDisposable
     private readonly FrameCipher _receiveCipher;
     private readonly OutboundQueue _outbound = new();
     /// <summary>Wakes the writer when a message is queued on an empty queue (a single-reader channel waits without allocating).</summary>
-    private readonly Channel<byte> _wake = Channel.CreateBounded<byte>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly WakeSignal _wake = new();
     private readonly CancellationTokenSource _cts = new();
     private readonly SemaphoreSlim _space = new(0);
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -243,7 +242,7 @@ internal sealed class PeerLink : IAsyncDisposable
             return false;
         }
         Interlocked.Add(ref SentByType[(byte)type], length);
-        if (wasEmpty) _wake.Writer.TryWrite(0);
+        if (wasEmpty) _wake.Set();
         return true;
     }
 
@@ -288,15 +287,13 @@ internal sealed class PeerLink : IAsyncDisposable
     /// </summary>
     private async Task WriteLoopAsync()
     {
-        var wake = _wake.Reader;
         var batch = new ArrayBufferWriter<byte>(WriteBytes);
         var taken = new List<OutboundQueue.Segment>();
         int next = 0;
         try
         {
-            while (await wake.WaitToReadAsync(_cts.Token))
+            while (await _wake.WaitAsync())
             {
-                wake.TryRead(out _);
                 _outbound.TakeAll(ref taken);
                 next = 0;
                 while (next < taken.Count)
@@ -425,7 +422,7 @@ internal sealed class PeerLink : IAsyncDisposable
     public void Close(string reason)
     {
         if (Interlocked.Exchange(ref _closing, 1) != 0) return;
-        _wake.Writer.TryComplete();
+        _wake.Complete();
         _outbound.Complete();
         _cts.Cancel();
         _connection.Abort();

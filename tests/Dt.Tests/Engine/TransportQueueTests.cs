@@ -91,4 +91,35 @@ public sealed class TransportQueueTests
         Assert.False(q.TryAppend(m[0], m.AsSpan(1), out _));
         Assert.Empty(Take(q));
     }
+
+    [Fact]
+    public async Task The_write_loops_wake_signal_remembers_one_set_wakes_a_waiter_and_ends_it_when_completed()
+    {
+        var wake = new WakeSignal();
+        wake.Set();
+        wake.Set();
+        var first = wake.WaitAsync();
+        Assert.True(first.IsCompletedSuccessfully && first.Result); // set before the wait: at once
+        var waiting = wake.WaitAsync();      // the two sets were one
+        Assert.False(waiting.IsCompleted);
+        var woken = Task.Run(() => wake.Set(), TestContext.Current.CancellationToken);
+        Assert.True(await waiting.AsTask().WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        await woken;
+
+        // Many waits and sets from other threads: every wait is woken, none twice (a second result would throw).
+        for (int i = 0; i < 1_000; i++)
+        {
+            var next = wake.WaitAsync();
+            _ = Task.Run(() => wake.Set(), TestContext.Current.CancellationToken);
+            Assert.True(await next.AsTask().WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        }
+
+        var last = wake.WaitAsync();
+        wake.Complete();
+        Assert.False(await last.AsTask().WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        wake.Set();
+        var after = wake.WaitAsync();
+        Assert.True(after.IsCompletedSuccessfully);
+        Assert.False(after.Result);
+    }
 }
