@@ -12,7 +12,8 @@ namespace Dt.Bench.Micro;
 /// Micro-benchmarks of Dt's hot paths. Run all (a few minutes):
 /// <c>dotnet run -c Release --project bench/Dt.Bench.Micro -- --filter '*'</c>.
 /// The job is short on purpose (1 launch, 2 warm-ups, 5 iterations of about 250 ms); pass <c>--job default</c>
-/// for BenchmarkDotNet's longer, tighter defaults. Every figure is per operation as named in the method
+/// for BenchmarkDotNet's longer, tighter defaults; <c>--allocations Class.Method</c> names the types a benchmark
+/// allocates (see <see cref="AllocationSampler"/>). Every figure is per operation as named in the method
 /// (per frame, per object, ...): the benchmarks loop internally and declare it with OperationsPerInvoke.
 /// </summary>
 public static class Program
@@ -20,6 +21,12 @@ public static class Program
     public static void Main(string[] args)
     {
         var rest = new List<string>(args);
+        int a = rest.IndexOf("--allocations");
+        if (a >= 0 && a + 1 < rest.Count)
+        {
+            AllocationSampler.Run(rest[a + 1]);
+            return;
+        }
         int j = rest.IndexOf("--job");
         bool defaultJob = j >= 0 && j + 1 < rest.Count && rest[j + 1] == "default";
         if (defaultJob) rest.RemoveRange(j, 2);
