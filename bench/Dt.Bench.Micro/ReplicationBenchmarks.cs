@@ -346,10 +346,13 @@ public class ApplyPathBenchmarks
     private int DecodeInto(TableState table)
     {
         var r = new WireReader(_frame);
-        var (_, groups) = BatchCodec.Decode(ref r, 1 << 20, lists: _lists);
+        // As a link's session does: the JSON goes into rented chunks, given back once applied.
+        var chunks = FrameChunks.Take();
+        var (_, groups) = BatchCodec.Decode(ref r, 1 << 20, lists: _lists, chunks: chunks);
         var rules = new TableState.PeerRules(0, long.MaxValue);
         foreach (var (_, included) in groups) table.ApplyFromPeer(included, rules, "peer", _observer, _applied, _refused);
         foreach (var (_, included) in groups) _lists.Return(included);
+        chunks.Release();
         int n = _applied.Count;
         _applied.Clear();
         return n;

@@ -6,8 +6,11 @@ namespace Dt.Replication;
 /// </summary>
 internal interface IChangeJournal
 {
-    /// <summary>Queues the applied changes of one batch; returns a sequence number to wait on.</summary>
-    long Append(string table, ChangeBatch batch, IReadOnlyList<Change> applied);
+    /// <summary>
+    /// Queues the applied changes of one batch; returns a sequence number to wait on. When their JSON lies in a received
+    /// frame's <paramref name="chunks"/>, the journal holds them until it no longer reads it.
+    /// </summary>
+    long Append(string table, ChangeBatch batch, IReadOnlyList<Change> applied, FrameChunks? chunks = null);
 
     /// <summary>The sequence number of the last append.</summary>
     long LastAppended { get; }

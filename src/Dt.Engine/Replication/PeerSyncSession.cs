@@ -23,7 +23,7 @@ namespace Dt.Replication;
 internal sealed class PeerSyncSession : IDisposable
 {
     /// <summary>One received item: a decoded Changes frame, or a reconciliation step to run after the changes before it.</summary>
-    private readonly record struct Inbound(string? Table, List<(ChangeBatch Batch, List<Change> Included)>? Groups, Action? Step);
+    private readonly record struct Inbound(string? Table, List<(ChangeBatch Batch, List<Change> Included)>? Groups, FrameChunks? Chunks, Action? Step);
 
     private readonly Channel<Inbound> _received =
         Channel.CreateBounded<Inbound>(new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
@@ -49,11 +49,15 @@ internal sealed class PeerSyncSession : IDisposable
     /// <summary>Batches the peer's bulk stream asked this side to remember.</summary>
     public BatchMemory Received { get; } = new();
 
-    /// <summary>Queues decoded changes to be applied in order; waits while the queue is full.</summary>
-    public ValueTask EnqueueChanges(string table, List<(ChangeBatch Batch, List<Change> Included)> groups) => _received.Writer.WriteAsync(new(table, groups, null));
+    /// <summary>
+    /// Queues decoded changes to be applied in order; waits while the queue is full. The applier releases
+    /// <paramref name="chunks"/> (the caller's hold on the frame's JSON) once it applied them.
+    /// </summary>
+    public ValueTask EnqueueChanges(string table, List<(ChangeBatch Batch, List<Change> Included)> groups, FrameChunks? chunks = null) =>
+        _received.Writer.WriteAsync(new(table, groups, chunks, null));
 
     /// <summary>Queues a reconciliation step to run once every change received before it is applied.</summary>
-    public ValueTask EnqueueAfterChanges(Action step) => _received.Writer.WriteAsync(new(null, null, step));
+    public ValueTask EnqueueAfterChanges(Action step) => _received.Writer.WriteAsync(new(null, null, null, step));
 
     /// <summary>
     /// Runs a bulk stream toward the peer in the background, strictly after the ones queued before it (so a step queued
@@ -76,12 +80,12 @@ internal sealed class PeerSyncSession : IDisposable
     private async Task ApplyLoopAsync()
     {
         var applied = new List<Change>();
-        await foreach (var (table, groups, step) in _received.Reader.ReadAllAsync())
+        await foreach (var (table, groups, chunks, step) in _received.Reader.ReadAllAsync())
         {
             try
             {
                 if (step is not null) step();
-                else _replicator.OnChanges(_link, table!, groups!, applied);
+                else _replicator.OnChanges(_link, table!, groups!, applied, chunks);
             }
             catch (ProtocolException e)
             {
@@ -95,9 +99,11 @@ internal sealed class PeerSyncSession : IDisposable
             {
                 _link.Close($"applying changes failed: {e.GetType().Name}: {e.Message}");
             }
-            // Nothing keeps a decoded list once applied: what won was copied to the applied buffer.
+            // Nothing keeps a decoded list once applied: what won was copied to the applied buffer, the JSON into the
+            // table's slab and the relayed frames; the journal holds the chunks itself if it still needs them.
             if (groups is not null)
                 foreach (var (_, included) in groups) Lists.Return(included);
+            chunks?.Release();
         }
     }
 

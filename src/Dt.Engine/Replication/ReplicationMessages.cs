@@ -109,16 +109,17 @@ internal static class BatchCodec
     /// JSON is copied out of the reader's bytes, which a link reuses for its next frame, unless <paramref name="owned"/>
     /// is given: the bytes the reader reads, from their start, which nothing changes or reuses (a log record read
     /// into its own array); the changes then refer into it, and a replay copies nothing but into the table's slab.
+    /// With <paramref name="chunks"/>, the copies go into chunks rented there (see <see cref="FrameChunks"/>).
     /// </summary>
     public static (string Table, List<(ChangeBatch Batch, List<Change> Included)> Groups) Decode(ref WireReader r, int maxObjectBytes, BatchMemory? memory = null, ChangeListPool? lists = null,
-        ReadOnlyMemory<byte> owned = default)
+        ReadOnlyMemory<byte> owned = default, FrameChunks? chunks = null)
     {
         string table = r.String(WireLimits.MaxTableName);
         int groups = r.Count(WireLimits.MaxChangesPerFrame, 1 + 16 + 8 + 1);
         var result = new List<(ChangeBatch, List<Change>)>(groups);
         // Hashes are checked together once the frame is read: in SIMD lanes and on every core (see HashCheck).
         var check = new HashCheck();
-        var kept = new FrameJson();
+        var kept = new FrameJson(chunks);
         List<int>? derivedGroups = null;
         for (int g = 0; g < groups; g++)
         {

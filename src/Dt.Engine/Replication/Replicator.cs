@@ -130,8 +130,17 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
             case MessageType.Changes:
             {
                 var session = Session(link);
-                var (table, groups) = BatchCodec.Decode(ref r, _options.MaxObjectBytes, session.Received, session.Lists);
-                return session.EnqueueChanges(table, groups);
+                // The frame's JSON goes into rented chunks, released once applied, relayed and journaled.
+                var chunks = FrameChunks.Take();
+                string table;
+                List<(ChangeBatch, List<Change>)> groups;
+                try { (table, groups) = BatchCodec.Decode(ref r, _options.MaxObjectBytes, session.Received, session.Lists, chunks: chunks); }
+                catch
+                {
+                    chunks.Release();
+                    throw;
+                }
+                return session.EnqueueChanges(table, groups, chunks);
             }
             // Reconciliation steps run on the session's apply task, after the changes received before them.
             case MessageType.SyncSince:
@@ -321,8 +330,9 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
     /// <summary>
     /// Applies a peer's decoded frame and relays what was new to the other links. <paramref name="applied"/> is the
     /// caller's reusable buffer for the changes that won (emptied here), so a steady stream allocates none per change.
+    /// The journal holds <paramref name="chunks"/> (the frame's JSON) until it has encoded what it was given.
     /// </summary>
-    public void OnChanges(PeerLink from, string table, List<(ChangeBatch Batch, List<Change> Included)> groups, List<Change>? applied = null)
+    public void OnChanges(PeerLink from, string table, List<(ChangeBatch Batch, List<Change> Included)> groups, List<Change>? applied = null, FrameChunks? chunks = null)
     {
         if (!IsValidTableName(table)) throw new ProtocolException($"invalid table name '{Truncate(table)}'");
         ulong tombstoneFloor = HybridLogicalClock.FromTime(_time.GetUtcNow() - _options.TombstoneRetention);
@@ -342,7 +352,7 @@ internal sealed partial class Replicator : INodeModule, ITableObserver
             if (!Trusted(t, batch, origin)) continue;
             int before = changed.Count;
             t.ApplyFromPeer(included, rules, origin, this, changed, refused);
-            if (changed.Count > before) _journal?.Append(table, batch, changed.GetRange(before, changed.Count - before));
+            if (changed.Count > before) _journal?.Append(table, batch, changed.GetRange(before, changed.Count - before), chunks);
             if (batch.Hlc > maxHlc) maxHlc = batch.Hlc;
         }
         foreach (var c in refused)

@@ -43,7 +43,7 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
     private long _snapshotBytes;
     private Task _compaction = Task.CompletedTask;
 
-    private readonly record struct Pending(string Table, ChangeBatch Batch, Change[] Included, long Sequence);
+    private readonly record struct Pending(string Table, ChangeBatch Batch, Change[] Included, long Sequence, FrameChunks? Chunks);
 
     private ChangeLog(string dir, TableStore store, int maxObjectBytes, ILogger log, long generation, long snapshotBytes)
     {
@@ -299,11 +299,12 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
     }
 
     /// <summary>Queues changes that won on this node; returns a sequence number to wait on with <see cref="WaitDurableAsync"/>.</summary>
-    public long Append(string table, ChangeBatch batch, IReadOnlyList<Change> applied)
+    public long Append(string table, ChangeBatch batch, IReadOnlyList<Change> applied, FrameChunks? chunks = null)
     {
         if (applied.Count == 0) return Interlocked.Read(ref _appended);
         long seq = Interlocked.Increment(ref _appended);
-        _queue.Writer.TryWrite(new Pending(table, batch, [.. applied], seq));
+        // Held until the write loop has encoded the record; a log that closes first leaves them to the collector.
+        _queue.Writer.TryWrite(new Pending(table, batch, [.. applied], seq, chunks?.Hold()));
         return seq;
     }
 
@@ -336,6 +337,7 @@ internal sealed class ChangeLog : IChangeJournal, IAsyncDisposable
                 {
                     record.Reset();
                     BatchCodec.EncodeGroupsBody(record, p.Table, [(p.Batch, p.Included)]);
+                    p.Chunks?.Release();
                     AppendRecord(w, record.WrittenSpan);
                     last = p.Sequence;
                 }

@@ -174,4 +174,20 @@ public sealed class ReplicationTests
         var empty = await nodes[0].GetTable("none").GetSummary();
         Assert.NotEqual(digests[0].Digest, empty.Digest);
     }
+
+    [Fact]
+    public void A_frames_chunks_go_back_only_when_the_last_holder_releases_them()
+    {
+        var chunks = FrameChunks.Take();
+        var kept = new FrameJson(chunks);
+        var big = new byte[FrameJson.ChunkBytes / 8];
+        for (int i = 0; i < 20; i++) kept.Keep(big); // 8 to a chunk
+        Assert.Equal(3, chunks.Count);
+        chunks.Hold();       // the journal
+        chunks.Release();    // the applier
+        Assert.Equal(3, chunks.Count);
+        chunks.Release();    // the journal, last: back to the pool
+        Assert.Equal(0, chunks.Count);
+        Assert.Throws<InvalidOperationException>(() => chunks.Hold());
+    }
 }
