@@ -1,6 +1,6 @@
-using System.Diagnostics.Tracing;
 using System.Reflection;
 using BenchmarkDotNet.Attributes;
+using Dt.Bench;
 
 namespace Dt.Bench.Micro;
 
@@ -29,39 +29,12 @@ internal static class AllocationSampler
         ticks.Dispose();
         int operations = method.GetCustomAttribute<BenchmarkAttribute>()?.OperationsPerInvoke ?? 1;
         Console.WriteLine($"{name}: {bytes} B over {invocations} invocations, {(double)bytes / invocations / operations:0.0} B per operation");
-        foreach (var (t, n) in ticks.ByType.OrderByDescending(p => p.Value))
-            Console.WriteLine($"  {n,6} ticks  {100.0 * n / Math.Max(1, ticks.Total),5:0.0} %  {t}");
+        foreach (var line in ticks.Report()) Console.WriteLine("  " + line);
         Invoke<GlobalCleanupAttribute>(type, bench);
     }
 
     private static void Invoke<T>(Type type, object bench) where T : Attribute
     {
         foreach (var m in type.GetMethods().Where(m => m.GetCustomAttribute<T>() is not null)) m.Invoke(bench, null);
-    }
-
-    private sealed class AllocationTicks : EventListener
-    {
-        public readonly Dictionary<string, int> ByType = [];
-        public int Total;
-
-        protected override void OnEventSourceCreated(EventSource source)
-        {
-            if (source.Name == "Microsoft-Windows-DotNETRuntime") EnableEvents(source, EventLevel.Verbose, (EventKeywords)0x1);
-        }
-
-        protected override void OnEventWritten(EventWrittenEventArgs e)
-        {
-            if (e.EventName is not { } n || !n.StartsWith("GCAllocationTick", StringComparison.Ordinal) || e.PayloadNames is null) return;
-            int at = e.PayloadNames.IndexOf("TypeName");
-            string typeName = at >= 0 ? e.Payload![at] as string ?? "?" : "?";
-            // Arrays by size too: a pool's misses show as one size.
-            int size = e.PayloadNames.IndexOf("ObjectSize");
-            if (typeName.EndsWith("[]", StringComparison.Ordinal) && size >= 0) typeName += $" of {e.Payload![size]} B";
-            lock (ByType)
-            {
-                ByType[typeName] = ByType.GetValueOrDefault(typeName) + 1;
-                Total++;
-            }
-        }
     }
 }

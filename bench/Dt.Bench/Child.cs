@@ -41,6 +41,8 @@ public static class Child
             Console.Error.WriteLine($"child {Environment.ProcessId} waiting for {waitFile}");
             while (!File.Exists(waitFile)) await Task.Delay(50);
         }
+        // Diagnostics hook: which types this node process allocates, printed when its sync is measured.
+        using var ticks = Environment.GetEnvironmentVariable("DT_BENCH_ALLOCATIONS") == "1" ? new AllocationTicks() : null;
         long started = Stopwatch.GetTimestamp();
         var node = await DtNode.StartAsync(options);
         // What the node holds when it starts serving: from a log on disk, what the restart scenario measures.
@@ -85,6 +87,7 @@ public static class Child
                             TimeSpan.FromSeconds(double.Parse(c[3], CultureInfo.InvariantCulture)), "child");
                         long wireAt = BenchNet.Wire(node!);
                         await Task.Delay(300);
+                        foreach (var l in ticks?.Report() ?? []) Console.Error.WriteLine($"child {Environment.ProcessId} allocated: {l}");
                         var me = Process.GetCurrentProcess();
                         Reply(new { seconds = s, link, wire = BenchNet.Wire(node!), wireAt, cpu = me.TotalProcessorTime.TotalSeconds,
                             gc0 = GC.CollectionCount(0), gc1 = GC.CollectionCount(1), gc2 = GC.CollectionCount(2),
