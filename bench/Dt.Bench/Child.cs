@@ -47,6 +47,7 @@ public static class Child
         var node = await DtNode.StartAsync(options);
         // What the node holds when it starts serving: from a log on disk, what the restart scenario measures.
         var held = node.Replicator.Find(table);
+        foreach (var l in ticks?.Report() ?? []) Console.Error.WriteLine($"child {Environment.ProcessId} allocated by its start: {l}");
         Reply(new { port = node.Port, node = node.NodeId, startSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
             sinceProcessStart = (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds,
             count = held?.LiveCount ?? 0, digest = held?.LiveDigest ?? "", faults = Machine.PageFaults(), cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds });
