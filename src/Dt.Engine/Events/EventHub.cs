@@ -11,8 +11,8 @@ namespace Dt.Events;
 /// subscriber. Drop policy: a subscriber whose queue is full is ended with <see cref="DtErrorCodes.SubscriberTooSlow"/>
 /// and may resume from the last id it saw; the node itself never waits for a subscriber.
 /// Payloads given as spans (messages, gossip, maps) are copied into an array owned by their ring slot and reused by the
-/// slot's next event, so a steady stream of them allocates nothing; a subscriber reads such a payload only while the
-/// ring still holds its event, and one that falls further behind is ended as too slow, as for a full queue.
+/// slot's next event, so a steady stream of them allocates nothing while no subscriber wants them; an event handed to
+/// subscribers (queued, or replayed on a resume) carries a copy of its own, made once, since the slot's array is reused.
 /// </summary>
 internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProvider time)
 {
@@ -29,7 +29,8 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
 
     /// <summary>
     /// An event as kept: JSON and hash stay raw until a subscriber takes it. <paramref name="InSlot"/>: the JSON lies in
-    /// its ring slot's array, valid only while the ring holds this event (see <see cref="Take"/>).
+    /// its ring slot's array, valid only while the ring holds this event and read only under the lock (see
+    /// <see cref="Stable"/>).
     /// </summary>
     internal readonly record struct EventRecord(long Id, string Type, DateTimeOffset Time, string? Table, ObjectHash? Hash, ReadOnlyMemory<byte>? Json, string? Origin, string? Error, Guid? MessageId, bool InSlot = false)
     {
@@ -73,7 +74,7 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
 
     /// <summary>
     /// Publishes an event whose JSON the caller still owns: it is copied into the ring slot's reused array, so a steady
-    /// stream of small payloads allocates nothing here.
+    /// stream of small payloads allocates nothing here while no subscriber wants them.
     /// </summary>
     public void Publish(string type, ReadOnlySpan<byte> json, string origin, Guid? messageId = null)
     {
@@ -94,23 +95,6 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
             else kept = json.ToArray();
             PublishLocked(new EventRecord(id, type, Now, null, null, kept, origin, null, messageId, inSlot));
         }
-    }
-
-    /// <summary>
-    /// A kept event as subscribers see it. One whose JSON lies in its ring slot is copied out under the lock, and only if
-    /// the ring still holds it; else the subscriber has fallen more than <see cref="Capacity"/> events behind and is
-    /// ended as too slow, free to resume (it is then told of the gap).
-    /// </summary>
-    internal DtEvent Take(in EventRecord e)
-    {
-        if (!e.InSlot) return e.ToEvent();
-        byte[]? json = null;
-        lock (_lock)
-            if (_ring[e.Id % _ring.Length].Id == e.Id) json = e.Json!.Value.ToArray();
-        if (json is null)
-            throw new DtException(DtErrorCodes.SubscriberTooSlow,
-                $"event subscriber fell more than {_ring.Length} events behind the newest; resume after event id {e.Id - 1}");
-        return (e with { Json = json, InSlot = false }).ToEvent();
     }
 
     /// <summary>
@@ -143,16 +127,21 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
     private void PublishLocked(in EventRecord e)
     {
         _ring[e.Id % _ring.Length] = e;
+        EventRecord? queued = null; // the event as subscribers get it: copied once if its JSON is in its slot
         for (int i = _subscribers.Count - 1; i >= 0; i--)
         {
             var s = _subscribers[i];
             if (!s.Wants(e)) continue;
-            if (s.Channel.Writer.TryWrite(e)) { s.LastQueued = e.Id; continue; }
+            queued ??= Stable(e);
+            if (s.Channel.Writer.TryWrite(queued.Value)) { s.LastQueued = e.Id; continue; }
             s.Channel.Writer.TryComplete(new DtException(DtErrorCodes.SubscriberTooSlow,
                 $"event subscriber fell more than {subscriberQueueSize} events behind; resume after event id {s.LastQueued}"));
             _subscribers.RemoveAt(i);
         }
     }
+
+    /// <summary>An event that may leave the lock: one whose JSON lies in its ring slot gets a copy of its own (under the lock).</summary>
+    private static EventRecord Stable(in EventRecord e) => e.InSlot ? e with { Json = e.Json!.Value.ToArray(), InSlot = false } : e;
 
     /// <summary>Events after <paramref name="afterId"/> still held (oldest first), then live events until cancelled.</summary>
     public async IAsyncEnumerable<DtEvent> Subscribe(string? table, long? afterId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
@@ -181,7 +170,7 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
                 for (long id = Math.Max(after + 1, oldest); id <= _lastId; id++)
                 {
                     var e = _ring[id % _ring.Length];
-                    if (sub.Wants(e)) replay.Add(e);
+                    if (sub.Wants(e)) replay.Add(Stable(e));
                 }
             }
             _subscribers.Add(sub);
@@ -212,9 +201,9 @@ internal sealed class EventHub(int bufferSize, int subscriberQueueSize, TimeProv
         public async IAsyncEnumerable<DtEvent> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
         {
             if (_gap is not null) yield return _gap;
-            foreach (var e in _replay) yield return _hub.Take(e);
+            foreach (var e in _replay) yield return e.ToEvent();
             _replay.Clear();
-            await foreach (var e in _sub.Channel.Reader.ReadAllAsync(ct)) yield return _hub.Take(e);
+            await foreach (var e in _sub.Channel.Reader.ReadAllAsync(ct)) yield return e.ToEvent();
         }
 
         public ValueTask DisposeAsync()
