@@ -88,6 +88,7 @@ internal sealed class BroadcastModule(BroadcastOptions options, ModuleContext co
         catch (InvalidOperationException e)
         {
             t_jsonWriter = null;
+            if (buffer.Capacity > KeptBufferBytes) t_json = null;
             throw new DtException(DtErrorCodes.InvalidArgument, $"the message cannot be sent as JSON: {e.Message}");
         }
         return buffer;
