@@ -223,13 +223,13 @@ if (opt.Json is not null)
     await File.WriteAllTextAsync(opt.Json, JsonSerializer.Serialize(new { machine = Machine.Describe(), quick = opt.Quick, rows, raw }, new JsonSerializerOptions { WriteIndented = true }));
     Console.WriteLine($"raw values written to {opt.Json}");
 }
+// Issue 13's memory goal: resident memory at most 1.5x the payload plus the runtime's fixed cost (about 70 MB).
+const string MemoryGoal = "RSS ≤ 1.5× + 70 MB";
 Console.WriteLine(failures == 0
     ? $"RESULT: all {runs} scenario runs completed and converged"
     : $"RESULT: {failures} scenario run(s) FAILED to complete or converge");
 return failures == 0 ? 0 : 1;
 
-// Issue 13's memory goal: resident memory at most 1.5x the payload plus the runtime's fixed cost (about 70 MB).
-const string MemoryGoal = "RSS ≤ 1.5× + 70 MB";
 static bool WithinMemoryGoal(Values v, string who) => v.Get($"rss_{who}_ratio") * v.Get("payload") - 70e6 <= 1.5 * v.Get("payload");
 
 IEnumerable<Row> SyncRows(Values v, string mode, string modeName, long n, string size)

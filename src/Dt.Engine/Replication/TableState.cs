@@ -561,13 +561,12 @@ internal sealed class TableState(string name)
         if (batch is not null && !ReferenceEquals(batch, change.Batch) && !HeldMemberIs(batch, change.Member, member))
             return ApplyOutcome.Stale;
         // A batch new to the table: a peer's must be signed, and another table's instance is held as a copy.
-        bool adopt = batch is null;
-        if (adopt && signed is not null && !signed(change.Batch)) return ApplyOutcome.Stale;
+        if (batch is null && signed is not null && !signed(change.Batch)) return ApplyOutcome.Stale;
         // One lookup per change: the slot is written in place (nothing below throws once a new slot exists).
         ref var slot = ref _entries.GetValueRefOrAddDefault(change.Hash, out bool had, out int position);
         var old = slot;
         if (had && old.Version.CompareTo(change.Version) >= 0) return ApplyOutcome.Stale;
-        if (adopt)
+        if (batch is null) // adopted: held from now on
         {
             batch = change.Batch.HeldCopyFor(this);
             _batches[batch.Key] = batch;
