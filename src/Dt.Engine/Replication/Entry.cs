@@ -51,6 +51,8 @@ internal readonly record struct EntryVersion(ulong Hlc, Guid Author, bool Remove
 /// <summary>
 /// One change to a table: the object's hash, the version, the canonical JSON for adds (empty for removals and in
 /// (hash, version) summaries), and the signed batch it belongs to with its index there (null only in summaries).
-/// The JSON is a view of memory nobody overwrites (a table's slab, a decoded frame's own buffer, a caller's array).
+/// The JSON is a view of memory nobody overwrites while the change is in use: a table's slab, a log record's own
+/// buffer, a caller's array, or a received frame's chunks, which go back to a pool only once the frame was applied,
+/// relayed and journaled (see <see cref="FrameChunks"/>): whoever keeps a received change's JSON longer copies it.
 /// </summary>
 internal readonly record struct Change(ObjectHash Hash, EntryVersion Version, ReadOnlyMemory<byte> Json, ChangeBatch? Batch = null, int Member = -1);
