@@ -117,6 +117,9 @@ public static class Child
                         Reply(new { rss, peak, trims = node.MemoryTrims, heap = GC.GetTotalMemory(false), committed = GC.GetGCMemoryInfo().TotalCommittedBytes, count = n, digest = d, wire = BenchNet.Wire(node!) });
                         break;
                     }
+                    case "cpu":
+                        Reply(new { cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, faults = Machine.PageFaults() });
+                        break;
                     case "exit":
                         if (node is not null) await node.DisposeAsync();
                         Reply(new { });

@@ -30,17 +30,23 @@ public static class ProcessPipeline
                 progress($"[processes] master loaded {n:N0} objects in {Fmt.Seconds(v["load_s"])}");
                 // DT_BENCH_NODE_WAIT_FILE: the new node's process waits for that file before starting its node (attach a profiler meanwhile).
                 string[] wait = Environment.GetEnvironmentVariable("DT_BENCH_NODE_WAIT_FILE") is { Length: > 0 } wf ? ["--wait-file", wf] : [];
+                // The master's share of the 2 cores while it serves the sync (from before the new node starts).
+                var masterBefore = await master.SendAsync("cpu", timeout);
                 var (node, _) = await ChildProcess.StartAsync([.. common, .. wait, "--peer", $"127.0.0.1:{mready.GetProperty("port").GetInt32()}", "--datadir", Path.Combine(root, "n")]);
                 await using (node)
                 {
                     var w = await node.SendAsync(Wait(loaded, timeout), timeout + TimeSpan.FromSeconds(10));
+                    var masterAfter = await master.SendAsync("cpu", timeout);
+                    v["sync_master_cpu_s"] = masterAfter.GetProperty("cpu").GetDouble() - masterBefore.GetProperty("cpu").GetDouble();
+                    v["sync_master_faults"] = masterAfter.GetProperty("faults").GetInt64() - masterBefore.GetProperty("faults").GetInt64();
                     v["sync_s"] = w.GetProperty("seconds").GetDouble();
                     v["sync_link_s"] = w.GetProperty("link").GetDouble();
                     v["sync_wire"] = w.GetProperty("wire").GetInt64();
                     v["sync_wire_ratio"] = v["sync_wire"] / payload;
                     Gc(v, "sync", w);
                     progress($"[processes] initial sync {Fmt.Seconds(v["sync_s"])}, wire {Fmt.Ratio(v["sync_wire_ratio"])}; new node process: CPU {Fmt.Seconds(v["sync_cpu_s"])}, " +
-                             $"GCs {v["sync_gc0"]}/{v["sync_gc1"]}/{v["sync_gc2"]} (gen0/1/2), pauses {Fmt.Ms(v["sync_gc_pause_ms"])}, allocated {Fmt.Bytes(v["sync_allocated"])}, page faults {v["sync_faults"]:N0}");
+                             $"GCs {v["sync_gc0"]}/{v["sync_gc1"]}/{v["sync_gc2"]} (gen0/1/2), pauses {Fmt.Ms(v["sync_gc_pause_ms"])}, allocated {Fmt.Bytes(v["sync_allocated"])}, page faults {v["sync_faults"]:N0}; " +
+                             $"master process meanwhile: CPU {Fmt.Seconds(v["sync_master_cpu_s"])}, page faults {v["sync_master_faults"]:N0}");
 
                     var ms = await master.SendAsync("stats", timeout);
                     var ns = await node.SendAsync("stats", timeout);
